@@ -1,0 +1,139 @@
+"""The plain data that flows between the stages: source → mapper → planner → writer.
+
+Everything here is a small slotted dataclass with no behaviour beyond formatting, so each stage
+can be tested on its own and a plugin author can build these objects by hand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Namespace of the deterministic ids the planner gives to records it creates. A record created
+#: twice (a re-run after a crash, two syncs at once) gets the same primary key both times, so the
+#: service rejects the second create as a duplicate instead of storing two rows.
+ID_NAMESPACE = uuid.UUID("6c0b7a3e-1f7e-4b0e-9a55-6d2d5e0b6a11")
+
+
+def deterministic_id(kind: str, natural_key: str) -> str:
+    """Return the stable GUID for a record of ``kind`` ("contact", "account", "email")."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{natural_key}"))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """Which input record something came from, for errors and the report."""
+
+    source: str  # file name, "-" for stdin, "nylas:<grant>" for the CLI
+    index: int  # 0-based position in that source
+    id: str | None = None  # the Nylas id when the record has one
+
+    def __str__(self) -> str:
+        ident = f" (id {self.id})" if self.id else ""
+        return f"{self.source} record {self.index + 1}{ident}"
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedAccount:
+    """What ``derive_account`` answers for a company domain; the account mapping maps it.
+
+    ``domain`` is the registrable domain (``acme.co.uk`` for ``mail.acme.co.uk``) and is the
+    account's identity inside a run. ``data`` is the input record the account mapping's JMESPath
+    expressions read (at least ``domain``, ``name`` and ``website``).
+    """
+
+    domain: str
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class MappedAccount:
+    """An account payload ready for the planner."""
+
+    domain: str
+    columns: dict[str, Any]
+    refs: list[RecordRef] = field(default_factory=list)  # contacts that produced it
+
+
+@dataclass(slots=True)
+class MappedContact:
+    """A contact payload ready for the planner.
+
+    ``emails`` are the contact's addresses, lower-cased and stripped, first one is its identity.
+    ``columns`` holds plain Dataverse columns only; the link to the account is ``account_domain``
+    and is turned into ``parentcustomerid_account@odata.bind`` by the planner once the account's
+    id is known.
+    """
+
+    ref: RecordRef
+    emails: tuple[str, ...]
+    columns: dict[str, Any]
+    account_domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One activity party of an email: participation mask (1 From, 2 To, 3 CC, 4 BCC)."""
+
+    mask: int
+    address: str  # lower-cased, stripped
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegardingTarget:
+    """What an email is about, as a plugin answered it; resolved against the org by the sync.
+
+    ``table`` is the logical name (``opportunity``, ``incident``, ...). ``by`` says how to find it:
+
+    - ``"id"``: ``value`` is the record's GUID;
+    - ``"column"``: the record whose ``column`` equals ``value`` (e.g. ``ticketnumber``);
+    - ``"account_newest_open"``: the newest open record of that table whose customer is the
+      account of domain ``value``.
+
+    ``reason`` explains the choice in previews and reports.
+    """
+
+    table: str
+    by: str
+    value: str
+    column: str | None = None
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One-line human description, used in previews and in the report."""
+        if self.by == "id":
+            return f"{self.table} {self.value}"
+        if self.by == "column":
+            return f"{self.table} where {self.column} = {self.value!r}"
+        return f"newest open {self.table} of the account for {self.value}"
+
+
+@dataclass(slots=True)
+class MappedEmail:
+    """An email activity payload ready for the planner.
+
+    ``identity`` is the RFC 5322 Message-ID when known, else a deterministic id from the Nylas
+    message id and grant; it is written to ``messageid`` and looked up before any create.
+    ``columns`` are plain columns (subject, description, actualstart, directioncode, messageid...).
+    ``outgoing`` decides the final status: Sent (3) when True, Received (4) when False.
+    """
+
+    ref: RecordRef
+    identity: str
+    columns: dict[str, Any]
+    parties: list[Party]
+    outgoing: bool
+    date: datetime | None = None
+    regarding: RegardingTarget | None = None
+    mailbox: str | None = None  # grant id or source name, for incremental sync
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A record the mapper chose not to map (a condition matched, or the record is unusable)."""
+
+    ref: RecordRef
+    reason: str

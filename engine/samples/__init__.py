@@ -1,0 +1,1 @@
+"""The bundled sample mailbox used by ``mail2dataverse demo`` and the golden tests."""

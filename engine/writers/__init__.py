@@ -1,0 +1,1 @@
+"""Writers: the dry-run printer and the Dataverse Web API executor."""

@@ -1,0 +1,1 @@
+"""Default YAML mapping files (package data): contact.yaml, account.yaml, email.yaml."""

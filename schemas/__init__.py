@@ -1,0 +1,1 @@
+"""JSON Schemas (package data): mapping files, the run configuration, the input records."""
