@@ -62,15 +62,17 @@ class MappedContact:
     """A contact payload ready for the planner.
 
     ``emails`` are the contact's addresses, lower-cased and stripped, first one is its identity.
-    ``columns`` holds plain Dataverse columns only; the link to the account is ``account_domain``
-    and is turned into ``parentcustomerid_account@odata.bind`` by the planner once the account's
-    id is known.
+    ``columns`` holds plain Dataverse columns only. The link to the derived account is
+    ``account`` (from the plugins' ``derive_account``) plus ``account_nav``, the navigation
+    property the mapping file bound it to (``parentcustomerid_account``); the planner writes
+    ``<account_nav>@odata.bind`` once the account's id is known, new or existing.
     """
 
     ref: RecordRef
     emails: tuple[str, ...]
     columns: dict[str, Any]
-    account_domain: str | None = None
+    account: DerivedAccount | None = None
+    account_nav: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

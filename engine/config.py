@@ -1,0 +1,123 @@
+"""Run configuration: a YAML file (``--config``) validated by ``schemas/config.schema.json``.
+
+Settings only, never secrets: credentials come from the environment (``AZURE_CLIENT_SECRET``,
+``AZURE_CLIENT_CERTIFICATE_PATH``...) and are read by :mod:`mail2dataverse.auth` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, MappingError, Problem, SourceLocation
+
+PROFILES = ("sales", "service", "none")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run can be told besides its inputs and credentials.
+
+    :ivar profile: which Dynamics app decides "regarding": ``sales`` (opportunity),
+        ``service`` (incident/case) or ``none`` (no link).
+    :ivar owner_addresses: the mailbox owners' addresses (lower case); mail from them is
+        outgoing (Sent), other mail incoming (Received).
+    :ivar sent_folders: folder ids/names that mark a message as sent (Gmail ``SENT``, ...).
+    :ivar freemail_extra: domains to treat as freemail in addition to the maintained lists.
+    :ivar freemail_exclude: domains never to treat as freemail (a company on a listed domain).
+    :ivar party_precedence: which table an address binds to first when several match.
+    :ivar case_number_pattern: regular expression of a case ticket number in a subject.
+    :ivar opportunity_domains: registrable domain → opportunity GUID or name (Sales profile).
+    :ivar plugins_disable: plugin (entry point) names to block, built-ins included.
+    :ivar plugin_settings: free-form settings for external plugins, keyed by plugin name.
+    :ivar batch_size: operations per ``$batch`` request (1..1000).
+    :ivar max_parallel: cap on ``$batch`` requests in flight (the service's ``x-ms-dop-hint``
+        is used below this cap).
+    :ivar lookup_chunk: values per ``In(...)`` lookup query.
+    :ivar create_completed: mark emails Completed (Received/Sent) after creating them.
+    :ivar path: the file this came from, or None for defaults.
+    """
+
+    profile: str = "none"
+    owner_addresses: tuple[str, ...] = ()
+    sent_folders: tuple[str, ...] = ("SENT", "Sent", "Sent Items", "Sent Mail", "[Gmail]/Sent Mail")
+    freemail_extra: tuple[str, ...] = ()
+    freemail_exclude: tuple[str, ...] = ()
+    party_precedence: tuple[str, ...] = ("systemuser", "contact", "account", "lead")
+    case_number_pattern: str = r"CAS-\d{5}-[A-Z0-9]{6}"
+    opportunity_domains: dict[str, str] = field(default_factory=dict)
+    plugins_disable: tuple[str, ...] = ()
+    plugin_settings: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 1000
+    max_parallel: int = 8
+    lookup_chunk: int = 200
+    create_completed: bool = True
+    path: str | None = None
+
+
+def config_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the configuration file (shipped as package data)."""
+    text = resources.files("mail2dataverse.schemas").joinpath("config.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Load and validate a configuration file; ``None`` gives the defaults.
+
+    :raises MappingError: the file is invalid; every problem is listed as
+        ``file:line:col: $.path: message``.
+    :raises ConfigError: the file cannot be read.
+    """
+    if path is None:
+        return RunConfig()
+    from .yamlio import load_yaml, schema_problems  # the loader that keeps line numbers
+
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read configuration: {exc.strerror}") from exc
+    data, node = load_yaml(text, str(p))
+    if data is None:
+        data = {}
+    problems = schema_problems(data, node, config_schema(), str(p))
+    if problems:
+        raise MappingError(problems)
+    return _from_dict(data, str(p), node)
+
+
+def _from_dict(data: dict[str, Any], path: str, node: Any) -> RunConfig:
+    import re
+
+    from .yamlio import locate
+
+    pattern = data.get("case_number_pattern", RunConfig.case_number_pattern)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        line, col = locate(node, ["case_number_pattern"])
+        raise MappingError(
+            [Problem(SourceLocation(path, line, col, "$.case_number_pattern"), f"invalid regular expression: {exc}")]
+        ) from None
+    plugins = data.get("plugins", {})
+    lower = lambda xs: tuple(x.strip().lower() for x in xs)  # noqa: E731
+    return RunConfig(
+        profile=data.get("profile", "none"),
+        owner_addresses=lower(data.get("owner_addresses", ())),
+        sent_folders=tuple(data.get("sent_folders", RunConfig.sent_folders)),
+        freemail_extra=lower(data.get("freemail", {}).get("extra", ())),
+        freemail_exclude=lower(data.get("freemail", {}).get("exclude", ())),
+        party_precedence=tuple(data.get("party_precedence", RunConfig.party_precedence)),
+        case_number_pattern=pattern,
+        opportunity_domains={k.lower(): v for k, v in data.get("opportunity_domains", {}).items()},
+        plugins_disable=tuple(plugins.get("disable", ())),
+        plugin_settings=dict(plugins.get("settings", {})),
+        batch_size=data.get("batch_size", 1000),
+        max_parallel=data.get("max_parallel", 8),
+        lookup_chunk=data.get("lookup_chunk", 200),
+        create_completed=data.get("create_completed", True),
+        path=path,
+    )
