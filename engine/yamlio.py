@@ -1,0 +1,223 @@
+"""YAML loading that keeps line numbers, and JSON Schema validation that reports them.
+
+Mapping files and the run configuration are parsed **once** into a node tree (which carries
+``start_mark`` line/column for every key and value) and a plain Python document built from
+that same tree. Schema errors and compile errors are then located by walking the node tree
+along the error's JSON path, so every problem reads::
+
+    mappings/contact.yaml:5:47: $.columns.lastname.transforms[0]: 42 is not of type 'string'
+
+Nothing in here runs per record: it is load-time code only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import MappingError, Problem, SourceLocation
+
+# libyaml is ~10x faster and still records marks on every node (checked); fall back silently.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def load_yaml(text: str, filename: str) -> tuple[Any, Node | None]:
+    """Parse one YAML document, returning the Python data and the composed node tree.
+
+    :param text: the file's content.
+    :param filename: used in error messages only.
+    :returns: ``(data, node)``; both are ``None`` for an empty document.
+    :raises MappingError: the text is not valid YAML (located at the parser's problem mark),
+        holds several documents, or repeats a key inside one mapping (YAML parsers silently
+        keep the last value, which would hide a user's mistake).
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        duplicates = list(_duplicate_keys(node, [], filename))
+        if duplicates:
+            raise MappingError(duplicates)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = exc.problem or exc.context or "unparseable"
+        if exc.context and exc.problem:
+            message = f"{exc.context}: {exc.problem}"  # "while scanning a quoted scalar: found ..."
+        raise MappingError([Problem(SourceLocation(filename, line, col, "$"), f"invalid YAML: {message}")]) from None
+    except yaml.YAMLError as exc:  # e.g. a reader error for a control character without a mark
+        raise MappingError([Problem(SourceLocation(filename, 1, 1, "$"), f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def _duplicate_keys(node: Node, path: list[Any], filename: str) -> Iterable[Problem]:
+    """Yield one problem per key that appears twice in the same mapping (anywhere in the tree)."""
+    if isinstance(node, MappingNode):
+        seen: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, ScalarNode) else None
+            if key is not None and key in seen:
+                first = seen[key].start_mark.line + 1
+                mark = key_node.start_mark
+                yield Problem(
+                    SourceLocation(filename, mark.line + 1, mark.column + 1, json_path([*path, key])),
+                    f"duplicate key {key!r} (first defined on line {first})",
+                )
+            elif key is not None:
+                seen[key] = key_node
+            yield from _duplicate_keys(value_node, [*path, key], filename)
+    elif isinstance(node, SequenceNode):
+        for i, item in enumerate(node.value):
+            yield from _duplicate_keys(item, [*path, i], filename)
+
+
+def json_path(path: Iterable[Any]) -> str:
+    """Format a list of keys and indexes as ``$.columns.firstname.transforms[1]``.
+
+    Keys that are not plain identifiers (``parentcustomerid_account@odata.bind``) are written
+    in brackets, ``$.columns['parentcustomerid_account@odata.bind']``, so the path stays
+    unambiguous.
+    """
+    out = ["$"]
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out.append(f"[{part}]")
+        elif isinstance(part, str) and _PLAIN_KEY.match(part):
+            out.append(f".{part}")
+        else:
+            out.append(f"[{str(part)!r}]")
+    return "".join(out)
+
+
+def _child(node: MappingNode, part: Any) -> tuple[Node, Node] | None:
+    """Return the ``(key_node, value_node)`` pair of ``part`` in a mapping node, or None."""
+    wanted = part if isinstance(part, str) else str(part).lower() if isinstance(part, bool) else str(part)
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == wanted:
+            return key_node, value_node
+    return None
+
+
+def locate(node: Node | None, path: Sequence[Any], key: Any = None) -> tuple[int, int]:
+    """Walk a composed YAML node along a JSON path and return its 1-based ``(line, column)``.
+
+    :param node: the root node from :func:`load_yaml` (``None`` for an empty file → ``(1, 1)``).
+    :param path: keys and list indexes, as in ``jsonschema``'s ``absolute_path``.
+    :param key: when given, the mapping key at the end of ``path`` whose **key** node (not its
+        value) is wanted; used to point at an unexpected or misspelt key.
+    :returns: the position of the deepest node found: when part of the path does not exist
+        (a required key that is missing), the enclosing node's position.
+    """
+    if node is None:
+        return 1, 1
+    for part in path:
+        if isinstance(node, MappingNode):
+            hit = _child(node, part)
+            if hit is None:
+                break
+            node = hit[1]
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+    else:
+        if key is not None and isinstance(node, MappingNode):
+            hit = _child(node, key)
+            if hit is not None:
+                node = hit[0]
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def problem_at(node: Node | None, filename: str, path: Sequence[Any], message: str, key: Any = None) -> Problem:
+    """Build a :class:`Problem` located at ``path`` (or at mapping key ``key`` under it)."""
+    line, col = locate(node, path, key)
+    full = [*path, key] if key is not None else list(path)
+    return Problem(SourceLocation(filename, line, col, json_path(full)), message)
+
+
+def schema_problems(data: Any, node: Node | None, schema: dict[str, Any], filename: str) -> list[Problem]:
+    """Validate ``data`` against a JSON Schema and return **every** problem, located and sorted.
+
+    :param data: the document from :func:`load_yaml`.
+    :param node: its node tree, used to turn JSON paths into line and column.
+    :param schema: a Draft 2020-12 schema.
+    :param filename: used in the problems' locations.
+    :returns: problems sorted by position in the file; empty when the document is valid.
+        ``additionalProperties`` errors give one problem per unexpected key, located at that
+        key; ``required`` errors are located at the mapping that lacks the key; ``oneOf`` /
+        ``anyOf`` errors are replaced by the most relevant error of the branch that came closest.
+    """
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problems: list[Problem] = []
+    for error in validator.iter_errors(data):
+        problems.extend(_explain(error, node, filename))
+    problems = list(dict.fromkeys(problems))  # branches of anyOf can repeat an error
+    problems.sort(key=lambda p: (p.location.line, p.location.column, p.location.json_path, p.message))
+    return problems
+
+
+def _explain(error: ValidationError, node: Node | None, filename: str) -> list[Problem]:
+    """Turn one jsonschema error into user-facing problems (see :func:`schema_problems`)."""
+    path = list(error.absolute_path)
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        best = _best_branch_error(error)
+        if best is not None:
+            return _explain(best, node, filename)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extras = [k for k in error.instance if k not in allowed and not any(p.search(str(k)) for p in patterns)]
+        hint = f" (expected one of: {', '.join(sorted(allowed))})" if allowed else ""
+        return [problem_at(node, filename, path, f"unknown key {k!r}{hint}", key=k) for k in extras]
+    if error.validator == "required":
+        missing = error.message.split(" is a required property")[0]
+        return [problem_at(node, filename, path, f"missing required key {missing}")]
+    if "propertyNames" in error.relative_schema_path:
+        # jsonschema reports a bad key at its parent mapping; point at the key itself.
+        return [problem_at(node, filename, path, error.message, key=error.instance)]
+    message = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+    return [problem_at(node, filename, path, message or error.message)]
+
+
+def _best_branch_error(error: ValidationError) -> ValidationError | None:
+    """Pick the sub-error a user most likely meant for a failed ``oneOf``/``anyOf``.
+
+    A branch whose ``type`` matched the instance is the one the user was writing (an object
+    where an object is allowed), so its deepest error wins; when no branch matched the type,
+    the generic ``is not valid under any of the given schemas`` would be useless, so a "type"
+    message listing the accepted types is synthesised instead.
+    """
+    by_branch: dict[int, list[ValidationError]] = {}
+    for sub in error.context:
+        by_branch.setdefault(sub.schema_path[0] if sub.schema_path else 0, []).append(sub)
+    type_ok = [errs for errs in by_branch.values() if not any(e.validator == "type" and not e.path for e in errs)]
+    if len(type_ok) == 1:
+        return max(type_ok[0], key=lambda e: len(e.absolute_path))
+    if not type_ok:
+        types: list[str] = []
+        for sub in error.context:
+            if sub.validator == "type" and not sub.path:
+                for t in [sub.validator_value] if isinstance(sub.validator_value, str) else sub.validator_value:
+                    if t not in types:
+                        types.append(t)
+        if types:
+            return ValidationError(
+                f"{error.instance!r} is not of type {' or '.join(repr(t) for t in types)}",
+                validator="type",
+                path=error.absolute_path,
+                instance=error.instance,
+                schema={},
+            )
+    return None
