@@ -1,0 +1,242 @@
+"""The ``mail2dataverse`` command: a thin layer that turns options into library calls.
+
+Exit status: 0 success, 1 some records failed (the report says which), 2 usage or
+configuration error (nothing was written). Errors are one line on stderr, never a traceback
+(``MAIL2DATAVERSE_DEBUG=1`` shows it), and never contain a secret or a token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, Mail2DataverseError, MappingError
+
+PROG = "mail2dataverse"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--messages", metavar="FILE", help="messages: Nylas CLI JSON/NDJSON file, mbox, EML folder, or - for stdin")
+    p.add_argument("--contacts", metavar="FILE", help="contacts: Nylas CLI JSON/NDJSON file, or - for stdin")
+    p.add_argument("--input-format", dest="input_format", choices=["json", "ndjson", "mbox", "eml"], help="input format (default: detect)")
+    p.add_argument("--from-nylas", nargs="?", const="", metavar="GRANT", help="run the nylas CLI to export messages and contacts (optional grant id)")
+    p.add_argument("--with-headers", action="store_true", help="with --from-nylas: fetch each message's headers so the real Message-ID is its identity")
+    p.add_argument("--limit", type=int, metavar="N", help="with --from-nylas: at most N messages (default: all)")
+    p.add_argument("--config", metavar="FILE", help="run configuration (YAML); see schemas/config.schema.json")
+    p.add_argument("--mappings", metavar="DIR", action="append", default=[], help="folder of mapping files that override or extend the defaults")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Write Nylas CLI email and contact exports into Dynamics 365 / Dataverse.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines on stderr (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check mapping files (and a config file) and print every problem")
+    p.add_argument("paths", nargs="*", metavar="FILE|DIR", help="mapping files or folders (default: the shipped mappings)")
+    p.add_argument("--config", metavar="FILE", help="also validate this run configuration")
+
+    p = sub.add_parser("preview", help="print the Web API operations a sync would send (no network, no credentials)")
+    _input_options(p)
+    p.add_argument("--format", choices=["json", "yaml", "table"], default="json", help="output format (default json)")
+    p.add_argument("--summary", action="store_true", help="print the dry-run summary to stderr as well")
+
+    p = sub.add_parser("sync", help="write contacts, accounts and emails to a Dataverse org")
+    _input_options(p)
+    p.add_argument("--url", help="the org, e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)")
+    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token (default: certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret)")
+    p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE")
+    p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
+    p.add_argument("--full", action="store_true", help="ignore the incremental watermark and consider every message")
+    p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
+    p.add_argument("--format", choices=["text", "json", "yaml", "table"], default="text", help="summary format (text or json); with --dry-run the preview format")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
+
+    p = sub.add_parser("emulator", help="run the local Dataverse Web API emulator")
+    from .emulator.cli import add_arguments as emulator_arguments
+
+    emulator_arguments(p)
+
+    p = sub.add_parser("plugins", help="list installed plugins and their hooks")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--all", action="store_true", help="include built-in plugins (default: yes; kept for symmetry)")
+    p.add_argument("--hook", metavar="NAME", help="only plugins implementing this hook")
+
+    p = sub.add_parser("demo", help="sync the bundled sample mailbox into an embedded emulator and show the result")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+    p = sub.add_parser("scaffold", help="write deployment templates: an Azure Functions app or a Power Automate flow")
+    p.add_argument("target", choices=["azure-function", "power-automate"], help="what to write")
+    p.add_argument("path", metavar="PATH", help="folder (azure-function) or file (power-automate) to write")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except MappingError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Mail2DataverseError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; what was written is in the state file, re-run to continue", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .mapper import validate_paths
+
+    paths = [Path(p) for p in args.paths]
+    if not paths:
+        from importlib import resources
+
+        paths = [Path(str(resources.files("mail2dataverse.mappings")))]
+    problems = list(validate_paths(paths))
+    if args.config:
+        try:
+            load_config(args.config)
+        except MappingError as exc:
+            problems.extend(exc.problems)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found", file=sys.stderr)
+        return EXIT_USAGE
+    print("ok: " + ", ".join(str(p) for p in paths) + (f", {args.config}" if args.config else ""))
+    return EXIT_OK
+
+
+def _inputs(args: argparse.Namespace):
+    from .sync import Inputs
+
+    if args.from_nylas is None and not (args.messages or args.contacts):
+        raise ConfigError("give --messages and/or --contacts (files, or - for stdin), or --from-nylas")
+    if args.messages == "-" and args.contacts == "-":
+        raise ConfigError("only one of --messages and --contacts can read stdin")
+    options = {}
+    if args.from_nylas is not None:
+        options = {"with_headers": args.with_headers, "limit": args.limit}
+    return Inputs(
+        messages=args.messages,
+        contacts=args.contacts,
+        fmt=args.input_format,
+        from_nylas=args.from_nylas is not None,
+        grant=args.from_nylas or None,
+        nylas_options=options,
+    )
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .sync import preview
+    from .writers.dry_run import render
+
+    config = load_config(args.config)
+    operations, report = preview(_inputs(args), config, args.mappings)
+    sys.stdout.write(render(operations, args.format))
+    if getattr(args, "summary", False):
+        print(report.summary(), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .auth import auth_from_env
+    from .config import load_config
+    from .sync import sync
+
+    if args.dry_run:
+        args.format = args.format if args.format in ("json", "yaml", "table") else "json"
+        args.summary = False
+        return cmd_preview(args)
+    config = load_config(args.config)
+    url = args.url or os.environ.get("DATAVERSE_URL") or os.environ.get("DYNAMICS_ORG")
+    if not url:
+        raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
+    url = url.rstrip("/")
+    kind = args.auth or ("certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret")
+    auth = auth_from_env(kind, url)
+    report = sync(
+        _inputs(args),
+        config,
+        url=url,
+        auth=auth,
+        mappings_dirs=args.mappings,
+        state_path=args.state,
+        full=args.full,
+        verify=args.ca_file or True,
+        progress=True,
+    )
+    if args.report:
+        Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
+    print(report.to_json() if args.format == "json" else report.summary())
+    return report.exit_code()
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from .emulator.cli import run
+
+    return run(args)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import format_plugins, list_plugins, make_plugin_manager
+
+    rows = list_plugins(make_plugin_manager(), include_builtin=True, hook=args.hook)
+    print(format_plugins(rows, args.format))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(fmt=args.format)
+
+
+def cmd_scaffold(args: argparse.Namespace) -> int:
+    from .scaffold import run
+
+    return run(args)
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "preview": cmd_preview,
+    "sync": cmd_sync,
+    "emulator": cmd_emulator,
+    "plugins": cmd_plugins,
+    "demo": cmd_demo,
+    "scaffold": cmd_scaffold,
+}

@@ -1,0 +1,615 @@
+"""The planner: mapped payloads → Web API operations, in two phases, against what exists.
+
+Phase 1 writes accounts (one per registrable company domain) and then contacts (one per
+address, compared case-insensitively), each bound to its account. Phase 2 writes one email
+activity per message, with its activity parties bound to the records they match and its
+regarding link, in chunks so a huge export never sits in memory.
+
+Before anything is created the planner asks, in this order: the state store (written before
+with the same content → nothing to send), then the org (bulk ``In(...)`` lookups sent as GETs
+inside ``$batch``). Creates carry deterministic primary keys (:func:`model.deterministic_id`),
+so a create that is repeated — a retried batch after a dropped connection, a second sync
+running at the same time — is refused by the service as a duplicate and counted as
+"unchanged" instead of becoming a second row.
+
+The planner never talks HTTP itself: it hands operations to an :class:`Executor`. The dry-run
+executor records them (that is the preview) and the Web API executor sends them, so the
+preview is by construction what a sync against an empty org sends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from . import odata
+from .config import RunConfig
+from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
+from .operations import ChangeSet, Operation, Result
+from .report import Report
+from .state import StateStore, content_hash
+
+log = logging.getLogger("mail2dataverse.planner")
+
+#: logical name → (entity set, primary key)
+TABLES: dict[str, tuple[str, str]] = {
+    "account": ("accounts", "accountid"),
+    "contact": ("contacts", "contactid"),
+    "email": ("emails", "activityid"),
+    "systemuser": ("systemusers", "systemuserid"),
+    "lead": ("leads", "leadid"),
+    "queue": ("queues", "queueid"),
+    "opportunity": ("opportunities", "opportunityid"),
+    "incident": ("incidents", "incidentid"),
+}
+#: the column holding a table's email address, for binding activity parties
+PARTY_ADDRESS_COLUMN = {
+    "systemuser": "internalemailaddress",
+    "contact": "emailaddress1",
+    "account": "emailaddress1",
+    "lead": "emailaddress1",
+    "queue": "emailaddress",
+}
+DUPLICATE_CODES = frozenset({"0x80040237", "0x80060892"})  # DuplicateRecord, DuplicateRecordEntityKey
+STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
+EMAIL_CHUNK = 2000
+
+
+class Executor(Protocol):
+    """Runs operations: the dry-run recorder or the Web API client."""
+
+    dry_run: bool
+
+    def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
+        """Execute ``items`` (GETs outside change sets, writes, change sets); one result per operation."""
+
+    def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
+        """The active alternate keys of ``table`` (each a tuple of column names)."""
+
+    def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
+        """Rows of the pages after a first page that carried ``@odata.nextLink``."""
+
+
+@dataclass
+class _Planned:
+    """A record on its way to the org: its key, payload, id and the input records behind it."""
+
+    key: str
+    columns: dict[str, Any]
+    refs: list[RecordRef]
+    id: str | None = None
+    stored_columns: dict[str, Any] | None = None
+    existing: dict[str, Any] | None = None
+    outcome: str | None = None
+    binds: dict[str, str] = field(default_factory=dict)
+
+
+class Planner:
+    """One run: phase 1 (accounts, contacts) then phase 2 (emails) through an executor."""
+
+    def __init__(
+        self,
+        mappings: Any,
+        plugins: Any,
+        config: RunConfig,
+        executor: Executor,
+        state: StateStore,
+        report: Report,
+        *,
+        full: bool = False,
+        progress: Any = None,
+    ):
+        self.mappings = mappings
+        self.plugins = plugins
+        self.config = config
+        self.executor = executor
+        self.state = state
+        self.report = report
+        self.full = full
+        self.progress = progress
+        self.owner_domains = {
+            plugins.registrable_domain(a.rsplit("@", 1)[-1]) for a in config.owner_addresses if "@" in a
+        }
+        # address (lower) → (table, id) | None, filled from this run's contacts and org lookups
+        self.address_book: dict[str, tuple[str, str] | None] = {}
+        self.account_ids: dict[str, str] = {}  # registrable domain → accountid
+        self._content_id = 0
+        self._regarding_cache: dict[RegardingTarget, str | None] = {}
+        self._seen_identities: dict[str, str] = {}
+
+    # ------------------------------------------------------------------------------------
+    # entry point
+    # ------------------------------------------------------------------------------------
+
+    def run(self, contacts: Iterable[tuple[RecordRef, Any]], messages: Iterable[tuple[RecordRef, Any]]) -> Report:
+        """Sync ``contacts`` then ``messages``; returns the report (also kept on ``self.report``)."""
+        self.phase_contacts(contacts)
+        self.phase_emails(messages)
+        return self.report
+
+    # ------------------------------------------------------------------------------------
+    # phase 1
+    # ------------------------------------------------------------------------------------
+
+    def phase_contacts(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
+        """Map, dedupe and write accounts then contacts."""
+        contacts: dict[str, MappedContact] = {}
+        for ref, record in records:
+            self.report.inputs["contacts"] += 1
+            mapped = self.mappings.map_contact(record, ref)
+            if isinstance(mapped, Skip):
+                self.report.skip("contact", str(ref), mapped.reason)
+                continue
+            key = mapped.emails[0]
+            first = contacts.get(key)
+            if first is not None:
+                # The same person twice (address book + inbox source): keep one row, fill gaps.
+                for col, value in mapped.columns.items():
+                    first.columns.setdefault(col, value)
+                self.report.skip("contact", str(ref), f"duplicate: same address as {first.ref}")
+                continue
+            contacts[key] = mapped
+
+        accounts: dict[str, MappedAccount] = {}
+        for c in contacts.values():
+            if c.account is None or c.account.domain in self.owner_domains:
+                continue  # freemail, no company, or the mailbox owner's own company
+            acc = accounts.get(c.account.domain)
+            if acc is None:
+                acc = accounts[c.account.domain] = self.mappings.map_account(c.account)
+            acc.refs.append(c.ref)
+        self._write_accounts(accounts)
+        self._write_contacts(contacts)
+
+    def _write_accounts(self, accounts: dict[str, MappedAccount]) -> None:
+        planned = [_Planned(d, a.columns, a.refs) for d, a in accounts.items()]
+        stored = self.state.get_many("account", [p.key for p in planned])
+        to_lookup = [p for p in planned if p.key not in stored]
+        found = self._lookup_accounts_by_domain([p.key for p in to_lookup])
+        for p in planned:
+            if p.key in stored:
+                p.id, p.stored_columns = stored[p.key].dataverse_id, stored[p.key].columns
+            elif p.key in found:
+                # An account someone else made: link to it, never rename it.
+                p.id, p.outcome = found[p.key], "unchanged"
+                self.state.put("account", p.key, p.id, p.columns, str(p.refs[0]))
+            else:
+                p.id = deterministic_id("account", p.key)
+            self.account_ids[p.key] = p.id
+        self._write_table("account", planned, alt_key=None)
+
+    def _write_contacts(self, contacts: dict[str, MappedContact]) -> None:
+        planned: list[_Planned] = []
+        for key, c in contacts.items():
+            p = _Planned(key, dict(c.columns), [c.ref])
+            if c.account is not None and c.account.domain in self.account_ids and c.account_nav:
+                p.binds[f"{c.account_nav}@odata.bind"] = f"/accounts({self.account_ids[c.account.domain]})"
+            planned.append(p)
+        stored = self.state.get_many("contact", [p.key for p in planned])
+        alt = ("emailaddress1",) in self.executor.alternate_keys("contact")
+        to_lookup = [p for p in planned if p.key not in stored]
+        found = self._lookup_rows("contact", "emailaddress1", [p.key for p in to_lookup], extra=self._contact_select(planned))
+        for p in planned:
+            if p.key in stored:
+                p.id, p.stored_columns = stored[p.key].dataverse_id, stored[p.key].columns
+            elif p.key in found:
+                row = found[p.key]
+                p.id = row["contactid"]
+                p.existing = row
+            else:
+                p.id = deterministic_id("contact", p.key)
+        self._write_table("contact", planned, alt_key="emailaddress1" if alt else None)
+        for p in planned:
+            if p.outcome == "failed":
+                continue  # binding a party to a row that does not exist would fail the email too
+            for address in contacts[p.key].emails:
+                self.address_book.setdefault(address, ("contact", p.id))
+
+    def _contact_select(self, planned: list[_Planned]) -> list[str]:
+        cols: set[str] = set()
+        for p in planned:
+            cols.update(c for c in p.columns if "@" not in c)
+        return sorted(cols) + ["_parentcustomerid_value"]
+
+    def _write_table(self, table: str, planned: list[_Planned], *, alt_key: str | None) -> None:
+        """Decide create / update / unchanged per record and send bulk operations."""
+        entity_set, pk = TABLES[table]
+        creates: list[_Planned] = []
+        updates: list[tuple[_Planned, dict[str, Any]]] = []
+        for p in planned:
+            full = {**p.columns, **p.binds}
+            if p.outcome == "unchanged":
+                continue
+            if p.stored_columns is not None:
+                changed = {k: v for k, v in full.items() if p.stored_columns.get(k) != v}
+            elif p.existing is not None:
+                changed = {k: v for k, v in full.items() if not _same_as_org(k, v, p.existing)}
+            else:
+                creates.append(p)
+                continue
+            if changed:
+                updates.append((p, changed))
+            else:
+                p.outcome = "unchanged"
+                if p.stored_columns is None:
+                    self.state.put(table, p.key, p.id, full, str(p.refs[0]))
+
+        ops: list[Operation] = []
+        size = self.config.batch_size
+        odata_type = f"Microsoft.Dynamics.CRM.{table}"
+        if alt_key:
+            keyed = [p for p in creates if odata.key_segment_ok(p.columns.get(alt_key, p.key))]
+            by_id = [p for p in creates if p not in keyed]
+        else:
+            keyed, by_id = [], creates
+        for chunk in _chunks(by_id, size):
+            targets = [{"@odata.type": odata_type, pk: p.id, **p.columns, **p.binds} for p in chunk]
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", {"Targets": targets}, tag=("create", table, chunk)))
+        for chunk in _chunks(keyed, size):
+            targets = []
+            for p in chunk:
+                value = p.columns.get(alt_key, p.key)
+                body = {k: v for k, v in p.columns.items() if k != alt_key}  # key not repeated in the body
+                targets.append({"@odata.type": odata_type, "@odata.id": odata.key_path(entity_set, alt_key, value), **body, **p.binds})
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", {"Targets": targets}, tag=("upsert", table, chunk)))
+        for chunk in _chunks(updates, size):
+            targets = [{"@odata.type": odata_type, pk: p.id, **changed} for p, changed in chunk]
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple", {"Targets": targets}, tag=("update", table, chunk)))
+
+        results = self.executor.run(ops, phase=1) if ops else []
+        retry: list[Operation] = []
+        for res in results:
+            kind, _, chunk = res.operation.tag
+            if res.ok:
+                for item in chunk:
+                    p, changed = item if kind == "update" else (item, None)
+                    self._settle(table, p, "updated" if kind == "update" else "created")
+                continue
+            # Bulk messages are all-or-nothing: one bad record fails the request. Send that
+            # chunk again one record per operation so only the bad record fails.
+            log.info("%s %s failed (%s %s); retrying its %d records one by one", kind, table, res.error_code, res.error_message, len(chunk))
+            for item in chunk:
+                retry.append(self._single_write(table, kind, item, alt_key))
+        if retry:
+            for res in self.executor.run(retry, phase=1):
+                kind, _, item = res.operation.tag
+                p = item[0] if kind == "update" else item
+                if res.ok:
+                    self._settle(table, p, "updated" if kind == "update" else "created")
+                elif kind == "create" and res.error_code in DUPLICATE_CODES:
+                    self._settle(table, p, "unchanged")  # made by a concurrent run or a lost response
+                else:
+                    p.outcome = "failed"
+                    for ref in p.refs if table == "contact" else []:
+                        self.report.fail(table, str(ref), res.error_code, res.error_message, res.status)
+                    if table == "account":
+                        self.report.fail(table, f"account {p.key}", res.error_code, res.error_message, res.status)
+        for p in planned:
+            if p.outcome in ("unchanged",):
+                self.report.count(table, "unchanged")
+        self.state.commit()
+
+    def _single_write(self, table: str, kind: str, item: Any, alt_key: str | None) -> Operation:
+        entity_set, pk = TABLES[table]
+        if kind == "update":
+            p, changed = item
+            return Operation("PATCH", f"{entity_set}({p.id})", dict(changed), {"If-Match": "*"}, tag=(kind, table, item))
+        p = item
+        if kind == "upsert":
+            value = p.columns.get(alt_key, p.key)
+            body = {k: v for k, v in p.columns.items() if k != alt_key}
+            return Operation("PATCH", odata.key_path(entity_set, alt_key, value), {**body, **p.binds}, tag=(kind, table, item))
+        return Operation("POST", entity_set, {pk: p.id, **p.columns, **p.binds}, tag=(kind, table, item))
+
+    def _settle(self, table: str, p: _Planned, outcome: str) -> None:
+        p.outcome = outcome
+        if outcome != "unchanged":
+            self.report.count(table, outcome)
+        self.state.put(table, p.key, p.id, {**p.columns, **p.binds}, str(p.refs[0]))
+
+    # ------------------------------------------------------------------------------------
+    # lookups
+    # ------------------------------------------------------------------------------------
+
+    def _lookup_rows(
+        self, table: str, column: str, values: list[str], *, extra: Iterable[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Rows of ``table`` whose ``column`` is one of ``values``, keyed by the lower-cased value."""
+        return self._lookup_many([(table, column, values, tuple(extra))])[0]
+
+    def _lookup_many(self, specs: list[tuple[str, str, list[str], tuple[str, ...]]]) -> list[dict[str, dict[str, Any]]]:
+        """Several bulk lookups sent together (one ``$batch`` of GETs when there are many)."""
+        ops: list[Operation] = []
+        for i, (table, column, values, extra) in enumerate(specs):
+            entity_set, pk = TABLES[table]
+            select = list(dict.fromkeys([pk, column, *extra]))
+            uniq = list(dict.fromkeys(v for v in values if v))
+            for chunk in _chunks(uniq, self.config.lookup_chunk):
+                ops.append(Operation("GET", odata.query(entity_set, select=select, filter=odata.in_filter(column, chunk)), tag=i))
+        out: list[dict[str, dict[str, Any]]] = [{} for _ in specs]
+        if not ops:
+            return out
+        for res in self.executor.run(ops, phase=0):
+            i = res.operation.tag
+            table, column = specs[i][0], specs[i][1]
+            if not res.ok:
+                # A failed lookup must not turn into creates that duplicate existing rows.
+                raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
+            rows = list((res.body or {}).get("value", []))
+            link = (res.body or {}).get("@odata.nextLink")
+            if link:
+                rows.extend(self.executor.follow(link))
+            for row in rows:
+                value = row.get(column)
+                if isinstance(value, str):
+                    out[i].setdefault(value.lower(), row)
+        return out
+
+    def _lookup_accounts_by_domain(self, domains: list[str]) -> dict[str, str]:
+        """domain → accountid of an existing account whose website is that domain."""
+        variants: dict[str, str] = {}
+        for d in domains:
+            for v in (f"https://{d}", f"http://{d}", f"https://www.{d}", f"http://www.{d}", f"www.{d}", d,
+                      f"https://{d}/", f"https://www.{d}/"):
+                variants[v] = d
+        rows = self._lookup_rows("account", "websiteurl", list(variants), extra=("createdon",))
+        found: dict[str, str] = {}
+        for value, row in sorted(rows.items(), key=lambda kv: str(kv[1].get("createdon", ""))):
+            found.setdefault(variants.get(value, value), row["accountid"])
+        return found
+
+    # ------------------------------------------------------------------------------------
+    # phase 2
+    # ------------------------------------------------------------------------------------
+
+    def phase_emails(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
+        """Map and write messages in chunks; move each mailbox's watermark when done."""
+        marks: dict[str, _Watermark] = {}
+        chunk: list[MappedEmail] = []
+        for ref, record in records:
+            self.report.inputs["messages"] += 1
+            mapped = self.mappings.map_message(record, ref)
+            if isinstance(mapped, Skip):
+                self.report.skip("email", str(ref), mapped.reason)
+                continue
+            mailbox = mapped.mailbox or ref.source
+            mark = marks.get(mailbox)
+            if mark is None:
+                mark = marks[mailbox] = _Watermark(None if self.full else self.state.watermark(mailbox))
+            if mark.previous and mapped.date and mapped.date < mark.previous:
+                self.report.skip("email", str(ref), "already synced: older than the last incremental sync (use --full)")
+                continue
+            first = self._seen_identities.get(mapped.identity)
+            if first is not None:
+                self.report.skip("email", str(ref), f"duplicate: same message as {first}")
+                continue
+            self._seen_identities[mapped.identity] = str(ref)
+            chunk.append(mapped)
+            if len(chunk) >= EMAIL_CHUNK:
+                self._write_emails(chunk, marks)
+                chunk = []
+        if chunk:
+            self._write_emails(chunk, marks)
+        if not self.executor.dry_run:
+            for mailbox, mark in marks.items():
+                if mark.value is not None:
+                    self.state.set_watermark(mailbox, mark.value)
+            self.state.commit()
+
+    def _write_emails(self, emails: list[MappedEmail], marks: dict[str, _Watermark]) -> None:
+        stored = self.state.get_many("email", [e.identity for e in emails])
+        todo = [e for e in emails if e.identity not in stored]
+        for e in emails:
+            if e.identity in stored:
+                self.report.count("email", "unchanged")
+                marks[e.mailbox or e.ref.source].ok(e.date)
+
+        # Round 1: existing emails, party addresses and regarding targets, in one go.
+        addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
+        tables = [t for t in self.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
+        specs: list[tuple[str, str, list[str], tuple[str, ...]]] = [("email", "messageid", [e.identity for e in todo], ())]
+        specs += [(t, PARTY_ADDRESS_COLUMN[t], addresses, ()) for t in tables]
+        targets = {e.regarding for e in todo if e.regarding is not None and e.regarding not in self._regarding_cache}
+        target_specs = self._regarding_specs(targets)
+        specs += [s for s, _ in target_specs]
+        found = self._lookup_many(specs)
+        existing = found[0]
+        for address in addresses:
+            hit = None
+            for t, rows in zip(tables, found[1 : 1 + len(tables)]):
+                row = rows.get(address)
+                if row is not None:
+                    hit = (t, row[TABLES[t][1]])
+                    break
+            self.address_book[address] = hit
+        self._settle_regarding(targets, target_specs, found[1 + len(tables) :])
+
+        items: list[ChangeSet] = []
+        for e in todo:
+            if e.identity.lower() in existing:
+                # Already in the org (another mailbox, a lost state file, server-side sync).
+                self.report.count("email", "unchanged")
+                self.state.put("email", e.identity, existing[e.identity.lower()]["activityid"], {"messageid": e.identity}, str(e.ref))
+                marks[e.mailbox or e.ref.source].ok(e.date)
+                continue
+            items.append(self._email_changeset(e))
+        if not items:
+            self.state.commit()
+            return
+        results = self.executor.run(items, phase=2)
+        by_email: dict[int, list[Result]] = {}
+        for res in results:
+            by_email.setdefault(id(res.operation.tag), []).append(res)
+        for cs in items:
+            e = cs.tag
+            rs = by_email.get(id(e), [])
+            create = rs[0] if rs else None
+            mark = marks[e.mailbox or e.ref.source]
+            if rs and all(r.ok for r in rs):
+                self.report.count("email", "created")
+                self.state.put("email", e.identity, deterministic_id("email", e.identity), {"messageid": e.identity}, str(e.ref))
+                mark.ok(e.date)
+            elif create is not None and create.error_code in DUPLICATE_CODES:
+                self.report.count("email", "unchanged")
+                self.state.put("email", e.identity, deterministic_id("email", e.identity), {"messageid": e.identity}, str(e.ref))
+                mark.ok(e.date)
+            else:
+                bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
+                self.report.fail("email", str(e.ref), bad.error_code if bad else None,
+                                 bad.error_message if bad else "no result", bad.status if bad else 0)
+                mark.failed(e.date)
+        self.state.commit()
+        if self.progress:
+            self.progress(self.report)
+
+    def _email_changeset(self, e: MappedEmail) -> ChangeSet:
+        activity_id = deterministic_id("email", e.identity)
+        body: dict[str, Any] = {"activityid": activity_id, **e.columns}
+        parties = []
+        seen: set[tuple[int, str]] = set()
+        for party in e.parties:
+            if (party.mask, party.address) in seen:
+                continue
+            seen.add((party.mask, party.address))
+            entry: dict[str, Any] = {"participationtypemask": party.mask}
+            hit = self.address_book.get(party.address)
+            if hit is not None:
+                table, rid = hit
+                entry[f"partyid_{table}@odata.bind"] = f"/{TABLES[table][0]}({rid})"
+            entry["addressused"] = party.address
+            parties.append(entry)
+        body["email_activity_parties"] = parties
+        if e.regarding is not None:
+            rid = self._regarding_cache.get(e.regarding)
+            if rid:
+                body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"/{TABLES[e.regarding.table][0]}({rid})"
+            elif self.executor.dry_run:
+                # The preview cannot look the target up; it shows what the sync will resolve.
+                body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"<{e.regarding.describe()}>"
+            else:
+                self.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")
+        self._content_id += 1
+        cid = str(self._content_id)
+        ops = [Operation("POST", "emails", body, content_id=cid, tag=e)]
+        if self.config.create_completed:
+            self._content_id += 1
+            status = STATUS_SENT if e.outgoing else STATUS_RECEIVED
+            ops.append(Operation("PATCH", f"${cid}", {"statecode": STATE_COMPLETED, "statuscode": status},
+                                 content_id=str(self._content_id), tag=e))
+        return ChangeSet(ops, tag=e)
+
+    # ------------------------------------------------------------------------------------
+    # regarding
+    # ------------------------------------------------------------------------------------
+
+    def _regarding_specs(self, targets: set[RegardingTarget]):
+        """Lookup specs for regarding targets, each with the targets it answers."""
+        out = []
+        by_kind: dict[tuple[str, str, str | None], list[RegardingTarget]] = {}
+        for t in targets:
+            if t.table not in TABLES:
+                self._regarding_cache[t] = None
+                continue
+            by_kind.setdefault((t.table, t.by, t.column), []).append(t)
+        for (table, by, column), ts in sorted(by_kind.items(), key=lambda kv: str(kv[0])):
+            if by == "id":
+                out.append(((table, TABLES[table][1], [t.value for t in ts], ()), ts))
+            elif by == "column" and column:
+                out.append(((table, column, [t.value for t in ts], ()), ts))
+            elif by == "account_newest_open":
+                # Resolved in a second round once the accounts are known.
+                out.append((("account", "websiteurl", [], ()), ts))
+            else:
+                for t in ts:
+                    self._regarding_cache[t] = None
+        return out
+
+    def _settle_regarding(self, targets, target_specs, results) -> None:
+        newest: list[RegardingTarget] = []
+        for (spec, ts), rows in zip(target_specs, results):
+            table = spec[0]
+            for t in ts:
+                if t.by == "account_newest_open":
+                    newest.append(t)
+                    continue
+                row = rows.get(t.value.lower())
+                self._regarding_cache[t] = row[TABLES[t.table][1]] if row else None
+        if not newest:
+            return
+        domains = sorted({t.value for t in newest})
+        unknown = [d for d in domains if d not in self.account_ids]
+        if unknown and not self.executor.dry_run:
+            self.account_ids.update(self._lookup_accounts_by_domain(unknown))
+        by_table: dict[str, list[RegardingTarget]] = {}
+        for t in newest:
+            by_table.setdefault(t.table, []).append(t)
+        for table, ts in by_table.items():
+            account_ids = sorted({self.account_ids[t.value] for t in ts if t.value in self.account_ids})
+            newest_by_account: dict[str, str] = {}
+            if account_ids and not self.executor.dry_run:
+                entity_set, pk = TABLES[table]
+                ops = [
+                    Operation("GET", odata.query(entity_set, select=[pk, "_parentaccountid_value", "createdon"],
+                                                 filter=f"{odata.in_filter('parentaccountid', chunk)} and statecode eq 0",
+                                                 orderby="createdon desc"))
+                    for chunk in _chunks(account_ids, self.config.lookup_chunk)
+                ]
+                for res in self.executor.run(ops, phase=0):
+                    if not res.ok:
+                        raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}")
+                    for row in (res.body or {}).get("value", []):
+                        newest_by_account.setdefault(str(row.get("_parentaccountid_value")), row[pk])
+            for t in ts:
+                acc = self.account_ids.get(t.value)
+                self._regarding_cache[t] = newest_by_account.get(acc) if acc else None
+
+
+class LookupFailed(Exception):
+    """A bulk lookup failed; writing anyway could duplicate records, so the run stops."""
+
+
+class _Watermark:
+    """Tracks a mailbox's newest fully-synced date during a run."""
+
+    def __init__(self, previous: datetime | None):
+        self.previous = previous
+        self.newest_ok: datetime | None = None
+        self.oldest_failed: datetime | None = None
+
+    def ok(self, date: datetime | None) -> None:
+        if date and (self.newest_ok is None or date > self.newest_ok):
+            self.newest_ok = date
+
+    def failed(self, date: datetime | None) -> None:
+        if date and (self.oldest_failed is None or date < self.oldest_failed):
+            self.oldest_failed = date
+
+    @property
+    def value(self) -> datetime | None:
+        """The new watermark: never past a failed message, so the next run retries it."""
+        if self.oldest_failed is not None:
+            return self.oldest_failed - timedelta(seconds=1)
+        return self.newest_ok or self.previous
+
+
+def _same_as_org(column: str, value: Any, row: dict[str, Any]) -> bool:
+    if column.endswith("@odata.bind"):
+        nav = column[: -len("@odata.bind")]
+        lookup = "_" + nav.rsplit("_", 1)[0] + "_value" if nav.count("_") else nav
+        wanted = value.rsplit("(", 1)[-1].rstrip(")")
+        return str(row.get(lookup, "")).lower() == wanted.lower()
+    return row.get(column) == value
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def now_monotonic() -> float:
+    """Seconds from an arbitrary start; the sync uses it for its progress rate."""
+    return time.monotonic()

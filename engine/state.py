@@ -1,0 +1,147 @@
+"""SQLite state store: what this tool already wrote, so a re-run with nothing new writes nothing.
+
+One row per written record: ``(kind, key)`` → Dataverse id, content hash and the columns as
+written (so a changed record is updated with only its changed columns). Per mailbox, the
+newest message date fully synced (the incremental watermark). The store is a cache of the
+org's state, never the only truth: a lost state file costs lookups, not duplicates, because
+every create is preceded by a lookup and uses a deterministic primary key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    dataverse_id TEXT,
+    content_hash TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    source_ref TEXT,
+    written_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE IF NOT EXISTS mailboxes (
+    mailbox TEXT PRIMARY KEY,
+    watermark TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+
+def content_hash(columns: dict[str, Any]) -> str:
+    """Stable hash of a payload: canonical JSON (sorted keys, no spaces), SHA-256, 32 hex chars."""
+    text = json.dumps(columns, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A record as the state store remembers it."""
+
+    dataverse_id: str | None
+    content_hash: str
+    columns: dict[str, Any]
+
+
+class StateStore:
+    """The SQLite file behind ``--state``. ``StateStore(None)`` keeps the state in memory.
+
+    Writes are grouped: call :meth:`commit` after each batch of results so a crash loses at most
+    the rows of the batch in flight (which the next run finds again through lookups).
+    """
+
+    def __init__(self, path: str | Path | None):
+        self.path = str(path) if path else ":memory:"
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: the store is only used from the orchestrating thread, but a
+        # KeyboardInterrupt handler may close it from another frame.
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self._db.commit()
+
+    # records -----------------------------------------------------------------------------
+
+    def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Stored]:
+        """Return the stored rows of ``kind`` for ``keys`` (missing keys are absent)."""
+        keys = list(keys)
+        found: dict[str, Stored] = {}
+        for start in range(0, len(keys), 500):  # SQLite's default variable limit is 999
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, dv_id, h, cols in self._db.execute(
+                f"SELECT key, dataverse_id, content_hash, columns FROM records WHERE kind=? AND key IN ({marks})",
+                (kind, *chunk),
+            ):
+                found[key] = Stored(dv_id, h, json.loads(cols))
+        return found
+
+    def put(self, kind: str, key: str, dataverse_id: str | None, columns: dict[str, Any], source_ref: str = "") -> None:
+        """Remember that ``key`` of ``kind`` now holds ``columns`` in the org under ``dataverse_id``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                key,
+                dataverse_id,
+                content_hash(columns),
+                json.dumps(columns, sort_keys=True, ensure_ascii=False, default=str),
+                source_ref,
+                _now(),
+            ),
+        )
+
+    def count(self, kind: str) -> int:
+        """Number of stored records of ``kind``."""
+        return self._db.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0]
+
+    # incremental watermarks ----------------------------------------------------------------
+
+    def watermark(self, mailbox: str) -> datetime | None:
+        """The newest message date of ``mailbox`` below which everything is synced, or None."""
+        row = self._db.execute("SELECT watermark FROM mailboxes WHERE mailbox=?", (mailbox,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def set_watermark(self, mailbox: str, value: datetime) -> None:
+        """Move ``mailbox``'s watermark to ``value`` (callers only ever move it forward)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO mailboxes VALUES (?, ?, ?)", (mailbox, value.isoformat(), _now())
+        )
+
+    def commit(self) -> None:
+        """Make everything put so far durable."""
+        self._db.commit()
+
+    def close(self) -> None:
+        """Commit and close the database."""
+        try:
+            self._db.commit()
+        finally:
+            self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

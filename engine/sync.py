@@ -1,0 +1,162 @@
+"""Library entry points: the same calls serve the CLI, the Azure Functions app and tests.
+
+:func:`preview` maps and plans without any network; :func:`sync` writes to an org. Both take
+already-resolved settings (no argv parsing, no environment reading except through
+:func:`mail2dataverse.auth.auth_from_env`), so a host such as an Azure Function can call them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import RunConfig
+from .errors import ConfigError, Mail2DataverseError, SourceError
+from .model import RecordRef
+from .planner import LookupFailed, Planner
+from .report import Report
+from .state import StateStore
+
+log = logging.getLogger("mail2dataverse.sync")
+
+
+@dataclass
+class Inputs:
+    """Where records come from: files (``-`` for stdin, mbox, EML folders) or the Nylas CLI."""
+
+    messages: str | None = None
+    contacts: str | None = None
+    fmt: str | None = None
+    from_nylas: bool = False
+    grant: str | None = None
+    nylas_options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_runtime(config: RunConfig, mappings_dirs: Sequence[str | Path] = (), *, extra_plugins: Sequence[Any] = ()):
+    """Plugin manager, typed plugin wrapper and compiled mappings for ``config``."""
+    from .mapper import load_mappings
+    from .plugins import Plugins, make_plugin_manager
+
+    pm = make_plugin_manager(disable=config.plugins_disable, extra=extra_plugins)
+    plugins = Plugins(pm, config)
+    mappings = load_mappings([Path(d) for d in mappings_dirs], plugins=plugins)
+    return plugins, mappings
+
+
+def _open_inputs(stack: ExitStack, inputs: Inputs, plugins: Any) -> tuple[Any, Any]:
+    """Open and validate both inputs before anything is written."""
+    from .sources import open_source
+
+    def empty() -> Iterator[tuple[RecordRef, Any]]:
+        return iter(())
+
+    opened = []
+    for kind, spec in (("contacts", inputs.contacts), ("messages", inputs.messages)):
+        if inputs.from_nylas:
+            from .sources.nylas_cli import nylas_export
+
+            src = stack.enter_context(nylas_export(kind, grant=inputs.grant, **inputs.nylas_options))
+        elif spec:
+            src = stack.enter_context(open_source(spec, kind, plugins=plugins, fmt=inputs.fmt))
+        else:
+            opened.append(empty())
+            continue
+        # A truncated or damaged export is refused whole, before the first write, so it never
+        # looks like a complete one.
+        src.validate()
+        opened.append(src)
+    return opened[0], opened[1]
+
+
+def preview(
+    inputs: Inputs,
+    config: RunConfig,
+    mappings_dirs: Sequence[str | Path] = (),
+    *,
+    extra_plugins: Sequence[Any] = (),
+) -> tuple[list[dict[str, Any]], Report]:
+    """The write operations a sync would send to an org holding none of these records.
+
+    :returns: the recorded operations (``phase``, ``method``, ``path``, ``body``, and
+        ``changeset``/``content_id`` for change-set members) and the report of the dry run.
+    """
+    from .writers.dry_run import DryRunExecutor
+
+    plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
+    executor = DryRunExecutor()
+    report = Report(dry_run=True)
+    with ExitStack() as stack:
+        contacts, messages = _open_inputs(stack, inputs, plugins)
+        state = stack.enter_context(StateStore(None))
+        Planner(mappings, plugins, config, executor, state, report, full=True).run(contacts, messages)
+    return executor.recorded, report
+
+
+def sync(
+    inputs: Inputs,
+    config: RunConfig,
+    *,
+    url: str,
+    auth: Any,
+    mappings_dirs: Sequence[str | Path] = (),
+    state_path: str | Path | None = None,
+    full: bool = False,
+    verify: bool | str = True,
+    extra_plugins: Sequence[Any] = (),
+    progress: bool = False,
+    client_options: dict[str, Any] | None = None,
+) -> Report:
+    """Write the inputs to the org at ``url``; every input record ends up in the report.
+
+    :param auth: a :class:`~mail2dataverse.auth.TokenProvider` (see ``auth_from_env``).
+    :param state_path: the SQLite state file; ``None`` keeps state in memory (every run then
+        relies on lookups alone, which is slower but still never duplicates).
+    :raises ConfigError, SourceError: before anything is written.
+    """
+    from .writers.live import WebApiExecutor
+    from .writers.webapi import WebApiClient
+
+    plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
+    report = Report(dry_run=False)
+    opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify}
+    opts.update(client_options or {})
+    with ExitStack() as stack:
+        contacts, messages = _open_inputs(stack, inputs, plugins)
+        client = stack.enter_context(WebApiClient(url, auth, **opts))
+        state = stack.enter_context(StateStore(state_path))
+        planner = Planner(
+            mappings, plugins, config, WebApiExecutor(client), state, report,
+            full=full, progress=_progress_printer() if progress else None,
+        )
+        try:
+            planner.run(contacts, messages)
+        except LookupFailed as exc:
+            # Stopping is safe: what was written is in the state store, and the next run's
+            # lookups find the rest. Writing without lookups could duplicate records.
+            report.warnings.append(f"stopped: {exc}")
+            raise Mail2DataverseError(f"{exc}; nothing more was written, re-run to continue") from exc
+        finally:
+            report.http = dict(client.stats)
+    return report
+
+
+def _progress_printer():
+    """A one-line progress display for terminals (stderr), updated after each email batch."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(report: Report) -> None:
+        e = report.entities["email"]
+        done = e.created + e.unchanged + e.skipped + e.failed
+        sys.stderr.write(f"\r  emails: {done} of {report.inputs['messages']} read, {e.created} created, {e.failed} failed")
+        sys.stderr.flush()
+
+    return show
+
+
+__all__ = ["Inputs", "preview", "sync", "build_runtime", "SourceError", "ConfigError"]

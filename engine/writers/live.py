@@ -1,0 +1,45 @@
+"""The executor that sends the planner's operations to a Dataverse org through the Web API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..operations import ChangeSet, Operation, Result
+
+
+class WebApiExecutor:
+    """Adapts :class:`~mail2dataverse.writers.webapi.WebApiClient` to the planner's executor protocol."""
+
+    dry_run = False
+
+    def __init__(self, client: Any):
+        self.client = client
+        self._keys: dict[str, set[tuple[str, ...]]] = {}
+
+    def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
+        """Send ``items`` in ``$batch`` requests, continuing past failed records."""
+        return self.client.execute(items, continue_on_error=True)
+
+    def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
+        """Active alternate keys of ``table``, read once per run from the org's metadata."""
+        if table not in self._keys:
+            res = self.client.send(
+                Operation("GET", f"EntityDefinitions(LogicalName='{table}')/Keys?$select=KeyAttributes,EntityKeyIndexStatus")
+            )
+            keys: set[tuple[str, ...]] = set()
+            if res.ok:
+                for key in (res.body or {}).get("value", []):
+                    # A key still being indexed cannot be used for upserts yet.
+                    if key.get("EntityKeyIndexStatus", "Active") == "Active":
+                        keys.add(tuple(key.get("KeyAttributes", [])))
+            self._keys[table] = keys
+        return self._keys[table]
+
+    def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
+        """Rows of the pages behind ``next_link`` (an absolute URL from the service)."""
+        root = urlsplit(self.client.service_root).path
+        parts = urlsplit(next_link)
+        path = parts.path[len(root):] if parts.path.startswith(root) else parts.path.lstrip("/")
+        return self.client.query_all(path + (f"?{parts.query}" if parts.query else ""))
