@@ -1,0 +1,70 @@
+"""The built wheel holds every subpackage and data file; editable installs hide omissions."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    # --no-isolation: build with the setuptools of the test environment, offline and fast.
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (built,) = out.glob("mail2dataverse-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def wheel_names(wheel) -> set[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        return set(zf.namelist())
+
+
+def _expected_packages() -> dict[str, Path]:
+    mapping = {"mail2dataverse": ROOT / "engine", "mail2dataverse/plugins": ROOT / "plugins"}
+    found = {}
+    for prefix, folder in mapping.items():
+        for init in folder.rglob("__init__.py"):
+            rel = init.parent.relative_to(folder)
+            if "example_plugin" in rel.parts:
+                continue
+            found[str(Path(prefix) / rel).replace("\\", "/").rstrip("/.")] = init.parent
+    found["mail2dataverse/mappings"] = ROOT / "mappings"
+    found["mail2dataverse/schemas"] = ROOT / "schemas"
+    return found
+
+
+def test_every_subpackage_is_in_the_wheel(wheel_names):
+    for package in _expected_packages():
+        assert f"{package}/__init__.py" in wheel_names, package
+
+
+def test_every_mapping_and_schema_file_is_in_the_wheel(wheel_names):
+    for yaml_file in (ROOT / "mappings").glob("*.yaml"):
+        assert f"mail2dataverse/mappings/{yaml_file.name}" in wheel_names
+    for schema in (ROOT / "schemas").glob("*.json"):
+        assert f"mail2dataverse/schemas/{schema.name}" in wheel_names
+    assert "mail2dataverse/samples/messages.json" in wheel_names
+    assert "mail2dataverse/samples/config.yaml" in wheel_names
+
+
+def test_example_plugin_package_is_not_in_the_wheel(wheel_names):
+    assert not [n for n in wheel_names if "example_plugin" in n or n.startswith("m2d_example")]
+
+
+def test_console_script_and_built_in_plugins_are_declared(wheel, wheel_names):
+    (name,) = [n for n in wheel_names if n.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(wheel) as zf:
+        text = zf.read(name).decode()
+    assert "mail2dataverse = mail2dataverse.cli:main" in text
+    for plugin in ("freemail", "accounts", "regarding", "mbox"):
+        assert f"{plugin} = mail2dataverse.plugins.{plugin}" in text
