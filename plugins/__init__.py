@@ -1,1 +1,599 @@
-"""Built-in plugins, each registered through the ``mail2dataverse`` entry-point group."""
+"""Plugin manager factory, typed hook wrappers, plugin listing, and the built-in plugins.
+
+This package is ``mail2dataverse.plugins``. Its submodules (``freemail``, ``accounts``,
+``regarding``, ``mbox``) are the built-in plugins, each declared in the ``mail2dataverse``
+entry-point group exactly like an external plugin, so each can be listed, replaced or blocked
+by name. This module holds the machinery that loads and calls them:
+
+- :func:`make_plugin_manager` builds a :class:`pluggy.PluginManager` (hookspecs, blocked
+  names, entry points, explicit extras, ``check_pending``, optional tracing);
+- :class:`Plugins` wraps it with one typed method per hook. Engine code never calls
+  ``pm.hook.x(...)`` directly: the wrapper decides in one place what "nobody answered" means,
+  caches per-domain answers and checks every answer's type, so a broken plugin fails with a
+  :class:`~mail2dataverse.errors.PluginError` instead of a confusing error three stages later;
+- :func:`list_plugins` / :func:`format_plugins` back ``mail2dataverse plugins``.
+
+Why the manager lives here and not in ``engine/plugins.py``: the package-dir map makes
+``plugins/`` the package ``mail2dataverse.plugins``, so a module ``engine/plugins.py`` has the
+same import name. Editable installs resolved that name to the module (and the built-ins could
+not be imported), wheels to the package (and the manager vanished). One name, one file.
+
+Importing this module is cheap: the public suffix list and the freemail lists are loaded on
+first use, once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+import os
+import reprlib
+import sys
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pluggy
+
+from .. import hookspecs
+from ..config import RunConfig
+from ..errors import ConfigError, Mail2DataverseError, PluginError
+from ..model import DerivedAccount, RegardingTarget
+
+__all__ = [
+    "AUTOLOAD_ENV",
+    "DISABLE_ENV",
+    "ENTRY_POINT_GROUP",
+    "TRACE_ENV",
+    "Plugins",
+    "domain_of",
+    "format_plugins",
+    "list_plugins",
+    "make_plugin_manager",
+    "registrable_domain",
+]
+
+ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
+DISABLE_ENV = "MAIL2DATAVERSE_DISABLE_PLUGINS"
+AUTOLOAD_ENV = "MAIL2DATAVERSE_PLUGINS_AUTOLOAD"
+TRACE_ENV = "MAIL2DATAVERSE_TRACE_PLUGINS"
+
+#: The distribution whose plugins count as built-in in listings.
+BUILTIN_DISTRIBUTION = "mail2dataverse"
+_BUILTIN_PREFIX = __name__ + "."
+
+_FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the manager
+# ---------------------------------------------------------------------------------------------
+
+
+def make_plugin_manager(
+    *,
+    disable: Iterable[str] = (),
+    autoload: bool | None = None,
+    extra: Iterable[Any] = (),
+    trace: bool | None = None,
+) -> pluggy.PluginManager:
+    """Build a plugin manager: hookspecs, blocked names, entry points, then ``extra`` plugins.
+
+    :param disable: plugin names to block (built-ins included: ``freemail``, ``accounts``,
+        ``regarding``, ``mbox``), added to the comma-separated names in
+        ``MAIL2DATAVERSE_DISABLE_PLUGINS``. The CLI passes ``RunConfig.plugins_disable`` here.
+    :param autoload: load the ``mail2dataverse`` entry points; default from
+        ``MAIL2DATAVERSE_PLUGINS_AUTOLOAD`` (``0``/``false``/``no`` turn it off), else True.
+        Tests pass ``False`` and list their plugins in ``extra`` so that nothing installed in
+        the developer's venv changes results.
+    :param extra: plugin modules or objects to register after the entry points, or
+        ``(name, plugin)`` pairs. A module inside ``mail2dataverse.plugins`` is registered under
+        its short name (``freemail``), the name its entry point uses, so blocking and listing
+        treat it the same however it was loaded. A blocked name is skipped silently, like a
+        blocked entry point.
+    :param trace: print every hook call and its result to stderr; default from
+        ``MAIL2DATAVERSE_TRACE_PLUGINS`` (``1`` turns it on).
+    :returns: the ready manager; pass it to :class:`Plugins`.
+    :raises PluginError: a plugin fails to import or register, or implements a hook that does
+        not exist (a misspelled ``is_fremail`` must fail loudly, not be ignored).
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    blocked.update(n.strip() for n in disable if n.strip())
+    for name in sorted(blocked):
+        pm.set_blocked(name)
+    if autoload is None:
+        autoload = os.environ.get(AUTOLOAD_ENV, "1").strip().lower() not in _FALSE_WORDS
+    if autoload:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:  # a third-party plugin's import error must not be a traceback
+            raise PluginError(f"could not load a {ENTRY_POINT_GROUP} plugin: {exc}") from exc
+    for item in extra:
+        name, plugin = item if isinstance(item, tuple) else (_default_name(pm, item), item)
+        if pm.is_registered(plugin):
+            continue  # already loaded through its entry point: registering twice is not an error
+        if pm.has_plugin(name) and not pm.is_blocked(name):
+            raise PluginError(f"plugin name {name!r} is already taken by {pm.get_plugin(name)!r}")
+        try:
+            pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name!r}: {exc}") from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+    if trace is None:
+        trace = os.environ.get(TRACE_ENV, "").strip().lower() not in _FALSE_WORDS
+    if trace:
+        _add_tracing(pm)
+    return pm
+
+
+def _default_name(pm: pluggy.PluginManager, plugin: Any) -> str:
+    module_name = getattr(plugin, "__name__", "")
+    if isinstance(module_name, str) and module_name.startswith(_BUILTIN_PREFIX):
+        return module_name[len(_BUILTIN_PREFIX) :]
+    return pm.get_canonical_name(plugin)
+
+
+_trace_repr = reprlib.Repr()
+_trace_repr.maxstring = 80  # a message body in the trace would drown every other line
+_trace_repr.maxother = 80
+_trace_repr.maxdict = 8
+_trace_repr.maxlist = 8
+
+
+def _add_tracing(pm: pluggy.PluginManager) -> None:
+    """Print ``hook(args) <- [plugins]`` before and ``hook -> result`` after every hook call."""
+
+    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        args = ", ".join(f"{k}={_trace_repr.repr(v)}" for k, v in kwargs.items())
+        names = ", ".join(impl.plugin_name for impl in reversed(impls))  # call order
+        print(f"[plugins] {hook_name}({args}) <- [{names}]", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        if outcome.exception is not None:
+            print(f"[plugins] {hook_name} raised {outcome.exception!r}", file=sys.stderr)
+        else:
+            print(f"[plugins] {hook_name} -> {_trace_repr.repr(outcome.get_result())}", file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+# ---------------------------------------------------------------------------------------------
+# Domains: shared by the wrappers and the built-in plugins
+# ---------------------------------------------------------------------------------------------
+
+#: Domains under which each first-level label is a separate organisation although the public
+#: suffix list does not say so. ``contoso.onmicrosoft.com`` is one Microsoft 365 tenant and
+#: ``fabrikam.onmicrosoft.com`` another; folding both into ``onmicrosoft.com`` would merge
+#: unrelated companies into one account.
+SHARED_TENANT_SUFFIXES = frozenset({"onmicrosoft.com", "mail.onmicrosoft.com"})
+
+
+@functools.cache
+def _psl() -> Any:
+    # Loaded on first use: the bundled list takes tens of milliseconds to parse and most
+    # commands (validate, plugins) never need it.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def _normalize_domain(domain: str) -> str:
+    return domain.strip().strip(".").lower()
+
+
+def _is_ip_literal(domain: str) -> bool:
+    text = domain[1:-1] if domain.startswith("[") and domain.endswith("]") else domain
+    if text.lower().startswith("ipv6:"):
+        text = text[5:]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=65536)
+def registrable_domain(domain: str) -> str:
+    """Return the registrable domain (public suffix + one label) of ``domain``, lower-cased.
+
+    ``mail.acme.co.uk`` → ``acme.co.uk``; ``a.b.foo.github.io`` → ``foo.github.io`` (private
+    suffixes of the public suffix list count); ``x.contoso.onmicrosoft.com`` →
+    ``contoso.onmicrosoft.com`` (see :data:`SHARED_TENANT_SUFFIXES`).
+
+    Falls back to the (normalised) domain itself when there is no registrable part: IP
+    literals (``127.0.0.1``, ``[::1]``), single labels (``localhost``) and bare suffixes
+    (``co.uk``). Unknown TLDs follow the list's default rule (``x.unknowntld`` stays itself,
+    ``a.x.unknowntld`` → ``x.unknowntld``).
+    """
+    d = _normalize_domain(domain)
+    if not d or "." not in d or _is_ip_literal(d):
+        return d
+    for suffix in SHARED_TENANT_SUFFIXES:
+        if d.endswith("." + suffix):
+            head = d[: -len(suffix) - 1]
+            return f"{head.rsplit('.', 1)[-1]}.{suffix}"
+    return _psl().privatesuffix(d) or d
+
+
+def domain_of(address: str) -> str | None:
+    """Return the lower-cased domain of an e-mail address, or None when it has no usable one.
+
+    Usable means: something before the last ``@``, and a domain of non-empty labels made of
+    letters (any script), digits and hyphens, not starting or ending with a hyphen. Address
+    literals (``user@[10.0.0.1]``) and single-label hosts (``root@localhost``) return None:
+    no company is derived from them.
+    """
+    if not isinstance(address, str):
+        return None
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local:
+        return None
+    d = _normalize_domain(domain)
+    if "." not in d or _is_ip_literal(d):
+        return None
+    for label in d.split("."):
+        if not label or label[0] == "-" or label[-1] == "-":
+            return None
+        if not all(ch.isalnum() or ch == "-" for ch in label):
+            return None
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed wrappers
+# ---------------------------------------------------------------------------------------------
+
+# Managers already configured, with the config they got: a second Plugins with another
+# config would leave plugins holding two different configurations.
+_configured: weakref.WeakKeyDictionary[pluggy.PluginManager, RunConfig] = weakref.WeakKeyDictionary()
+
+_MISSING = object()
+
+
+class Plugins:
+    """The only way engine code calls hooks: one typed method per hook, answers checked.
+
+    Build it once per run: ``Plugins(make_plugin_manager(disable=config.plugins_disable),
+    config)``. Construction calls the historic ``configure`` hook, so plugins registered later
+    still receive the configuration.
+
+    :ivar pm: the underlying :class:`pluggy.PluginManager` (for :func:`list_plugins`).
+    :ivar config: the run configuration given to the plugins.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, config: RunConfig | None = None):
+        """Wrap ``pm`` and send ``config`` (defaults when None) to every plugin's ``configure``.
+
+        :raises PluginError: ``pm`` was already configured with a different configuration, or
+            a plugin's ``configure`` failed.
+        """
+        self.pm = pm
+        self.config = config if config is not None else RunConfig()
+        previous = _configured.get(pm)
+        if previous is None:
+            _configured[pm] = self.config
+            self._call("configure", lambda: pm.hook.configure.call_historic(kwargs={"config": self.config}))
+        elif previous is not self.config:
+            raise PluginError("this plugin manager is already configured for another run; build a new one")
+        self._freemail: dict[str, bool] = {}
+        self._accounts: dict[str, DerivedAccount | None] = {}
+        self._transforms: dict[str, Callable[..., Any]] | None = None
+        self._functions: dict[str, tuple[Callable[..., Any], list[Any]]] | None = None
+        self._sources: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Plugins {sorted(n for n, _ in self.pm.list_name_plugin())} profile={self.config.profile!r}>"
+
+    # -- registration hooks ------------------------------------------------------------------
+
+    def transforms(self) -> dict[str, Callable[..., Any]]:
+        """Return the transforms plugins registered, ``{name: function}``.
+
+        Collected once per instance (the hook runs when mappings are compiled).
+
+        :raises PluginError: a name registered twice (the message names both plugins), a name
+            that is not a non-empty string, or a function that is not callable.
+        """
+        if self._transforms is None:
+            found: dict[str, Callable[..., Any]] = {}
+
+            def accept(plugin: str, owners: dict[str, str], name: Any, function: Any) -> None:
+                _check_name("transform", plugin, name, owners)
+                if not callable(function):
+                    raise PluginError(f"plugin {plugin!r} registered transform {name!r} with a non-callable {function!r}")
+                owners[name] = plugin
+                found[name] = function
+
+            self._collect("register_transforms", accept)
+            self._transforms = found
+        return dict(self._transforms)
+
+    def jmespath_functions(self) -> dict[str, tuple[Callable[..., Any], list[Any]]]:
+        """Return the JMESPath functions plugins registered, ``{name: (function, signature)}``.
+
+        ``signature`` is kept as registered: a list with one entry per argument, each a list of
+        JMESPath type names (``[["string", "null"]]``) or a dict in jmespath's own form
+        (``{"types": ["string"], "variadic": True}``).
+
+        :raises PluginError: a duplicate name (naming both plugins), a non-callable function
+            or a signature that is not a list.
+        """
+        if self._functions is None:
+            found: dict[str, tuple[Callable[..., Any], list[Any]]] = {}
+
+            def accept(plugin: str, owners: dict[str, str], name: Any, function: Any, signature: Any) -> None:
+                _check_name("JMESPath function", plugin, name, owners)
+                if not callable(function):
+                    raise PluginError(f"plugin {plugin!r} registered JMESPath function {name!r} with a non-callable {function!r}")
+                if not isinstance(signature, (list, tuple)) or not all(
+                    isinstance(arg, (list, tuple, dict)) for arg in signature
+                ):
+                    raise PluginError(
+                        f"plugin {plugin!r} registered JMESPath function {name!r} with signature {signature!r}: "
+                        'expected a list of type lists, e.g. [["string", "null"]]'
+                    )
+                owners[name] = plugin
+                found[name] = (function, list(signature))
+
+            self._collect("register_jmespath_functions", accept)
+            self._functions = found
+        return dict(self._functions)
+
+    def sources(self) -> dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]]:
+        """Return the input sources plugins registered, ``{name: (opener, detect)}``.
+
+        ``detect`` may be None: such a source is used only when named explicitly.
+
+        :raises PluginError: a duplicate name (naming both plugins) or a non-callable opener
+            or detector.
+        """
+        if self._sources is None:
+            found: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] = {}
+
+            def accept(plugin: str, owners: dict[str, str], name: Any, opener: Any, detect: Any = None) -> None:
+                _check_name("source", plugin, name, owners)
+                if not callable(opener) or not (detect is None or callable(detect)):
+                    raise PluginError(f"plugin {plugin!r} registered source {name!r} with a non-callable opener or detect")
+                owners[name] = plugin
+                found[name] = (opener, detect)
+
+            self._collect("register_sources", accept)
+            self._sources = found
+        return dict(self._sources)
+
+    def _collect(self, hook_name: str, accept: Callable[..., None]) -> None:
+        """Call a ``register_*`` hook plugin by plugin so each registration knows its plugin.
+
+        One subset call per plugin (instead of one call for all) is what lets a duplicate name
+        say which two plugins collided; it still goes through pluggy, so tracing shows it.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        impls = list(reversed(caller.get_hookimpls()))  # pluggy's call order
+        owners: dict[str, str] = {}
+        for impl in impls:
+            others = [other.plugin for other in impls if other is not impl]
+            subset = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+            def register(*args: Any, _plugin: str = impl.plugin_name, **kwargs: Any) -> None:
+                try:
+                    accept(_plugin, owners, *args, **kwargs)
+                except TypeError as exc:
+                    raise PluginError(f"plugin {_plugin!r} called register() wrongly in {hook_name}: {exc}") from exc
+
+            self._call(hook_name, lambda: subset(register=register))
+
+    # -- policy hooks ------------------------------------------------------------------------
+
+    def is_freemail(self, domain: str) -> bool:
+        """Return True when ``domain`` is a consumer or disposable mailbox provider.
+
+        The domain is lower-cased and stripped first; the answer is cached per domain for the
+        life of this object. When no plugin answers, the domain is a company domain (False).
+
+        :raises PluginError: a plugin answered something other than True, False or None.
+        """
+        d = _normalize_domain(domain)
+        cached = self._freemail.get(d)
+        if cached is not None:
+            return cached
+        answer = self._call("is_freemail", lambda: self.pm.hook.is_freemail(domain=d))
+        if answer is not None and not isinstance(answer, bool):
+            raise PluginError(f"is_freemail({d!r}) returned {answer!r}: expected True, False or None")
+        result = bool(answer)
+        self._freemail[d] = result
+        return result
+
+    def registrable_domain(self, domain: str) -> str:
+        """Return the registrable domain of ``domain`` (see :func:`registrable_domain`)."""
+        return registrable_domain(domain)
+
+    def account_for_address(self, address: str, contact: dict[str, Any] | None = None) -> DerivedAccount | None:
+        """Return the account an address belongs to, or None.
+
+        None when the address has no usable domain (:func:`domain_of`), when the domain is
+        freemail, or when the ``derive_account`` hook answers False or nothing. The answer is
+        cached per domain (the hook is asked once per distinct domain per run), so the
+        ``contact`` passed with the first address of a domain is the one the plugins see.
+
+        :param address: an e-mail address as it appears in the export.
+        :param contact: the Nylas contact record the address came from, or None for a message
+            participant.
+        :raises PluginError: the hook answered something other than a
+            :class:`~mail2dataverse.model.DerivedAccount` (with a non-empty ``domain`` and a
+            dict ``data``), False or None.
+        """
+        d = domain_of(address)
+        if d is None:
+            return None
+        cached = self._accounts.get(d, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        account: DerivedAccount | None = None
+        if not self.is_freemail(d):
+            answer = self._call("derive_account", lambda: self.pm.hook.derive_account(domain=d, contact=contact))
+            if answer is None or answer is False:
+                account = None
+            elif (
+                isinstance(answer, DerivedAccount)
+                and isinstance(answer.domain, str)
+                and answer.domain
+                and isinstance(answer.data, dict)
+            ):
+                account = answer
+            else:
+                raise PluginError(
+                    f"derive_account({d!r}) returned {answer!r}: expected a DerivedAccount "
+                    "(non-empty domain, dict data), False or None"
+                )
+        self._accounts[d] = account
+        return account
+
+    def regarding_target(self, message: dict[str, Any], context: dict[str, Any]) -> RegardingTarget | None:
+        """Return what ``message`` is regarding, or None to leave it unlinked.
+
+        ``context`` should carry ``external_domains`` (registrable domains of the non-owner,
+        non-freemail participants, in order); ``profile``, ``owner_addresses`` and ``config``
+        are filled in from the run configuration when missing.
+
+        :raises PluginError: the hook answered something other than a
+            :class:`~mail2dataverse.model.RegardingTarget`, False or None.
+        """
+        if "config" not in context or "profile" not in context or "owner_addresses" not in context:
+            context = {
+                "profile": self.config.profile,
+                "owner_addresses": self.config.owner_addresses,
+                "external_domains": [],
+                "config": self.config,
+                **context,
+            }
+        answer = self._call("regarding_target", lambda: self.pm.hook.regarding_target(message=message, context=context))
+        if answer is None or answer is False:
+            return None
+        if not isinstance(answer, RegardingTarget):
+            ref = message.get("id") if isinstance(message, dict) else None
+            raise PluginError(
+                f"regarding_target(message {ref!r}) returned {answer!r}: expected a RegardingTarget, False or None"
+            )
+        return answer
+
+    @staticmethod
+    def _call(hook_name: str, call: Callable[[], Any]) -> Any:
+        # A plugin's own exception becomes a one-line PluginError naming the hook; errors the
+        # engine raises on purpose (PluginError from register(), RecordError...) pass through.
+        try:
+            return call()
+        except Mail2DataverseError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin hook {hook_name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _check_name(kind: str, plugin: str, name: Any, owners: dict[str, str]) -> None:
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"plugin {plugin!r} registered a {kind} with an invalid name {name!r}")
+    if name in owners:
+        first = owners[name]
+        who = f"twice by plugin {plugin!r}" if first == plugin else f"by both plugins {first!r} and {plugin!r}"
+        raise PluginError(f"{kind} {name!r} is registered {who}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing (``mail2dataverse plugins``)
+# ---------------------------------------------------------------------------------------------
+
+
+def list_plugins(
+    pm: pluggy.PluginManager, *, include_builtin: bool = True, hook: str | None = None
+) -> list[dict[str, Any]]:
+    """Describe every registered plugin, external ones first, then by name.
+
+    Each row is ``{"name", "package", "version", "module", "file", "hooks", "builtin"}``:
+    ``package``/``version`` come from the distribution that declared the entry point (None for
+    a plugin registered directly, e.g. in tests); ``builtin`` is True when that distribution is
+    ``mail2dataverse`` or, for a directly registered module, when the module is one of ours.
+
+    :param include_builtin: False hides the built-ins (``plugins`` without ``--all``).
+    :param hook: only plugins implementing this hook (``--hook NAME``).
+    :raises PluginError: ``hook`` is not a hook name.
+    """
+    if hook is not None and not _is_hook(pm, hook):
+        known = ", ".join(sorted(_hook_names(pm)))
+        raise PluginError(f"unknown hook {hook!r}; hooks are: {known}")
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # a blocked name
+            continue
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        if hook is not None and hook not in hooks:
+            continue
+        module = getattr(plugin, "__name__", None) or type(plugin).__module__
+        dist = dists.get(id(plugin))
+        if dist is not None:
+            package, version = dist.project_name, dist.version
+        elif module == __name__ or module.startswith(_BUILTIN_PREFIX):
+            from .. import __version__
+
+            package, version = BUILTIN_DISTRIBUTION, __version__
+        else:
+            package = version = None
+        builtin = package == BUILTIN_DISTRIBUTION
+        if builtin and not include_builtin:
+            continue
+        file = getattr(plugin, "__file__", None) or getattr(sys.modules.get(module), "__file__", None)
+        rows.append(
+            {
+                "name": name,
+                "package": package,
+                "version": version,
+                "module": module,
+                "file": file,
+                "hooks": hooks,
+                "builtin": builtin,
+            }
+        )
+    rows.sort(key=lambda r: (r["builtin"], r["name"]))
+    return rows
+
+
+def _hook_names(pm: pluggy.PluginManager) -> list[str]:
+    return [name for name, caller in vars(pm.hook).items() if isinstance(caller, pluggy.HookCaller) and caller.has_spec()]
+
+
+def _is_hook(pm: pluggy.PluginManager, name: str) -> bool:
+    return name in _hook_names(pm)
+
+
+def format_plugins(rows: list[dict[str, Any]], fmt: str = "table") -> str:
+    """Render :func:`list_plugins` rows as ``"json"`` (an indented array) or a ``"table"``.
+
+    The table shows name, package, version, built-in and hooks; the JSON has every field.
+
+    :raises ConfigError: an unknown format.
+    """
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt != "table":
+        raise ConfigError(f"unknown format {fmt!r}: expected 'table' or 'json'")
+    header = ("NAME", "PACKAGE", "VERSION", "BUILTIN", "HOOKS")
+    lines = [header] + [
+        (
+            r["name"],
+            r["package"] or "-",
+            r["version"] or "-",
+            "yes" if r["builtin"] else "no",
+            ", ".join(r["hooks"]) or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line[:-1], widths)) + "  " + line[-1] for line in lines]
+    if not rows:
+        out.append("(no plugins)")
+    return "\n".join(out)
