@@ -1,0 +1,577 @@
+"""OData ``$batch`` bodies for the Dataverse Web API: encode requests, decode responses.
+
+Pure functions, no I/O. The wire format is OData v4.0 multipart/mixed (Part 1 §11.7) as
+Dataverse documents it on "Execute batch operations using the Web API"
+(https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api);
+tests/writers/fixtures/ holds that page's examples, which this module reproduces and parses
+byte for byte.
+
+Encoding rules (the service answers 400 "Stream was not readable" when they are broken):
+
+* CRLF after every line, boundaries ``batch_<uuid4>`` / ``changeset_<uuid4>``;
+* each part: ``Content-Type: application/http`` + ``Content-Transfer-Encoding: binary``;
+* request lines relative to the service root path (``POST /api/data/v9.2/tasks HTTP/1.1``),
+  except change-set references, which stay bare (``PATCH $1 HTTP/1.1``);
+* JSON bodies with ``Content-Type: application/json; type=entry``, ASCII-only (``\\uXXXX``
+  escapes), so the body's bytes never depend on a charset parameter;
+* ``GET`` only outside change sets (a change set is a transaction; reads have no place in it).
+
+Content-IDs. OData requires them unique within the whole batch, but the planner builds each
+change set on its own (``Content-ID 1`` = the email, ``PATCH $1`` = mark it completed). So every
+change-set member gets a fresh batch-wide number, 1..n in order, and the change set's ``$<id>``
+references (a path ``$1`` / ``$1/...``, a body string ``"$1"`` / ``"$1/..."``) are rewritten to
+the new numbers. :func:`content_ids` gives the numbering so responses map back to operations.
+
+Paths. :attr:`Operation.path` is *raw* OData text (``contacts?$filter=emailaddress1 eq
+'a+b@x.com'``); :func:`quote_path` percent-encodes it once, here, for both single requests and
+batch parts. See its docstring for the exact rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from requests.structures import CaseInsensitiveDict
+
+from mail2dataverse.operations import ChangeSet, Operation, Result
+
+CRLF = "\r\n"
+SERVICE_ROOT_PATH = "/api/data/v9.2/"
+
+# --------------------------------------------------------------------------------------------
+# Percent-encoding of raw OData paths
+# --------------------------------------------------------------------------------------------
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# OData syntax stays readable: $select, In(...), 'literals', key=value, lists, nav/paths.
+# Every character kept here is also in requests' requote_uri safe set, so requests never
+# re-encodes what we produce (the URL sent alone equals the request line inside $batch).
+_SYNTAX_SAFE = _UNRESERVED | frozenset("$()'=,:@/*!;[]")
+# Inside a quoted literal the value is data: '/', '?', '&', '#', '+', '%', '[', ']' are
+# encoded so no server-side parser can read them as syntax ('+' would become a space).
+_LITERAL_SAFE = _UNRESERVED | frozenset("$()'=,:@*!;")
+
+
+def _pct(ch: str) -> str:
+    return "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+
+
+def quote_path(raw: str) -> str:
+    """Percent-encode a raw OData path (+ query) relative to the service root.
+
+    The planner hands over readable OData text; this is the single place it becomes a URL.
+
+    * ``A-Z a-z 0-9 - . _ ~`` and the OData syntax characters ``$ ( ) ' = , : @ / * ! ; [ ]``
+      stay readable.
+    * Inside a quoted literal (``'...'`` with ``''`` escapes, or a JSON ``"..."`` string in
+      ``PropertyValues=[...]``) the value is data, so ``/ ? & # + % [ ]`` are encoded too:
+      ``'a+b@x.com'`` → ``'a%2Bb@x.com'``, ``'r&d@x.com'`` → ``'r%26d@x.com'``.
+    * ``"``, space, ``#``, ``+``, ``%``, ``\\``, ``<``, ``>``, control and non-ASCII characters are
+      always encoded (UTF-8), so a ``%`` in the input is data, never a pre-encoded escape.
+    * Outside literals the first ``?`` starts the query and ``&`` separates query options.
+
+    Absolute URLs (``https://...``, e.g. an ``@odata.nextLink``) are already encoded by the
+    service and are returned unchanged.
+    """
+    if raw.startswith(("http://", "https://")):
+        return raw
+    out: list[str] = []
+    quote: str | None = None  # the delimiter of the literal we are in, if any
+    in_query = False
+    i, n = 0, len(raw)
+    while i < n:
+        ch = raw[i]
+        if quote is None:
+            if ch in ("'", '"'):
+                quote = ch
+                out.append(ch if ch == "'" else "%22")
+            elif ch == "?" and not in_query:
+                in_query = True
+                out.append(ch)
+            elif ch == "&" and in_query:
+                out.append(ch)
+            else:
+                out.append(ch if ch in _SYNTAX_SAFE else _pct(ch))
+        elif quote == "'":
+            if ch == "'":
+                if i + 1 < n and raw[i + 1] == "'":  # '' is an escaped quote, still inside
+                    out.append("''")
+                    i += 2
+                    continue
+                quote = None
+                out.append("'")
+            else:
+                out.append(ch if ch in _LITERAL_SAFE else _pct(ch))
+        else:  # inside a JSON string
+            if ch == "\\" and i + 1 < n:  # keep escapes (\" \\ \uXXXX) inside the string
+                out.append(_pct(ch))
+                nxt = raw[i + 1]
+                out.append(nxt if nxt in _LITERAL_SAFE else _pct(nxt))
+                i += 2
+                continue
+            if ch == '"':
+                quote = None
+                out.append("%22")
+            else:
+                out.append(ch if ch in _LITERAL_SAFE else _pct(ch))
+        i += 1
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding
+# --------------------------------------------------------------------------------------------
+
+_REF_RE = re.compile(r"^\$([A-Za-z0-9_.-]+)(/.*)?$", re.DOTALL)
+
+
+def _default_dumps(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=True, separators=(",", ":"))
+
+
+def count_operations(item: Operation | ChangeSet) -> int:
+    """How many operations ``item`` puts in a batch (1, or the change set's size)."""
+    return len(item.operations) if isinstance(item, ChangeSet) else 1
+
+
+def content_ids(items: Sequence[Operation | ChangeSet]) -> list[list[str] | None]:
+    """The batch-wide Content-IDs :func:`encode_batch` gives: one list per change set, else None.
+
+    Change-set members are numbered 1..n across the whole batch in input order.
+    """
+    out: list[list[str] | None] = []
+    n = 0
+    for item in items:
+        if isinstance(item, ChangeSet):
+            ids = [str(n + k + 1) for k in range(len(item.operations))]
+            n += len(ids)
+            out.append(ids)
+        else:
+            out.append(None)
+    return out
+
+
+def _rewrite_ref(value: str, mapping: dict[str, str]) -> str:
+    m = _REF_RE.match(value)
+    if m and m.group(1) in mapping:
+        return "$" + mapping[m.group(1)] + (m.group(2) or "")
+    return value
+
+
+def _rewrite_body(body: Any, mapping: dict[str, str]) -> Any:
+    if not mapping:
+        return body
+    if isinstance(body, str):
+        return _rewrite_ref(body, mapping)
+    if isinstance(body, dict):
+        return {k: _rewrite_body(v, mapping) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_rewrite_body(v, mapping) for v in body]
+    return body
+
+
+def request_target(path: str, service_root_path: str = SERVICE_ROOT_PATH) -> str:
+    """The request-line target for ``path`` inside a batch part.
+
+    ``$n`` references stay bare (``PATCH $1``), absolute URLs stay as they are, anything else is
+    encoded with :func:`quote_path` and put under ``service_root_path``.
+    """
+    if path.startswith("$") and _REF_RE.match(path.split("?", 1)[0]):
+        return quote_path(path)
+    if path.startswith(("http://", "https://")):
+        return path
+    return service_root_path + quote_path(path.lstrip("/"))
+
+
+def _encode_part(
+    op: Operation,
+    *,
+    path: str,
+    body: Any,
+    content_id: str | None,
+    service_root_path: str,
+    dumps: Callable[[Any], str],
+) -> str:
+    lines = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+    if content_id is not None:
+        lines.append(f"Content-ID: {content_id}")
+    lines.append("")
+    lines.append(f"{op.method.upper()} {request_target(path, service_root_path)} HTTP/1.1")
+    has_body = body is not None
+    if has_body:
+        lines.append("Content-Type: application/json; type=entry")
+    for name, value in op.headers.items():
+        if name.lower() in ("content-type", "authorization"):
+            continue  # the part's Content-Type is ours; auth belongs to the outer request only
+        lines.append(f"{name}: {value}")
+    lines.append("")
+    # The part ends with the body (possibly empty); the CRLF before the next delimiter belongs
+    # to the delimiter, so a GET part ends "HTTP/1.1\r\n\r\n" + "\r\n--batch_...".
+    return CRLF.join(lines) + CRLF + (dumps(body) if has_body else "")
+
+
+def encode_batch(
+    items: Sequence[Operation | ChangeSet],
+    *,
+    service_root_path: str = SERVICE_ROOT_PATH,
+    boundary: str | None = None,
+    changeset_boundaries: Sequence[str] | None = None,
+    json_dumps: Callable[[Any], str] | None = None,
+) -> tuple[str, bytes]:
+    """Encode ``items`` as one ``$batch`` request body.
+
+    :param items: operations and change sets, in execution order.
+    :param service_root_path: prefix of request lines (``/api/data/v9.2/``).
+    :param boundary: the batch boundary; default ``batch_<uuid4>``.
+    :param changeset_boundaries: one boundary per change set, in order; default
+        ``changeset_<uuid4>`` each (tests pass them to compare with Microsoft's examples).
+    :param json_dumps: body serializer; default compact, ASCII-only JSON.
+    :returns: ``(content_type, body)``; ``content_type`` is
+        ``multipart/mixed; boundary="batch_..."`` for the outer request.
+    :raises ValueError: a change set is empty or holds a GET. A ``$n`` reference that names
+        no Content-ID of its change set is sent as it is: the service reports it, per part.
+    """
+    dumps = json_dumps or _default_dumps
+    boundary = boundary or f"batch_{uuid.uuid4()}"
+    cs_bounds = list(changeset_boundaries or [])
+    ids_per_item = content_ids(items)
+    chunks: list[str] = []
+    cs_index = 0
+    for item, ids in zip(items, ids_per_item):
+        chunks.append(f"--{boundary}{CRLF}")
+        if isinstance(item, ChangeSet):
+            if not item.operations:
+                raise ValueError("a change set must hold at least one operation")
+            assert ids is not None
+            cs_boundary = cs_bounds[cs_index] if cs_index < len(cs_bounds) else f"changeset_{uuid.uuid4()}"
+            cs_index += 1
+            # The planner's own ids → batch-wide ids; members without one cannot be referenced.
+            mapping = {
+                op.content_id: new for op, new in zip(item.operations, ids) if op.content_id is not None
+            }
+            inner: list[str] = []
+            for op, new_id in zip(item.operations, ids):
+                if op.method.upper() == "GET":
+                    raise ValueError(f"GET is not allowed inside a change set: {op.describe()}")
+                inner.append(f"--{cs_boundary}{CRLF}")
+                inner.append(
+                    _encode_part(
+                        op,
+                        path=_rewrite_ref(op.path, mapping),
+                        body=_rewrite_body(op.body, mapping),
+                        content_id=new_id,
+                        service_root_path=service_root_path,
+                        dumps=dumps,
+                    )
+                )
+                inner.append(CRLF)
+            inner.append(f"--{cs_boundary}--{CRLF}")
+            chunks.append(f'Content-Type: multipart/mixed; boundary="{cs_boundary}"{CRLF}{CRLF}')
+            chunks.append("".join(inner))
+            chunks.append(CRLF)
+        else:
+            chunks.append(
+                _encode_part(
+                    item,
+                    path=item.path,
+                    body=item.body,
+                    content_id=None,
+                    service_root_path=service_root_path,
+                    dumps=dumps,
+                )
+            )
+            chunks.append(CRLF)
+    chunks.append(f"--{boundary}--{CRLF}")
+    return f'multipart/mixed; boundary="{boundary}"', "".join(chunks).encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RawPart:
+    """One sub-response of a ``$batch`` response.
+
+    ``body`` is the parsed JSON, the raw text when it is not JSON, or None when empty.
+    ``content_id`` is the part's ``Content-ID`` (change-set parts); ``changeset`` is the
+    0-based index of the change-set response it came from (None outside change sets).
+    """
+
+    status: int
+    reason: str = ""
+    headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
+    body: Any = None
+    content_id: str | None = None
+    changeset: int | None = None
+
+
+_BOUNDARY_RE = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+_BLANK_LINE_RE = re.compile(rb"\r?\n\r?\n")
+_STATUS_RE = re.compile(rb"^HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$")
+
+
+def boundary_of(content_type: str | None) -> str | None:
+    """The ``boundary`` parameter of a multipart Content-Type (quoted or not), or None."""
+    if not content_type:
+        return None
+    m = _BOUNDARY_RE.search(content_type)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
+    """The parts between ``--boundary`` delimiter lines, LF or CRLF; stops at the close one."""
+    delim = re.compile(
+        rb"(?:\r?\n|\A)--" + re.escape(boundary.encode("latin-1")) + rb"(--)?[ \t]*(?=\r?\n|\Z)"
+    )
+    parts: list[bytes] = []
+    start: int | None = None
+    for m in delim.finditer(body):
+        if start is not None:
+            parts.append(body[start : m.start()])
+        if m.group(1):  # close delimiter
+            return parts
+        start = m.end()
+        # skip the line break that ends the delimiter line
+        if body.startswith(b"\r\n", start):
+            start += 2
+        elif body.startswith(b"\n", start):
+            start += 1
+    if start is not None and start < len(body):  # unterminated: keep what we have
+        parts.append(body[start:])
+    return parts
+
+
+def _parse_headers(block: bytes) -> CaseInsensitiveDict:
+    headers: CaseInsensitiveDict = CaseInsensitiveDict()
+    for line in re.split(rb"\r?\n", block):
+        if b":" not in line:
+            continue
+        name, _, value = line.partition(b":")
+        headers[name.decode("latin-1").strip()] = value.decode("utf-8", "replace").strip()
+    return headers
+
+
+def _split_head(content: bytes) -> tuple[bytes, bytes]:
+    m = _BLANK_LINE_RE.search(content)
+    if m is None:  # headers only: the delimiter swallowed the last CRLF
+        return content, b""
+    return content[: m.start()], content[m.end() :]
+
+
+def parse_body(raw: bytes) -> Any:
+    """A response body: parsed JSON, the text when it is not JSON, None when empty."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _parse_http_response(content: bytes, *, content_id: str | None, changeset: int | None) -> RawPart:
+    head, body = _split_head(content)
+    lines = re.split(rb"\r?\n", head, maxsplit=1)
+    m = _STATUS_RE.match(lines[0].strip())
+    if m is None:
+        raise ValueError(f"batch part does not start with an HTTP status line: {lines[0][:80]!r}")
+    headers = _parse_headers(lines[1] if len(lines) > 1 else b"")
+    if content_id is None:
+        content_id = headers.get("Content-ID")
+    return RawPart(
+        status=int(m.group(1)),
+        reason=m.group(2).decode("latin-1").strip(),
+        headers=headers,
+        body=parse_body(body),
+        content_id=content_id,
+        changeset=changeset,
+    )
+
+
+def decode_batch_response(content_type_header: str | None, body: bytes) -> list[RawPart]:
+    """Split a ``$batch`` response into its sub-responses, change-set members flattened in order.
+
+    The boundary comes from ``content_type_header``; when it is missing (Microsoft's printed
+    examples omit it) it is read from the first ``--`` line of the body. Nested
+    ``changesetresponse`` parts are unpacked with ``changeset`` set to their index; a failed
+    change set answered with only its failing part simply yields that one part. Bare-LF bodies
+    are read as well as CRLF ones.
+
+    :raises ValueError: the body is not a multipart batch response.
+    """
+    boundary = boundary_of(content_type_header)
+    if boundary is None:
+        first = body.lstrip().split(b"\n", 1)[0].strip()
+        if not first.startswith(b"--"):
+            raise ValueError("batch response has no multipart boundary")
+        boundary = first[2:].decode("latin-1")
+    out: list[RawPart] = []
+    cs_count = 0
+    for part in _split_multipart(body, boundary):
+        head, rest = _split_head(part)
+        mime = _parse_headers(head)
+        inner_boundary = boundary_of(mime.get("Content-Type"))
+        if inner_boundary and mime.get("Content-Type", "").lower().startswith("multipart/"):
+            index = cs_count
+            cs_count += 1
+            for sub in _split_multipart(rest, inner_boundary):
+                sub_head, sub_rest = _split_head(sub)
+                sub_mime = _parse_headers(sub_head)
+                out.append(
+                    _parse_http_response(sub_rest, content_id=sub_mime.get("Content-ID"), changeset=index)
+                )
+        else:
+            out.append(_parse_http_response(rest, content_id=mime.get("Content-ID"), changeset=None))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping sub-responses back to operations
+# --------------------------------------------------------------------------------------------
+
+_GUID_AT_END = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
+
+
+def entity_id_from_headers(headers: Any) -> str | None:
+    """The GUID at the end of ``OData-EntityId`` (or ``Location``), lower-case, or None.
+
+    An upsert by alternate key answers with the key URL (``contacts(emailaddress1='...')``),
+    which carries no GUID: None then.
+    """
+    for name in ("OData-EntityId", "Location"):
+        value = headers.get(name) if headers is not None else None
+        if value:
+            m = _GUID_AT_END.search(value)
+            if m:
+                return m.group(1).lower()
+    return None
+
+
+def error_of(status: int, body: Any, reason: str = "") -> tuple[str | None, str | None]:
+    """``(code, message)`` of an error answer: from ``{"error": {...}}``, else the text/reason."""
+    if status < 400:
+        return None, None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        return str(err.get("code", "")), str(err.get("message", ""))
+    if isinstance(body, str) and body:
+        return None, body[:2000]
+    return None, reason or f"HTTP {status}"
+
+
+def result_from_part(op: Operation, part: RawPart) -> Result:
+    """A :class:`Result` for ``op`` from its sub-response."""
+    code, message = error_of(part.status, part.body, part.reason)
+    return Result(
+        operation=op,
+        status=part.status,
+        body=part.body,
+        headers=dict(part.headers),
+        entity_id=entity_id_from_headers(part.headers),
+        error_code=code,
+        error_message=message,
+    )
+
+
+def not_executed(op: Operation, why: str) -> Result:
+    """A status-0 result for an operation the service never ran."""
+    return Result(operation=op, status=0, error_message=f"not executed: {why}")
+
+
+def _group(parts: Sequence[RawPart]) -> list[list[RawPart]]:
+    groups: list[list[RawPart]] = []
+    for p in parts:
+        if p.changeset is not None and groups and groups[-1][0].changeset == p.changeset:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return groups
+
+
+def _map_changeset(cs: ChangeSet, ids: list[str], entry: list[RawPart]) -> list[Result]:
+    by_id = {p.content_id: p for p in entry if p.content_id is not None}
+    positional = not by_id and len(entry) == len(cs.operations)
+    matched: list[RawPart | None] = [
+        (entry[k] if positional else by_id.get(cid)) for k, cid in enumerate(ids)
+    ]
+    failed = [p for p in entry if p.status >= 400]
+    if not failed:
+        return [
+            result_from_part(op, p) if p is not None else not_executed(op, "no answer in the change-set response")
+            for op, p in zip(cs.operations, matched)
+        ]
+    failing_ops = [op for op, p in zip(cs.operations, matched) if p is not None and p.status >= 400]
+    if not failing_ops:
+        # The service named no member (no Content-ID we sent): every member carries the error.
+        return [result_from_part(op, failed[0]) for op in cs.operations]
+    first = failing_ops[0]
+    first_part = next(p for op, p in zip(cs.operations, matched) if op is first)
+    code, message = error_of(first_part.status, first_part.body, first_part.reason)
+    why = f"rolled back with its change set: {first.describe()} failed ({first_part.status} {code or ''}: {message})"
+    out: list[Result] = []
+    for op, p in zip(cs.operations, matched):
+        if p is not None and p.status >= 400:
+            out.append(result_from_part(op, p))
+        else:
+            out.append(Result(operation=op, status=0, rolled_back=True, error_message=why))
+    return out
+
+
+def map_batch_results(
+    items: Sequence[Operation | ChangeSet],
+    parts: Sequence[RawPart],
+    *,
+    continue_on_error: bool = True,
+) -> list[Result]:
+    """One :class:`Result` per operation of ``items`` (change-set members in order).
+
+    Sub-responses are matched in order: a plain operation takes the next single part, a change
+    set the next change-set response (members matched by the Content-IDs :func:`content_ids`
+    gave them). In a failed change set the failing member gets its error and the others status
+    0 with ``rolled_back=True``. Operations the response does not reach (the service stops at the
+    first error without ``odata.continue-on-error``) get status 0 and ``"not executed: ..."``.
+    """
+    entries = _group(parts)
+    results: list[Result] = []
+    why_missing = (
+        "the service stopped the batch at an earlier error (odata.continue-on-error not set)"
+        if not continue_on_error
+        else "the batch response has no answer for it"
+    )
+    for index, (item, ids) in enumerate(zip(items, content_ids(items))):
+        if index >= len(entries):
+            ops = item.operations if isinstance(item, ChangeSet) else [item]
+            results.extend(not_executed(op, why_missing) for op in ops)
+            continue
+        entry = entries[index]
+        if isinstance(item, ChangeSet):
+            assert ids is not None
+            results.extend(_map_changeset(item, ids, entry))
+        else:
+            results.append(result_from_part(item, entry[0]))
+    return results
+
+
+def map_batch_failure(
+    items: Sequence[Operation | ChangeSet], status: int, code: str | None, message: str | None
+) -> list[Result]:
+    """Results when the service rejected the whole ``$batch`` request (no multipart answer)."""
+    out: list[Result] = []
+    for item in items:
+        for op in item.operations if isinstance(item, ChangeSet) else [item]:
+            out.append(
+                Result(
+                    operation=op,
+                    status=status,
+                    error_code=code,
+                    error_message=f"batch rejected: {message or f'HTTP {status}'}",
+                )
+            )
+    return out
