@@ -120,16 +120,21 @@ def make_plugin_manager(
         try:
             pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {name!r}: {exc}") from exc
+            raise PluginError(_one_line(str(exc))) from exc
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(str(exc)) from exc
+        raise PluginError(_one_line(str(exc))) from exc
     if trace is None:
         trace = os.environ.get(TRACE_ENV, "").strip().lower() not in _FALSE_WORDS
     if trace:
         _add_tracing(pm)
     return pm
+
+
+def _one_line(text: str) -> str:
+    # pluggy's validation messages span lines; ours are one line (see errors.py).
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _default_name(pm: pluggy.PluginManager, plugin: Any) -> str:
