@@ -1,0 +1,279 @@
+"""``$batch``: strict multipart/mixed parsing, change-set execution and response rendering.
+
+Parsing follows OData v4 §11.7 as Dataverse applies it: CRLF line endings are required (a body
+with bare LF is "Stream was not readable."), parts are ``application/http`` requests or
+``multipart/mixed`` change sets, change sets do not nest and hold no GET, and a batch carries at
+most 1,000 operations. Responses reproduce the layout of Microsoft's documented examples:
+``batchresponse_<guid>`` / ``changesetresponse_<guid>`` boundaries, ``Content-ID`` echoed on
+change-set parts, 204 parts with ``Location`` and ``OData-EntityId``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Callable
+
+from . import errors
+
+MAX_OPERATIONS = 1000
+MAX_PART_URL = 65536
+CRLF = b"\r\n"
+
+_BOUNDARY_RE = re.compile(r'boundary\s*=\s*"?([^";,\s]+)"?', re.IGNORECASE)
+
+
+@dataclass
+class Operation:
+    """One HTTP request inside a batch."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    content_id: str | None = None
+
+
+@dataclass
+class ChangeSet:
+    """Operations that succeed or fail together."""
+
+    operations: list[Operation] = field(default_factory=list)
+
+
+@dataclass
+class PartResponse:
+    """What one operation answered, ready to render."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    content_id: str | None = None
+
+
+def boundary_of(content_type: str | None) -> str:
+    """The multipart boundary of a ``multipart/mixed`` Content-Type, else a 400."""
+    ct = content_type or ""
+    if not ct.lower().split(";")[0].strip() == "multipart/mixed":
+        raise errors.bad_request(
+            f"The content type '{ct}' specified in the batch request is not valid. A batch request must use "
+            "the content type 'multipart/mixed' with a boundary parameter.")
+    m = _BOUNDARY_RE.search(ct)
+    if not m:
+        raise errors.bad_request("The batch request must have a 'Content-Type' header with a boundary parameter.")
+    return m.group(1)
+
+
+def _split(body: bytes, boundary: str) -> list[bytes]:
+    """Split multipart content on CRLF-delimited boundaries; anything else is unreadable."""
+    delim = b"--" + boundary.encode("latin-1")
+    if body.startswith(delim):
+        pos = len(delim)
+    else:
+        idx = body.find(CRLF + delim)
+        if idx < 0:
+            raise errors.stream_not_readable()
+        pos = idx + 2 + len(delim)
+    parts = []
+    while True:
+        if body.startswith(b"--", pos):
+            return parts  # close delimiter; the epilogue is ignored
+        # transport padding (spaces/tabs) may follow a delimiter, then CRLF
+        while body[pos:pos + 1] in (b" ", b"\t"):
+            pos += 1
+        if not body.startswith(CRLF, pos):
+            raise errors.stream_not_readable()
+        pos += 2
+        nxt = body.find(CRLF + delim, pos)
+        if nxt < 0:
+            raise errors.stream_not_readable()
+        parts.append(body[pos:nxt])
+        pos = nxt + 2 + len(delim)
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    """Parse CRLF header lines; a bare LF means the client did not send CRLF."""
+    out: dict[str, str] = {}
+    if not block:
+        return out
+    for line in block.split(CRLF):
+        if b"\n" in line or b"\r" in line:
+            raise errors.stream_not_readable()
+        if not line:
+            continue
+        name, sep, value = line.decode("utf-8").partition(":")
+        if not sep:
+            raise errors.stream_not_readable()
+        out[name.strip().lower()] = value.strip()
+    return out
+
+
+def _split_head(part: bytes) -> tuple[bytes, bytes]:
+    if part.startswith(CRLF):
+        return b"", part[2:]
+    idx = part.find(CRLF + CRLF)
+    if idx < 0:
+        if b"\n\n" in part:
+            raise errors.stream_not_readable()
+        return part, b""  # headers only, no body (e.g. a GET at the end of its part)
+    return part[:idx], part[idx + 4:]
+
+
+def _operation(part: bytes, headers: dict[str, str]) -> Operation:
+    ct = headers.get("content-type", "").split(";")[0].strip().lower()
+    if ct != "application/http":
+        raise errors.bad_request(
+            f"The content type '{headers.get('content-type', '')}' of a batch part is not valid; "
+            "it must be 'application/http'.")
+    request_line, _, rest = part.partition(CRLF)
+    if b"\n" in request_line:
+        raise errors.stream_not_readable()
+    pieces = request_line.decode("utf-8").split(" ")
+    if len(pieces) != 3 or not pieces[2].startswith("HTTP/"):
+        raise errors.bad_request(f"The HTTP request line '{request_line.decode('utf-8', 'replace')}' in a batch "
+                                 "part is not valid.")
+    method, url, _version = pieces
+    head, body = _split_head(rest) if rest else (b"", b"")
+    return Operation(method=method.upper(), url=url, headers=_headers(head), body=body,
+                     content_id=headers.get("content-id"))
+
+
+def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
+    """Parse a ``$batch`` request body into operations and change sets (strictly)."""
+    boundary = boundary_of(content_type)
+    items: list[Operation | ChangeSet] = []
+    count = 0
+    for part in _split(body, boundary):
+        head, content = _split_head(part)
+        headers = _headers(head)
+        ctype = headers.get("content-type", "")
+        if ctype.lower().startswith("multipart/mixed"):
+            cs = ChangeSet()
+            for inner in _split(content, boundary_of(ctype)):
+                ihead, icontent = _split_head(inner)
+                iheaders = _headers(ihead)
+                if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
+                    raise errors.bad_request("Nested change sets in a batch payload are not supported.")
+                op = _operation(icontent, iheaders)
+                if op.method == "GET":
+                    raise errors.bad_request(
+                        "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
+                        "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
+                cs.operations.append(op)
+            count += len(cs.operations)
+            items.append(cs)
+        else:
+            items.append(_operation(content, headers))
+            count += 1
+        if count > MAX_OPERATIONS:
+            raise errors.bad_request(
+                f"The number of requests in the batch exceeds the maximum of {MAX_OPERATIONS}. Split the requests "
+                "into several batches.", code="0x8004d24a")
+    seen: set[str] = set()
+    for item in items:
+        for op in item.operations if isinstance(item, ChangeSet) else [item]:
+            if op.content_id is not None:
+                if op.content_id in seen:
+                    raise errors.bad_request(
+                        f"The content ID '{op.content_id}' was found more than once in the same change set or "
+                        "same batch request. Content IDs have to be unique across all operations of a change "
+                        "set for OData V4.0 and have to be unique across all operations in the whole batch "
+                        "request for OData V4.01.")
+                seen.add(op.content_id)
+    return items
+
+
+# --------------------------------------------------------------------------------------------
+# execution
+# --------------------------------------------------------------------------------------------
+
+Dispatch = Callable[[Operation], PartResponse]
+
+
+@dataclass
+class BatchOutcome:
+    """The rendered response: outer status and the multipart body with its boundary."""
+
+    status: int
+    boundary: str
+    body: bytes
+
+
+def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callable[[Operation, PartResponse], None],
+            forget_content_ids: Callable[[list[Operation]], None], *, continue_on_error: bool,
+            continue_after_failed_changeset: bool = True) -> BatchOutcome:
+    """Run the items in order, with atomic change sets, and render the response.
+
+    Without ``continue_on_error`` the batch stops at the first failure and the response holds only
+    that failure (the documented shape), with outer status 400. ``changeset_tx`` is a context
+    manager factory yielding an object with ``rollback()``.
+    """
+    out: list[bytes] = []
+    status = 200
+    boundary = f"batchresponse_{uuid.uuid4()}"
+    for item in items:
+        if isinstance(item, Operation):
+            resp = dispatch(item)
+            rendered = render_part(resp, content_id=None)
+            if resp.status >= 400 and not continue_on_error:
+                return BatchOutcome(400, boundary, _wrap(boundary, [rendered]))
+            out.append(rendered)
+            continue
+        failed: PartResponse | None = None
+        done: list[PartResponse] = []
+        with changeset_tx() as tx:
+            for op in item.operations:
+                resp = dispatch(op)
+                resp.content_id = op.content_id
+                if resp.status >= 400:
+                    failed = resp
+                    tx.rollback()
+                    break
+                done.append(resp)
+                register_content_id(op, resp)
+        cs_boundary = f"changesetresponse_{uuid.uuid4()}"
+        if failed is not None:
+            forget_content_ids(item.operations)
+            rendered = render_changeset(cs_boundary, [failed])
+            if not continue_on_error:
+                return BatchOutcome(400, boundary, _wrap(boundary, [rendered]))
+            out.append(rendered)
+            if not continue_after_failed_changeset:
+                break
+        else:
+            out.append(render_changeset(cs_boundary, done))
+    return BatchOutcome(status, boundary, _wrap(boundary, out))
+
+
+def _status_line(status: int) -> bytes:
+    return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+
+
+def render_part(resp: PartResponse, content_id: str | None) -> bytes:
+    """One ``application/http`` part: part headers, status line, headers, blank line, body."""
+    lines = [b"Content-Type: application/http", b"Content-Transfer-Encoding: binary"]
+    if content_id is not None:
+        lines.append(f"Content-ID: {content_id}".encode("utf-8"))
+    lines.append(b"")
+    lines.append(_status_line(resp.status))
+    for name, value in resp.headers:
+        lines.append(f"{name}: {value}".encode("utf-8"))
+    lines.append(b"")
+    # Joined lines end with the blank line that closes the headers; the delimiter's own CRLF
+    # then follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
+    return CRLF.join(lines) + CRLF + resp.body
+
+
+def render_changeset(cs_boundary: str, responses: list[PartResponse]) -> bytes:
+    """A ``multipart/mixed`` part holding change-set responses (each echoing its Content-ID)."""
+    inner = b"".join(
+        f"--{cs_boundary}".encode() + CRLF + render_part(r, r.content_id) + CRLF for r in responses
+    ) + f"--{cs_boundary}--".encode()
+    return f"Content-Type: multipart/mixed; boundary={cs_boundary}".encode() + CRLF + CRLF + inner
+
+
+def _wrap(boundary: str, parts: list[bytes]) -> bytes:
+    body = b"".join(f"--{boundary}".encode() + CRLF + p + CRLF for p in parts)
+    return body + f"--{boundary}--".encode() + CRLF

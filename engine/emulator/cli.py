@@ -1,0 +1,88 @@
+"""``mail2dataverse emulator``: run the strict Dataverse Web API emulator until stopped.
+
+The main CLI calls :func:`add_arguments` to declare the flags and :func:`run` to serve. The
+first line of stdout is the base URL (``http://127.0.0.1:PORT``); with ``--tls`` the second is
+the CA certificate path to trust (e.g. ``REQUESTS_CA_BUNDLE``). SIGINT/SIGTERM stop the server
+and, with ``--state``, save the store to that file (it is loaded on start when it exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .faults import FaultProfile
+from .server import Emulator
+
+
+def _alternate_key(text: str) -> tuple[str, tuple[str, ...]]:
+    table, sep, columns = text.partition(":")
+    if not sep or not table or not columns:
+        raise argparse.ArgumentTypeError(f"expected TABLE:COLUMN[+COLUMN...], got {text!r}")
+    return table.strip(), tuple(c.strip() for c in columns.split("+"))
+
+
+def _faults(text: str) -> FaultProfile:
+    try:
+        return FaultProfile.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the emulator's flags on ``parser``."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0 = any free port)")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve HTTPS with a generated certificate; prints the CA file path")
+    parser.add_argument("--state", metavar="FILE", help="JSON file loaded on start and saved on exit")
+    parser.add_argument("--alternate-key", metavar="TABLE:COLUMN", action="append", type=_alternate_key,
+                        default=[], help="declare an alternate key, e.g. contact:emailaddress1 (repeatable; "
+                                         "composite keys as TABLE:COL1+COL2)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every request")
+    parser.add_argument("--faults", metavar="PROFILE", type=_faults, default=None,
+                        help='fault profile, e.g. "429=0.1,503=0.02,drop=0.01,slow=0.05:200ms,seed=7"')
+    parser.add_argument("--token-ttl", metavar="SECONDS", type=float, default=None,
+                        help="expire each bearer token this many seconds after its first use (401)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated ids and faults")
+    parser.add_argument("--statecode-on-create", choices=("reject", "ignore"), default="reject",
+                        help="what to do with statecode in a create body where it is not valid for create")
+    parser.add_argument("--email-subject-max", type=int, default=800,
+                        help="maximum length of email.subject (800 today, 200 on older orgs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit status."""
+    emu = Emulator(host=args.host, port=args.port, tls=args.tls, alternate_keys=tuple(args.alternate_key),
+                   latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
+                   state_file=args.state, seed=getattr(args, "seed", 0),
+                   statecode_on_create=getattr(args, "statecode_on_create", "reject"),
+                   email_subject_max=getattr(args, "email_subject_max", 800))
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        emu.start()
+        print(emu.base_url, flush=True)
+        if emu.ca_file:
+            print(emu.ca_file, flush=True)
+        print(f"service root {emu.service_root}; faults: {emu.faults.describe()}", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emu.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m mail2dataverse.emulator``)."""
+    parser = argparse.ArgumentParser(prog="mail2dataverse emulator", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

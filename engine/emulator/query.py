@@ -1,0 +1,605 @@
+"""OData query parsing: key segments, ``$filter``, ``$select``, ``$orderby`` and ``$expand``.
+
+The parser is a small recursive-descent one over the subset Dataverse clients use. It is strict
+where the service is: unknown properties, unterminated literals, type mismatches and
+single-quoted ``In`` values with an embedded apostrophe all raise the service's 400 messages.
+String comparisons are case-insensitive, like the SQL collation behind Dataverse.
+
+A filter compiles to a predicate ``pred(get) -> bool`` where ``get(name)`` returns a row's
+value for a property; the caller decides what a property is (a table column, a lookup
+``_x_value``, or a metadata field) through a ``resolve(name) -> type`` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import errors
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID_PREFIX = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
+_NUM_PREFIX = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDlLfF]?")
+_IDENT = re.compile(r"[A-Za-z_@$][A-Za-z0-9_.]*")
+
+# Characters a key value in a URL segment cannot contain (IIS/ASP.NET request filtering).
+FORBIDDEN_KEY_CHARS = set("/<>*%&:\\?+")
+
+Resolver = Callable[[str], str]
+
+# ``In(PropertyName='x')`` names an *attribute* (a lookup by its logical name, not ``_x_value``);
+# the resolver and the row getter receive such names with this prefix so they can tell them apart.
+ATTR_PREFIX = "\x00attr:"
+
+
+def _is_guid(value: str) -> bool:
+    return bool(GUID_RE.match(value))
+
+
+# --------------------------------------------------------------------------------------------
+# key segments:  (guid) | (name='value',name2=1)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_key(text: str) -> str | dict[str, Any]:
+    """Parse the inside of ``set(...)``: a bare GUID or ``name='value'`` pairs (quotes undoubled).
+
+    Raises 400 for parameter aliases, malformed literals and characters the service's request
+    filtering refuses in a key value (``/ < > * % & : \\ ? +``).
+    """
+    text = text.strip()
+    if _is_guid(text):
+        return text.lower()
+    pairs: dict[str, Any] = {}
+    pos = 0
+    n = len(text)
+    while pos < n:
+        m = _IDENT.match(text, pos)
+        if not m or "=" not in text[m.end():m.end() + 1]:
+            raise errors.bad_request(f"Bad Request - Error in query syntax.")
+        name = m.group(0)
+        pos = m.end() + 1
+        if pos < n and text[pos] == "@":
+            raise errors.bad_request(
+                f"Parameter alias '{text[pos:].split(',')[0]}' is not supported in a key segment."
+            )
+        if pos < n and text[pos] == "'":
+            value, pos = _read_string(text, pos)
+            bad = sorted({ch for ch in value if ch in FORBIDDEN_KEY_CHARS})
+            if bad:
+                raise errors.bad_request(
+                    f"A potentially dangerous Request.Path value was detected from the client ({bad[0]})."
+                )
+        else:
+            m2 = re.compile(r"[^,]+").match(text, pos)
+            raw = m2.group(0).strip() if m2 else ""
+            pos = m2.end() if m2 else pos
+            value = _parse_bare_literal(raw, text)
+        pairs[name] = value
+        if pos < n:
+            if text[pos] != ",":
+                raise errors.bad_request(f"Syntax error at position {pos} in '{text}'.")
+            pos += 1
+    if not pairs:
+        raise errors.bad_request("Bad Request - Error in query syntax.")
+    return pairs
+
+
+def _read_string(text: str, pos: int) -> tuple[str, int]:
+    """Read an OData single-quoted literal at ``pos`` (``''`` is an escaped quote)."""
+    assert text[pos] == "'"
+    out = []
+    i = pos + 1
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "'":
+            if i + 1 < n and text[i + 1] == "'":
+                out.append("'")
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(ch)
+        i += 1
+    raise errors.bad_request(f"There is an unterminated literal at position {n} in '{text}'.")
+
+
+def _parse_bare_literal(raw: str, text: str) -> Any:
+    if raw in ("true", "false"):
+        return raw == "true"
+    if raw == "null":
+        return None
+    if _is_guid(raw):
+        return raw.lower()
+    if re.fullmatch(r"-?\d+", raw):
+        return int(raw)
+    if re.fullmatch(r"-?\d+\.\d+[mMdD]?", raw):
+        return float(raw.rstrip("mMdD"))
+    raise errors.bad_request(f"Syntax error at position 0 in '{text}'.")
+
+
+# --------------------------------------------------------------------------------------------
+# $filter
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Lit:
+    """A literal operand and its Edm-ish kind (string, number, bool, null, guid, datetime)."""
+
+    value: Any
+    kind: str
+
+
+@dataclass
+class Prop:
+    """A property operand: name as written and the column type from the resolver."""
+
+    name: str
+    type: str
+
+
+_CMP = {"eq", "ne", "gt", "ge", "lt", "le"}
+_STRING_TYPES = {"string", "memo", "entityname"}
+_NUMBER_TYPES = {"int", "bigint", "picklist", "state", "status", "decimal", "money", "double"}
+
+
+def _norm(value: Any) -> Any:
+    """Case-insensitive comparison key (strings casefolded, others unchanged)."""
+    return value.casefold() if isinstance(value, str) else value
+
+
+class _FilterParser:
+    def __init__(self, text: str, resolve: Resolver, aliases: dict[str, str], logical: str):
+        self.text = text
+        self.resolve = resolve
+        self.aliases = aliases
+        self.logical = logical
+        self.pos = 0
+
+    # -- lexing helpers --
+    def ws(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
+            self.pos += 1
+
+    def peek_word(self) -> str | None:
+        self.ws()
+        m = _IDENT.match(self.text, self.pos)
+        return m.group(0) if m else None
+
+    def error(self, pos: int | None = None) -> errors.ODataError:
+        return errors.bad_request(f"Syntax error at position {self.pos if pos is None else pos} in '{self.text}'.")
+
+    def expect(self, ch: str) -> None:
+        self.ws()
+        if not self.text.startswith(ch, self.pos):
+            raise self.error()
+        self.pos += len(ch)
+
+    # -- grammar --
+    def parse(self) -> Callable:
+        node = self.or_expr()
+        self.ws()
+        if self.pos != len(self.text):
+            raise self.error()
+        return node
+
+    def or_expr(self):
+        left = self.and_expr()
+        while self.peek_word() == "or":
+            self.pos += 2
+            right = self.and_expr()
+            left = (lambda a, b: lambda get: a(get) or b(get))(left, right)
+        return left
+
+    def and_expr(self):
+        left = self.not_expr()
+        while self.peek_word() == "and":
+            self.pos += 3
+            right = self.not_expr()
+            left = (lambda a, b: lambda get: a(get) and b(get))(left, right)
+        return left
+
+    def not_expr(self):
+        if self.peek_word() == "not":
+            save = self.pos
+            self.pos += 3
+            self.ws()
+            if self.pos < len(self.text) and (self.text[self.pos] in "( " or self.text[self.pos - 1] == " "):
+                inner = self.not_expr()
+                return lambda get: not inner(get)
+            self.pos = save
+        return self.comparison()
+
+    def comparison(self):
+        self.ws()
+        if self.text.startswith("(", self.pos):
+            self.pos += 1
+            node = self.or_expr()
+            self.expect(")")
+            return node
+        left = self.operand(allow_function=True)
+        if callable(left):
+            return left
+        op = self.peek_word()
+        if op not in _CMP:
+            raise self.error()
+        self.pos += len(op)
+        right = self.operand(allow_function=False)
+        return self.compile_cmp(left, op, right)
+
+    def operand(self, allow_function: bool):
+        self.ws()
+        text, pos = self.text, self.pos
+        if pos >= len(text):
+            raise self.error()
+        ch = text[pos]
+        if ch == "'":
+            value, self.pos = _read_string(text, pos)
+            return Lit(value, "string")
+        if ch == "@":
+            m = _IDENT.match(text, pos)
+            name = m.group(0)
+            if name not in self.aliases:
+                raise errors.bad_request(f"The parameter alias '{name}' was not found in the request.")
+            self.pos = m.end()
+            return self.alias_literal(name)
+        # Identifiers cannot contain '-', so text shaped like a GUID is a GUID literal.
+        m = _GUID_PREFIX.match(text, pos)
+        if m:
+            self.pos = m.end()
+            return Lit(m.group(0).lower(), "guid")
+        m = _DATE_PREFIX.match(text, pos)
+        if m and "-" in m.group(0):
+            self.pos = m.end()
+            return Lit(m.group(0), "datetime")
+        m = _NUM_PREFIX.match(text, pos)
+        if m:
+            self.pos = m.end()
+            raw = m.group(0).rstrip("mMdDlLfF")
+            return Lit(float(raw) if ("." in raw or "e" in raw.lower()) else int(raw), "number")
+        m = _IDENT.match(text, pos)
+        if not m:
+            raise self.error()
+        word = m.group(0)
+        self.pos = m.end()
+        if word in ("true", "false"):
+            return Lit(word == "true", "bool")
+        if word == "null":
+            return Lit(None, "null")
+        self.ws()
+        if self.text.startswith("(", self.pos):
+            if not allow_function:
+                raise self.error()
+            return self.function(word)
+        return Prop(word, self.resolve(word))
+
+    def alias_literal(self, name: str) -> Lit:
+        sub = _FilterParser(self.aliases[name], self.resolve, {}, self.logical)
+        lit = sub.operand(allow_function=False)
+        if not isinstance(lit, Lit):
+            raise self.error()
+        return lit
+
+    def function(self, name: str):
+        self.expect("(")
+        if name in ("contains", "startswith", "endswith"):
+            prop = self.operand(allow_function=False)
+            self.expect(",")
+            lit = self.operand(allow_function=False)
+            self.expect(")")
+            if not isinstance(prop, Prop) or not isinstance(lit, Lit):
+                raise self.error()
+            if prop.type not in _STRING_TYPES or lit.kind != "string":
+                raise errors.bad_request(
+                    f"No function signature for the function with name '{name}' matches the specified arguments. "
+                    "The function signatures considered are: "
+                    f"{name}(Edm.String Nullable=true, Edm.String Nullable=true)."
+                )
+            needle = lit.value.casefold()
+            test = {"contains": lambda v: needle in v, "startswith": lambda v: v.startswith(needle),
+                    "endswith": lambda v: v.endswith(needle)}[name]
+            pname = prop.name
+            return lambda get: (lambda v: v is not None and test(str(v).casefold()))(get(pname))
+        if name in ("Microsoft.Dynamics.CRM.In", "Microsoft.Dynamics.CRM.NotIn"):
+            return self.in_function(name.endswith("NotIn"))
+        raise errors.bad_request(f"An unknown function with name '{name}' was found. "
+                                 "This may also be a function import or a key lookup on a navigation property, "
+                                 "which is not allowed.")
+
+    def in_function(self, negate: bool):
+        params: dict[str, Any] = {}
+        while True:
+            self.ws()
+            m = _IDENT.match(self.text, self.pos)
+            if not m:
+                raise self.error()
+            pname = m.group(0)
+            self.pos = m.end()
+            self.expect("=")
+            self.ws()
+            if pname == "PropertyValues":
+                if self.text.startswith("@", self.pos):
+                    m2 = _IDENT.match(self.text, self.pos)
+                    self.pos = m2.end()
+                    if m2.group(0) not in self.aliases:
+                        raise errors.bad_request(f"The parameter alias '{m2.group(0)}' was not found in the request.")
+                    params[pname] = parse_json_array(self.aliases[m2.group(0)])
+                else:
+                    start = self.pos
+                    end = _scan_array(self.text, start)
+                    params[pname] = parse_json_array(self.text[start:end])
+                    self.pos = end
+            else:
+                lit = self.operand(allow_function=False)
+                if not isinstance(lit, Lit):
+                    raise self.error()
+                params[pname] = lit.value
+            self.ws()
+            if self.text.startswith(",", self.pos):
+                self.pos += 1
+                continue
+            self.expect(")")
+            break
+        if set(params) != {"PropertyName", "PropertyValues"}:
+            raise errors.bad_request("The parameters 'PropertyName' and 'PropertyValues' are required for "
+                                     "Microsoft.Dynamics.CRM.In.")
+        prop_name = params["PropertyName"]
+        if not isinstance(prop_name, str):
+            raise self.error()
+        ptype = self.resolve(ATTR_PREFIX + prop_name)  # attribute logical names, lookups included
+        values = params["PropertyValues"]
+        if ptype in ("lookup", "uniqueidentifier"):
+            wanted = {str(v).lower() for v in values}
+        else:
+            wanted = {_norm(str(v)) if not isinstance(v, bool) else v for v in values}
+
+        def pred(get, _name=ATTR_PREFIX + prop_name):
+            v = get(_name)
+            if v is None:
+                return negate
+            key = str(v).lower() if ptype in ("lookup", "uniqueidentifier") else _norm(str(v))
+            return (key in wanted) != negate
+
+        return pred
+
+    def compile_cmp(self, left, op: str, right):
+        if isinstance(left, Lit) and isinstance(right, Prop):
+            left, right = right, left
+            op = {"gt": "lt", "lt": "gt", "ge": "le", "le": "ge"}.get(op, op)
+        if not isinstance(left, Prop):
+            raise self.error()
+        if isinstance(right, Prop):
+            a, b = left.name, right.name
+            return lambda get: _compare(get(a), op, get(b))
+        self.check_types(left, op, right)
+        value = right.value
+        if right.kind == "datetime":
+            value = normalize_datetime_literal(value)
+        name = left.name
+        return lambda get: _compare(get(name), op, value)
+
+    def check_types(self, prop: Prop, op: str, lit: Lit) -> None:
+        if lit.kind == "null":
+            return
+        ptype = prop.type
+        ok = (
+            (ptype in _STRING_TYPES and lit.kind == "string")
+            or (ptype in _NUMBER_TYPES and lit.kind == "number")
+            or (ptype == "bool" and lit.kind == "bool")
+            or (ptype in ("lookup", "uniqueidentifier") and lit.kind == "guid")
+            or (ptype == "datetime" and lit.kind == "datetime")
+            or (ptype == "meta" )
+        )
+        if not ok:
+            from .schema import EDM_TYPES
+
+            kinds = {"string": "Edm.String", "number": "Edm.Int32", "bool": "Edm.Boolean", "guid": "Edm.Guid",
+                     "datetime": "Edm.DateTimeOffset"}
+            opname = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
+                      "lt": "LessThan", "le": "LessThanOrEqual"}[op]
+            raise errors.bad_request(
+                "A binary operator with incompatible types was detected. Found operand types "
+                f"'{EDM_TYPES.get(ptype, 'Edm.String')}' and '{kinds[lit.kind]}' for operator kind '{opname}'."
+            )
+
+
+def _compare(a: Any, op: str, b: Any) -> bool:
+    if b is None:
+        return (a is None) if op == "eq" else (a is not None) if op == "ne" else False
+    if a is None:
+        return False  # SQL semantics: NULL matches no comparison, not even ne
+    a, b = _norm(a), _norm(b)
+    try:
+        if op == "eq":
+            return a == b
+        if op == "ne":
+            return a != b
+        if op == "gt":
+            return a > b
+        if op == "ge":
+            return a >= b
+        if op == "lt":
+            return a < b
+        return a <= b
+    except TypeError:
+        return False
+
+
+def normalize_datetime_literal(value: str) -> str:
+    """Bring a filter date/datetime literal to the stored ``YYYY-MM-DDTHH:MM:SSZ`` form."""
+    from .store import normalize_datetime
+
+    try:
+        return normalize_datetime(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise errors.bad_request(f"The DateTimeOffset text '{value}' should be in format "
+                                 "'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range.")
+
+
+def _scan_array(text: str, start: int) -> int:
+    """Return the index just past the ``[...]`` starting at ``start`` (strings may hold brackets)."""
+    if start >= len(text) or text[start] != "[":
+        raise errors.bad_request(f"Syntax error at position {start} in '{text}'.")
+    i = start + 1
+    quote = None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "]":
+            return i + 1
+        i += 1
+    raise errors.bad_request(f"There is an unterminated literal at position {len(text)} in '{text}'.")
+
+
+_ARRAY_COMMA = ("Invalid JSON. A comma character ',' was expected in scope 'Array'. Every two elements in an "
+                "array and properties of an object must be separated by commas.")
+
+
+def parse_json_array(raw: str) -> list:
+    """Parse ``PropertyValues``: JSON strings, or single-quoted ones that the service also reads.
+
+    A single-quoted element ends at its next ``'``; an apostrophe inside it (``'O'Brian'``) leaves
+    stray text before the next comma, which the service reports as the 'comma expected' error.
+    """
+    raw = raw.strip()
+    if not raw.startswith("[") or not raw.endswith("]"):
+        raise errors.bad_request(_ARRAY_COMMA)
+    try:
+        value = json.loads(raw)
+        if isinstance(value, list):
+            return value
+    except ValueError:
+        pass
+    out = []
+    i, n = 1, len(raw) - 1
+    while True:
+        while i < n and raw[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        if raw[i] == "'":
+            j = raw.find("'", i + 1)
+            if j < 0:
+                raise errors.bad_request(_ARRAY_COMMA)
+            out.append(raw[i + 1:j])
+            i = j + 1
+        elif raw[i] == '"':
+            try:
+                val, end = json.JSONDecoder().raw_decode(raw, i)
+            except ValueError:
+                raise errors.bad_request(_ARRAY_COMMA)
+            out.append(val)
+            i = end
+        else:
+            m = re.compile(r"[^,\]\s]+").match(raw, i)
+            token = m.group(0)
+            try:
+                out.append(json.loads(token))
+            except ValueError:
+                raise errors.bad_request(_ARRAY_COMMA)
+            i = m.end()
+        while i < n and raw[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        if raw[i] != ",":
+            raise errors.bad_request(_ARRAY_COMMA)
+        i += 1
+    return out
+
+
+def compile_filter(text: str, resolve: Resolver, logical: str, aliases: dict[str, str] | None = None) -> Callable:
+    """Compile ``$filter`` text into ``pred(get) -> bool``; raises 400 on any error."""
+    return _FilterParser(text, resolve, aliases or {}, logical).parse()
+
+
+# --------------------------------------------------------------------------------------------
+# $select / $orderby / $expand
+# --------------------------------------------------------------------------------------------
+
+
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside parentheses, brackets and quotes."""
+    out, depth, quote, cur = [], 0, None, []
+    for ch in text:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return [p.strip() for p in out]
+
+
+def parse_select(text: str) -> list[str]:
+    """Split a ``$select`` list; empty items are a syntax error."""
+    items = [s.strip() for s in text.split(",")]
+    if any(not s for s in items):
+        raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
+    return items
+
+
+def parse_orderby(text: str) -> list[tuple[str, bool]]:
+    """Parse ``$orderby`` into ``[(property, descending)]``."""
+    out = []
+    for item in split_top_level(text):
+        parts = item.split()
+        if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("asc", "desc")):
+            raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
+        out.append((parts[0], len(parts) == 2 and parts[1] == "desc"))
+    return out
+
+
+@dataclass
+class ExpandItem:
+    """One ``$expand`` entry with its nested query options."""
+
+    nav: str
+    options: dict[str, str] = field(default_factory=dict)
+
+
+def parse_expand(text: str) -> list[ExpandItem]:
+    """Parse ``$expand=nav($select=a,b;$filter=...),nav2``."""
+    items = []
+    for part in split_top_level(text):
+        if not part:
+            raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
+        if "(" in part:
+            if not part.endswith(")"):
+                raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
+            nav, inner = part.split("(", 1)
+            inner = inner[:-1]
+            opts = {}
+            for opt in split_top_level(inner, ";"):
+                if not opt:
+                    continue
+                if "=" not in opt:
+                    raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
+                k, v = opt.split("=", 1)
+                opts[k.strip()] = v.strip()
+            items.append(ExpandItem(nav.strip(), opts))
+        else:
+            items.append(ExpandItem(part))
+    return items
