@@ -28,6 +28,7 @@ import functools
 import ipaddress
 import json
 import os
+import re
 import reprlib
 import sys
 import weakref
@@ -193,6 +194,8 @@ def _normalize_domain(domain: str) -> str:
 
 
 def _is_ip_literal(domain: str) -> bool:
+    if not (domain.startswith("[") or ":" in domain or domain.rpartition(".")[2].isdigit()):
+        return False  # fast path: a hostname's last label is never all digits
     text = domain[1:-1] if domain.startswith("[") and domain.endswith("]") else domain
     if text.lower().startswith("ipv6:"):
         text = text[5:]
@@ -226,13 +229,19 @@ def registrable_domain(domain: str) -> str:
     return _psl().privatesuffix(d) or d
 
 
+# Letters (any script) and digits, hyphens only inside a label; at least two labels.
+_LABEL = r"[^\W_]+(?:-+[^\W_]+)*"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+
+
+@functools.lru_cache(maxsize=65536)
 def domain_of(address: str) -> str | None:
     """Return the lower-cased domain of an e-mail address, or None when it has no usable one.
 
-    Usable means: something before the last ``@``, and a domain of non-empty labels made of
-    letters (any script), digits and hyphens, not starting or ending with a hyphen. Address
-    literals (``user@[10.0.0.1]``) and single-label hosts (``root@localhost``) return None:
-    no company is derived from them.
+    Usable means: something before the last ``@``, and a domain of two or more non-empty
+    labels made of letters (any script), digits and inner hyphens. Address literals
+    (``user@[10.0.0.1]``), IPv4 hosts and single-label hosts (``root@localhost``) return None:
+    no company is derived from them. Cached: the same addresses recur in every message.
     """
     if not isinstance(address, str):
         return None
@@ -240,13 +249,10 @@ def domain_of(address: str) -> str | None:
     if not at or not local:
         return None
     d = _normalize_domain(domain)
-    if "." not in d or _is_ip_literal(d):
+    # A top-level label is never all digits, so that test alone rules out IPv4 hosts
+    # (ipaddress.ip_address raising for every ordinary domain would cost microseconds).
+    if _DOMAIN.fullmatch(d) is None or d.rpartition(".")[2].isdigit():
         return None
-    for label in d.split("."):
-        if not label or label[0] == "-" or label[-1] == "-":
-            return None
-        if not all(ch.isalnum() or ch == "-" for ch in label):
-            return None
     return d
 
 
