@@ -576,15 +576,15 @@ class RecordSource:
 # ---------------------------------------------------------------------------------------------
 
 
-def _plugin_sources(plugins: Any) -> dict[str, tuple[Callable[..., Any], Callable[[Path], bool]]]:
+def _plugin_sources(plugins: Any) -> dict[str, tuple[Callable[..., Any], Callable[[Path], bool] | None]]:
     """``{name: (opener, detect)}`` from the Plugins wrapper or a bare pluggy manager."""
     if plugins is None:
         return {}
     if hasattr(plugins, "sources"):
         return dict(plugins.sources())
-    found: dict[str, tuple[Callable[..., Any], Callable[[Path], bool]]] = {}
+    found: dict[str, tuple[Callable[..., Any], Callable[[Path], bool] | None]] = {}
 
-    def register(name: str, opener: Callable[..., Any], detect: Callable[[Path], bool]) -> None:
+    def register(name: str, opener: Callable[..., Any], detect: Callable[[Path], bool] | None = None) -> None:
         found[name] = (opener, detect)
 
     plugins.hook.register_sources(register=register)
@@ -680,6 +680,8 @@ def open_source(spec: str | os.PathLike[str], kind: str, *, plugins: Any = None,
         if sniffed is not None:
             return _builtin(_Input(spec, path), spec, kind, sniffed)
     for name, entry in sources.items():
+        if entry[1] is None:  # a source without detect() is used only when named with fmt
+            continue
         try:
             if entry[1](path):
                 return _from_plugin(name, entry, path, kind, options, spec)

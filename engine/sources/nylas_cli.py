@@ -44,12 +44,11 @@ def build_command(kind: str, *, grant: str | None = None, executable: str = "nyl
 
     Messages: every folder (``--all-folders``, otherwise only INBOX is listed and sent mail is
     missed) and every page (``--all``) unless ``limit`` caps it (``--limit N`` auto-paginates
-    above 200). Contacts: ``--limit 1000000`` (the command has no ``--all``) and optionally
-    ``--source address_book|inbox|domain``.
+    above 200); ``source`` is ignored. Contacts: ``--limit 1000000`` (the command has no
+    ``--all``) and optionally ``--source address_book|inbox|domain``.
     """
     if kind == "messages":
-        if source is not None:
-            raise ConfigError("--source applies to contacts only")
+        # ``source`` is ignored here: one option set can serve both exports of a sync.
         cmd = [executable, "email", "list", *([grant] if grant else []), "--json"]
         if all_folders:
             cmd.append("--all-folders")
@@ -134,11 +133,11 @@ def nylas_export(kind: str, *, grant: str | None = None, executable: str = "nyla
     :param executable: the CLI to run (a name looked up on ``PATH`` or a path).
     :param limit: cap on records (``--limit N``); ``None`` exports everything.
     :param all_folders: messages from every folder, sent mail included (``--all-folders``).
-    :param source: contacts source (``address_book``, ``inbox``, ``domain``).
+    :param source: contacts source (``address_book``, ``inbox``, ``domain``); ignored for messages.
     :param timeout: seconds before the CLI is killed; also passed as ``NYLAS_API_TIMEOUT``
         (``"<N>s"``) unless ``env`` sets it. ``None``: no limit, CLI default.
     :param env: extra environment for the CLI (on top of ``os.environ``).
-    :param with_headers: messages only: fetch each message's headers with
+    :param with_headers: messages only (ignored for contacts): fetch each message's headers with
         ``nylas email read ID [GRANT] --headers --json`` while iterating (``header_workers`` in
         parallel, ``header_timeout`` seconds each) and merge them as ``headers``, so the real
         Message-ID becomes the email's identity. A failed fetch keeps the record without
@@ -149,8 +148,9 @@ def nylas_export(kind: str, *, grant: str | None = None, executable: str = "nyla
     :raises SourceError: CLI missing, non-zero exit (status and the last stderr lines, never a
         secret), timeout, or output that is not a complete JSON array / ``null``.
     """
-    if with_headers and kind != "messages":
-        raise ConfigError("--with-headers applies to messages only")
+    # The header options are ignored for contacts (and ``source`` for messages), so a sync
+    # can pass one option set to both exports.
+    with_headers = with_headers and kind == "messages"
     if header_workers < 1:
         raise ConfigError("header_workers must be at least 1")
     cmd = build_command(kind, grant=grant, executable=executable, limit=limit,

@@ -135,9 +135,13 @@ def test_header_warnings_are_capped(fake_nylas, tmp_path, monkeypatch):
         assert src.warnings[-1] == "headers could not be fetched for 5 more messages"
 
 
-def test_usage_errors():
-    with pytest.raises(ConfigError, match="messages only"):
-        nylas_export("contacts", with_headers=True)
-    with pytest.raises(ConfigError, match="contacts only"):
-        build_command("messages", source="inbox")
+def test_one_option_set_serves_both_kinds(fake_nylas):
+    # the sync passes the same options to the messages and the contacts export
+    fake_nylas.set(output=FIXTURES / "contacts.json")
+    with nylas_export("contacts", with_headers=True, source="inbox") as src:
+        assert all("headers" not in r for _, r in src)
+    assert not any(c["argv"][:2] == ["email", "read"] for c in fake_nylas.calls())
+    assert build_command("messages", source="inbox") == ["nylas", "email", "list", "--json", "--all-folders", "--all"]
     assert build_command("contacts") == ["nylas", "contacts", "list", "--json", "--limit", "1000000"]
+    with pytest.raises(ConfigError, match="unknown record kind"):
+        build_command("events")
