@@ -111,7 +111,10 @@ def make_plugin_manager(
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a third-party plugin's import error must not be a traceback
-            raise PluginError(f"could not load a {ENTRY_POINT_GROUP} plugin: {exc}") from exc
+            name = _failing_entry_point(pm)
+            hint = f"plugin {name!r}" if name else f"a {ENTRY_POINT_GROUP} plugin"
+            block = f" (block it with {DISABLE_ENV}={name})" if name else ""
+            raise PluginError(f"could not load {hint}: {_one_line(str(exc))}{block}") from exc
     for item in extra:
         name, plugin = item if isinstance(item, tuple) else (_default_name(pm, item), item)
         if pm.is_registered(plugin):
@@ -131,6 +134,21 @@ def make_plugin_manager(
     if trace:
         _add_tracing(pm)
     return pm
+
+
+def _failing_entry_point(pm: pluggy.PluginManager) -> str | None:
+    """Name the entry point that broke loading: pluggy's error does not say which one."""
+    import importlib.metadata
+
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
+                continue
+            try:
+                ep.load()
+            except Exception:
+                return ep.name
+    return None
 
 
 def _one_line(text: str) -> str:
