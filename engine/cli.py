@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list installed plugins and their hooks")
     p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument("--all", action="store_true", help="include built-in plugins (default: yes; kept for symmetry)")
+    p.add_argument("--external", action="store_true", help="only installed (non built-in) plugins")
     p.add_argument("--hook", metavar="NAME", help="only plugins implementing this hook")
 
     p = sub.add_parser("demo", help="sync the bundled sample mailbox into an embedded emulator and show the result")
@@ -214,7 +214,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import format_plugins, list_plugins, make_plugin_manager
 
-    rows = list_plugins(make_plugin_manager(), include_builtin=True, hook=args.hook)
+    rows = list_plugins(make_plugin_manager(), include_builtin=not args.external, hook=args.hook)
     print(format_plugins(rows, args.format))
     return EXIT_OK
 
