@@ -1,0 +1,454 @@
+"""Built-in plugin ``mbox``: read mbox archives and ``.eml`` files as Nylas-shaped messages.
+
+Registers two sources through ``register_sources`` (exactly as an external plugin would):
+
+- ``mbox``: one mbox file (Google Takeout ``All mail Including Spam and Trash.mbox``,
+  Thunderbird's extension-less ``Inbox`` / ``Sent`` files, mutt), read with :mod:`mailbox`,
+  which indexes the file by offsets and reads one message at a time;
+- ``eml``: one ``.eml`` file or a folder of them (searched recursively, in name order).
+
+Every message becomes the dict ``nylas email list --json`` would print, plus the ``headers`` that
+``email read --headers`` adds, so everything downstream is unchanged:
+
+=============== ===========================================================================
+``id``          sha1 of the Message-ID (of the raw bytes when there is none), 16 hex digits
+``grant_id``    ``options["grant"]``, else the mbox file name / EML folder name
+``thread_id``   ``X-GM-THRID`` (Takeout), else sha1 of the thread's root Message-ID
+                (first of ``References``, else ``In-Reply-To``, else its own)
+``subject``     RFC 2047 decoded
+``from`` ...    ``[{"name"?, "email"}]``; ``to``/``cc``/``bcc``/``reply_to`` omitted when
+                empty, ``from`` always present (``[]`` when missing), as the CLI does
+``body``        the HTML part; a text-only message is escaped and wrapped
+                (``<div>line<br>line</div>``) the way Nylas up-converts plain text
+``snippet``     first 100 characters of the text, tags stripped, whitespace collapsed
+``date``        RFC 3339 with the header's own offset (``Z`` for UTC), from ``Date``; when it
+                is missing or unparsable: the newest ``Received`` hop, then the mbox
+                ``From_`` line, then the file's modification time. Never omitted: the
+                incremental sync orders mailboxes by it.
+``unread``      Takeout label ``Unread``, or Thunderbird ``X-Mozilla-Status`` without the read
+                bit; else false
+``starred``     Takeout label ``Starred`` or Thunderbird's flagged bit; else false
+``folders``     Takeout ``X-Gmail-Labels`` as Gmail label ids (``Inbox`` → ``INBOX``,
+                ``Sent`` → ``SENT``, ``Category Personal`` → ``CATEGORY_PERSONAL``, user labels
+                as written); else the mbox file / EML folder name when it is a well-known
+                folder (``Sent``, ``Sent Items`` → ``SENT`` ...); else ``["INBOX"]``
+``attachments`` ``{filename, content_type, size, content_id?, is_inline?}``, omitted when none
+``headers``     every header ``{name, value}`` as written (unfolded, not decoded), so the real
+                ``Message-ID`` is there
+``created_at``  same as ``date``; ``object`` is ``"message"``
+=============== ===========================================================================
+
+Contacts cannot be read from mail archives: asking for ``contacts`` raises ``SourceError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import mailbox
+import os
+import re
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceError
+from ..hookspecs import hookimpl
+
+__all__ = ["detect_eml", "detect_mbox", "message_to_record", "open_eml", "open_mbox", "register_sources"]
+
+_PARSER = BytesParser(policy=policy.default)
+SNIPPET_LENGTH = 100
+
+#: Gmail system labels as Takeout names them → the label ids Nylas prints in ``folders``.
+GMAIL_LABELS = {
+    "inbox": "INBOX", "sent": "SENT", "important": "IMPORTANT", "starred": "STARRED",
+    "spam": "SPAM", "trash": "TRASH", "draft": "DRAFT", "drafts": "DRAFT", "chat": "CHAT",
+    "category personal": "CATEGORY_PERSONAL", "category social": "CATEGORY_SOCIAL",
+    "category promotions": "CATEGORY_PROMOTIONS", "category updates": "CATEGORY_UPDATES",
+    "category forums": "CATEGORY_FORUMS",
+}
+#: Takeout labels that are message state, not folders.
+_STATE_LABELS = {"unread", "opened", "archived"}
+#: Folder names of desktop clients (Thunderbird files, EML folder names) → Nylas-style ids.
+KNOWN_FOLDERS = {
+    "inbox": "INBOX", "sent": "SENT", "sent items": "SENT", "sent mail": "SENT",
+    "sent messages": "SENT", "drafts": "DRAFT", "trash": "TRASH", "deleted items": "TRASH",
+    "junk": "SPAM", "spam": "SPAM", "archive": "ARCHIVE", "archives": "ARCHIVE",
+}
+
+_WS = re.compile(r"\s+")
+_TAGS = re.compile(r"<[^>]*>")
+_INVISIBLE = re.compile(r"<(script|style|head|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hook
+# ---------------------------------------------------------------------------------------------
+
+
+@hookimpl(trylast=True)
+def register_sources(register: Any) -> None:
+    """Register the ``mbox`` and ``eml`` sources."""
+    register("mbox", open_mbox, detect_mbox)
+    register("eml", open_eml, detect_eml)
+
+
+def detect_mbox(path: Path) -> bool:
+    """True for a ``.mbox``/``.mbx`` file or any file starting with an mbox ``From `` line."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in (".mbox", ".mbx"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def detect_eml(path: Path) -> bool:
+    """True for a ``.eml`` file or a directory that contains one (at any depth)."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".eml"
+    if path.is_dir():
+        return next(_eml_files(path), None) is not None
+    return False
+
+
+def _eml_files(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()  # deterministic record order
+        for name in sorted(files):
+            if name.lower().endswith(".eml"):
+                yield Path(root, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Openers
+# ---------------------------------------------------------------------------------------------
+
+
+def _messages_only(path: Path, kind: str) -> None:
+    if kind != "messages":
+        raise SourceError(f"{path}: mail archives hold messages, not {kind}; give contacts as a Nylas export")
+
+
+def open_mbox(path: Path, kind: str, options: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one Nylas-shaped message per mbox entry, reading one message at a time."""
+    path = Path(path)
+    _messages_only(path, kind)
+    options = options or {}
+    grant = str(options.get("grant") or path.name)
+    folder = KNOWN_FOLDERS.get(path.stem.lower())
+    try:
+        box = mailbox.mbox(path, factory=None, create=False)
+    except (OSError, mailbox.Error) as exc:
+        raise SourceError(f"{path}: cannot open mbox: {exc}") from exc
+    try:
+        # iterkeys() scans the file once for offsets; get_bytes() then reads a single message.
+        for number, key in enumerate(box.iterkeys(), 1):
+            raw = box.get_bytes(key, from_=True)
+            from_line, _, raw = raw.partition(b"\n")
+            try:
+                yield message_to_record(raw, grant=grant, folder=folder,
+                                        fallback_date=_from_line_date(from_line), fallback_mtime=path)
+            except SourceError:
+                raise
+            except Exception as exc:  # name the message instead of a bare traceback
+                raise SourceError(f"{path}: message {number}: cannot be read: {exc}") from exc
+    finally:
+        box.close()
+
+
+def open_eml(path: Path, kind: str, options: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield one Nylas-shaped message per ``.eml`` file (``path`` a file or a folder)."""
+    path = Path(path)
+    _messages_only(path, kind)
+    options = options or {}
+    grant = str(options.get("grant") or path.name)
+    files = [path] if path.is_file() else _eml_files(path)
+    for file in files:
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"{file}: cannot read: {exc.strerror or exc}") from exc
+        try:
+            yield message_to_record(raw, grant=grant, folder=KNOWN_FOLDERS.get(file.parent.name.lower()),
+                                    fallback_mtime=file)
+        except SourceError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"{file}: cannot be read: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# One message → one Nylas record
+# ---------------------------------------------------------------------------------------------
+
+
+def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
+                      fallback_date: datetime | None = None,
+                      fallback_mtime: Path | None = None) -> dict[str, Any]:
+    """Convert one RFC 5322 message (bytes) to the Nylas message shape (see module docstring)."""
+    msg: EmailMessage = _PARSER.parsebytes(raw)  # type: ignore[assignment]
+    message_id = _first_msgid(_header(msg, "message-id"))
+    record: dict[str, Any] = {
+        "id": _hash(message_id.encode() if message_id else raw),
+        "grant_id": grant,
+    }
+    thread = _header(msg, "x-gm-thrid")
+    if not thread:
+        root = _first_msgid(_header(msg, "references")) or _first_msgid(_header(msg, "in-reply-to")) or message_id
+        thread = _hash(root.encode()) if root else ""
+    if thread:
+        record["thread_id"] = thread
+    record["subject"] = _WS.sub(" ", _decoded(msg, "subject")).strip()
+    record["from"] = _participants(msg, "from")
+    for field, header in (("to", "to"), ("cc", "cc"), ("bcc", "bcc"), ("reply_to", "reply-to")):
+        people = _participants(msg, header)
+        if people:
+            record[field] = people
+
+    html_part = _safe_body(msg, ("html",))
+    text_part = _safe_body(msg, ("plain",))
+    html_text = _content(html_part) if html_part is not None else None
+    plain_text = _content(text_part) if text_part is not None else None
+    if html_text is not None:
+        record["body"] = html_text
+    elif plain_text is not None:
+        record["body"] = _up_convert(plain_text)
+    else:
+        record["body"] = ""
+    source_text = plain_text if plain_text is not None else _strip_tags(html_text or "")
+    record["snippet"] = _WS.sub(" ", source_text).strip()[:SNIPPET_LENGTH]
+
+    date = _message_date(msg, fallback_date, fallback_mtime)
+    record["date"] = date
+    labels = _gmail_labels(_header(msg, "x-gmail-labels"))
+    unread, starred = False, False
+    if labels is not None:
+        lowered = {label.lower() for label in labels}
+        unread, starred = "unread" in lowered, "starred" in lowered
+    mozilla = _header(msg, "x-mozilla-status")
+    if mozilla:
+        try:
+            flags = int(mozilla, 16)
+            unread, starred = not flags & 0x1, bool(flags & 0x4)
+        except ValueError:
+            pass
+    record["unread"] = unread
+    record["starred"] = starred
+    if labels:
+        folders = [GMAIL_LABELS.get(label.lower(), label) for label in labels
+                   if label.lower() not in _STATE_LABELS]
+        record["folders"] = list(dict.fromkeys(folders)) or ["INBOX"]
+    else:
+        record["folders"] = [folder or "INBOX"]
+    attachments = _attachments(msg, {id(html_part), id(text_part)})
+    if attachments:
+        record["attachments"] = attachments
+    record["headers"] = [{"name": name, "value": _clean(_unfold(value))} for name, value in msg.raw_items()]
+    record["created_at"] = date
+    record["object"] = "message"
+    return record
+
+
+def _clean(text: str) -> str:
+    """Repair raw 8-bit header bytes (RFC 6532 UTF-8, or legacy Latin-1) the parser kept as
+    surrogate escapes; such strings cannot even be written as JSON."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+def _header(msg: EmailMessage, name: str) -> str:
+    """The raw (undecoded, unfolded) value of the first ``name`` header, or ``""``."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return _clean(_unfold(str(value)))
+    return ""
+
+
+def _unfold(value: Any) -> str:
+    return re.sub(r"\r?\n[ \t]*", " ", str(value)).strip()
+
+
+def _first_msgid(value: str) -> str:
+    match = _MSGID.search(value or "")
+    return match.group(0) if match else ""
+
+
+def _decoded(msg: EmailMessage, name: str) -> str:
+    """The RFC 2047-decoded value of a header; the raw value if the header is malformed."""
+    try:
+        value = msg[name]
+    except Exception:  # a header the parser cannot structure: keep what is written
+        return _header(msg, name.lower())
+    return _clean(str(value)) if value is not None else ""
+
+
+def _participants(msg: EmailMessage, name: str) -> list[dict[str, str]]:
+    people: list[dict[str, str]] = []
+    try:
+        header = msg[name]
+        addresses = [(a.display_name, a.addr_spec) for a in header.addresses] if header is not None else []
+    except Exception:  # malformed address header: fall back to the lenient parser
+        addresses = getaddresses([_header(msg, name)])
+    for display, address in addresses:
+        address = (address or "").strip()
+        if not address or "@" not in address:
+            continue
+        entry = {"name": _clean(_WS.sub(" ", display).strip())} if display and display.strip() else {}
+        entry["email"] = _clean(address)
+        people.append(entry)
+    return people
+
+
+def _safe_body(msg: EmailMessage, preference: tuple[str, ...]) -> EmailMessage | None:
+    try:
+        return msg.get_body(preferencelist=preference)  # type: ignore[return-value]
+    except Exception:
+        return None
+
+
+def _content(part: EmailMessage) -> str:
+    """Decoded text of a part; an unknown or lying charset degrades to replacement characters."""
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError, ValueError):
+        payload = part.get_payload(decode=True) or b""
+        charset = part.get_content_charset() or "utf-8"
+        try:
+            return payload.decode(charset, "replace")
+        except LookupError:
+            return payload.decode("utf-8", "replace")
+
+
+def _up_convert(text: str) -> str:
+    """Plain text → HTML like Nylas does for text-only mail: escaped, lines joined by ``<br>``."""
+    lines = text.replace("\r\n", "\n").rstrip("\n").split("\n")
+    return "<div>" + "<br>".join(html.escape(line, quote=False) for line in lines) + "</div>"
+
+
+def _strip_tags(markup: str) -> str:
+    markup = _INVISIBLE.sub(" ", markup)
+    return html.unescape(_TAGS.sub(" ", re.sub(r"(?i)<br\s*/?>", " ", markup)))
+
+
+def _rfc3339(value: datetime) -> str:
+    if value.tzinfo is None:  # "-0000" (unknown zone) and From_ lines: taken as UTC
+        value = value.replace(tzinfo=timezone.utc)
+    text = value.replace(microsecond=0).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _parse_date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _message_date(msg: EmailMessage, fallback: datetime | None, mtime_of: Path | None) -> str:
+    parsed = _parse_date(_header(msg, "date"))
+    if parsed is None:
+        received = _header(msg, "received")  # the newest hop is the first Received header
+        if ";" in received:
+            parsed = _parse_date(received.rsplit(";", 1)[1].strip())
+    if parsed is None:
+        parsed = fallback
+    if parsed is None and mtime_of is not None:
+        parsed = datetime.fromtimestamp(mtime_of.stat().st_mtime, timezone.utc)
+    if parsed is None:
+        parsed = datetime.fromtimestamp(0, timezone.utc)
+    return _rfc3339(parsed)
+
+
+def _from_line_date(line: bytes) -> datetime | None:
+    """The asctime date of an mbox ``From sender Thu Jan  1 00:00:00 2025`` line."""
+    parts = line.decode("latin-1").split()
+    for start in range(2, max(3, len(parts) - 3)):
+        for width, fmt in ((5, "%a %b %d %H:%M:%S %Y"), (6, "%a %b %d %H:%M:%S %z %Y")):
+            try:  # classic asctime, or Takeout's variant with a zone before the year
+                return datetime.strptime(" ".join(parts[start:start + width]), fmt)
+            except ValueError:
+                continue
+    return None
+
+
+def _gmail_labels(value: str) -> list[str] | None:
+    """Split ``X-Gmail-Labels`` (comma-separated; labels with commas are double-quoted)."""
+    if not value:
+        return None
+    labels, current, quoted = [], [], False
+    for char in value:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            labels.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    labels.append("".join(current).strip())
+    return [label for label in labels if label]
+
+
+def _attachments(msg: EmailMessage, body_parts: set[int]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def visit(part: EmailMessage) -> None:
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":  # a forwarded message is one attachment, not its parts
+            payload = part.get_payload()
+            inner = payload[0] if isinstance(payload, list) and payload else payload
+            size = len(inner.as_bytes()) if hasattr(inner, "as_bytes") else 0
+            found.append(_attachment(part, ctype, size, default_name="message.eml"))
+            return
+        if part.is_multipart():
+            for sub in part.iter_parts():
+                visit(sub)  # type: ignore[arg-type]
+            return
+        if id(part) in body_parts:
+            return
+        disposition = part.get_content_disposition()
+        if ctype in ("text/plain", "text/html") and not part.get_filename() and disposition != "attachment":
+            return  # an alternative body, not a file
+        payload = part.get_payload(decode=True) or b""
+        found.append(_attachment(part, ctype, len(payload)))
+
+    if msg.is_multipart():
+        visit(msg)
+    return found
+
+
+def _attachment(part: EmailMessage, ctype: str, size: int, default_name: str = "") -> dict[str, Any]:
+    try:
+        filename = part.get_filename() or default_name
+    except Exception:
+        filename = default_name
+    entry: dict[str, Any] = {"filename": filename, "content_type": ctype, "size": size}
+    content_id = _header(part, "content-id").strip("<> ")  # type: ignore[arg-type]
+    if content_id:
+        entry["content_id"] = content_id
+    if part.get_content_disposition() == "inline":
+        entry["is_inline"] = True  # printed only when true, like the CLI
+    return entry
