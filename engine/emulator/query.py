@@ -180,7 +180,20 @@ class _FilterParser:
         self.pos += len(ch)
 
     # -- grammar --
+    def prescan(self) -> None:
+        """Lex string literals first, as the OData lexer does, so an unterminated literal is
+        reported as such (at the end of the text) before any syntax error."""
+        i, text = 0, self.text
+        while i < len(text):
+            if text[i] == "'":
+                _, i = _read_string(text, i)
+            elif text[i] == "[":
+                i = _scan_array(text, i)
+            else:
+                i += 1
+
     def parse(self) -> Callable:
+        self.prescan()
         node = self.or_expr()
         self.ws()
         if self.pos != len(self.text):
@@ -454,8 +467,8 @@ def _scan_array(text: str, start: int) -> int:
                 continue
             if ch == quote:
                 quote = None
-        elif ch in "\"'":
-            quote = ch
+        elif ch == '"':
+            quote = ch  # only JSON strings: a single quote inside [...] is left to the JSON check
         elif ch == "]":
             return i + 1
         i += 1

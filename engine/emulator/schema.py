@@ -171,6 +171,7 @@ def _table(logical, entity_set, pk, primary_name, otc, cols, navs=(), colls=(), 
 
 
 ACTIVITY_REGARDING = ("account", "contact", "opportunity", "incident", "lead")
+# Microsoft's $batch examples use task and phonecall; the sync itself writes email.
 
 
 def build_tables(email_subject_max: int = 800) -> dict[str, Table]:
@@ -261,6 +262,18 @@ def build_tables(email_subject_max: int = 800) -> dict[str, Table]:
         states={0: 2, 1: 5, 2: 6}, statuses={2: 0, 3: 0, 4: 0, 7: 0, 5: 1, 6: 2},
         bulk=True,
     )
+    phonecall = _table(
+        "phonecall", "phonecalls", "activityid", "subject", 4210,
+        [
+            _c("subject", "string", 200), _c("phonenumber", "string", 200), _c("description", "memo", 2000),
+            _c("directioncode", "bool"), _c("scheduledend", "datetime"),
+            _c("activitytypecode", "entityname", create=False, update=False),
+            _c("regardingobjectid", "lookup", targets=ACTIVITY_REGARDING, type_column="regardingobjecttypecode"),
+            _c("regardingobjecttypecode", "entityname", create=False, update=False),
+        ],
+        navs=[NavSingle(f"regardingobjectid_{t}_phonecall", "regardingobjectid", t) for t in ACTIVITY_REGARDING],
+        states={0: 1, 1: 2, 2: 3}, statuses={1: 0, 2: 1, 4: 1, 3: 2}, bulk=True,
+    )
     party_targets = ("account", "contact", "systemuser", "lead", "queue")
     activityparty = _table(
         "activityparty", "activityparties", "activitypartyid", None, 135,
@@ -332,5 +345,5 @@ def build_tables(email_subject_max: int = 800) -> dict[str, Table]:
         [_c("name", "string", 400), _c("emailaddress", "string", 100), _c("description", "memo", 2000)],
         states={0: 1, 1: 2}, statuses={1: 0, 2: 1}, bulk=True,
     )
-    tables = [contact, account, email, task, activityparty, opportunity, incident, systemuser, lead, queue]
+    tables = [contact, account, email, task, phonecall, activityparty, opportunity, incident, systemuser, lead, queue]
     return {t.logical: t for t in tables}

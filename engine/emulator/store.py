@@ -28,7 +28,7 @@ from .schema import EDM_TYPES, Column, Table
 _ISO_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})?)?$"
 )
-ACTIVITY_TABLES = {"email", "task"}
+ACTIVITY_TABLES = {"email", "task", "phonecall"}
 
 
 def normalize_datetime(value: str) -> str:
@@ -270,7 +270,7 @@ class Store:
                 raise errors.bad_request(f"Content-ID Reference: '{text}' does not exist in the batch context.")
             text = ctx.content_ids[m.group(1)]
         root = ctx.service_root
-        if text.startswith(root):
+        if root and text.startswith(root):
             text = text[len(root):]
         elif "://" in text:
             m = re.match(r"^https?://[^/]+/api/data/v9\.\d/(.*)$", text)
