@@ -262,10 +262,14 @@ class Planner:
 
         results = self.executor.run(ops, phase=1) if ops else []
         retry: list[Operation] = []
+        upserted: list[_Planned] = []
         for res in results:
             kind, _, chunk = res.operation.tag
             if res.ok:
                 for item in chunk:
+                    if kind == "upsert":
+                        upserted.append(item)
+                        continue
                     p, changed = item if kind == "update" else (item, None)
                     self._settle(table, p, "updated" if kind == "update" else "created")
                 continue
@@ -278,7 +282,9 @@ class Planner:
             for res in self.executor.run(retry, phase=1):
                 kind, _, item = res.operation.tag
                 p = item[0] if kind == "update" else item
-                if res.ok:
+                if res.ok and kind == "upsert":
+                    upserted.append(p)
+                elif res.ok:
                     self._settle(table, p, "updated" if kind == "update" else "created")
                 elif kind == "create" and res.error_code in DUPLICATE_CODES:
                     self._settle(table, p, "unchanged")  # made by a concurrent run or a lost response
@@ -288,6 +294,15 @@ class Planner:
                         self.report.fail(table, str(ref), res.error_code, res.error_message, res.status)
                     if table == "account":
                         self.report.fail(table, f"account {p.key}", res.error_code, res.error_message, res.status)
+        if upserted:
+            # UpsertMultiple answers 204 without ids; one bulk lookup learns the ids the
+            # service gave, which party bindings and later updates need.
+            rows = self._lookup_rows(table, alt_key, [p.columns.get(alt_key, p.key) for p in upserted])
+            for p in upserted:
+                row = rows.get(str(p.columns.get(alt_key, p.key)).lower())
+                if row is not None:
+                    p.id = row[pk]
+                self._settle(table, p, "created")
         for p in planned:
             if p.outcome in ("unchanged",):
                 self.report.count(table, "unchanged")
@@ -381,7 +396,10 @@ class Planner:
             if mark is None:
                 mark = marks[mailbox] = _Watermark(None if self.full else self.state.watermark(mailbox))
             if mark.previous and mapped.date and mapped.date < mark.previous:
-                self.report.skip("email", str(ref), "already synced: older than the last incremental sync (use --full)")
+                # The watermark only ever moves past messages that were all written, so
+                # anything older is in the org already (--full looks again).
+                self.report.count("email", "unchanged")
+                self.report.incremental_skipped += 1
                 continue
             first = self._seen_identities.get(mapped.identity)
             if first is not None:

@@ -48,6 +48,8 @@ class Report:
         self.http: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.dropped_details = 0
+        #: emails not looked at because they are older than their mailbox's watermark
+        self.incremental_skipped = 0
 
     def count(self, entity: str, outcome: str, n: int = 1) -> None:
         """Add ``n`` records of ``entity`` with ``outcome`` (created, updated or unchanged)."""
@@ -109,6 +111,7 @@ class Report:
             "skips": self.skips,
             "unlinked": self.unlinked,
             "warnings": self.warnings,
+            "incremental": {"older_than_watermark": self.incremental_skipped},
             "details_dropped": self.dropped_details,
             "http": self.http,
         }

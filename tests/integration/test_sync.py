@@ -1,0 +1,220 @@
+"""The sync against the in-process emulator: what lands, re-runs, keys, tokens, faults, crashes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from mail2dataverse.config import RunConfig
+from mail2dataverse.emulator import Emulator
+from mail2dataverse.sync import Inputs
+
+from .conftest import SAMPLE_INPUTS, run_sync, snapshot
+
+NORTHWIND_ID = "1b2c3d4e-5f60-4718-a9b0-c1d2e3f4a5b6"
+OPPORTUNITY_ID = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+DANA_ID = "8d5f1c3e-0b7a-4c2e-9f41-3a6b2d1e0c01"
+
+
+def counts(report, entity):
+    e = report.to_dict()["entities"][entity]
+    return {k: e[k] for k in ("created", "updated", "unchanged", "skipped", "failed")}
+
+
+def test_sample_mailbox_lands_with_accounts_parties_and_regarding(seeded, sample_config, tmp_path):
+    report = run_sync(seeded, sample_config, state=tmp_path / "s.sqlite3")
+    assert report.failed == 0, report.failures
+    assert report.inputs == {"contacts": 7, "messages": 8}
+    assert counts(report, "contact") == {"created": 6, "updated": 0, "unchanged": 0, "skipped": 1, "failed": 0}
+    assert counts(report, "email") == {"created": 8, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0}
+    # Northwind already existed: linked, not duplicated; three company domains are new.
+    assert counts(report, "account")["created"] == 3
+    accounts = {r["name"]: r for r in seeded.records("account")}
+    assert len(seeded.records("account")) == 4
+    assert "bluefin-robotics.co.uk" in accounts["Bluefin Robotics"]["websiteurl"]  # mail. subdomain → registrable
+
+    contacts = {r["emailaddress1"]: r for r in seeded.records("contact")}
+    assert set(contacts) == {
+        "o'brien@harbor-logistics.example", "zoe.angstrom@northwind-traders.example", "tomas@herrera-hijos.example",
+        "priya+pilot@mail.bluefin-robotics.co.uk", "marcus.webb87@gmail.com", "procurement@northwind-traders.example",
+    }
+    assert contacts["zoe.angstrom@northwind-traders.example"]["parentcustomerid"] == NORTHWIND_ID
+    assert contacts["procurement@northwind-traders.example"]["parentcustomerid"] == NORTHWIND_ID
+    assert contacts["marcus.webb87@gmail.com"]["parentcustomerid"] is None  # freemail: no account
+    assert contacts["zoe.angstrom@northwind-traders.example"]["firstname"] == "Zoë"
+
+    emails = {r["subject"]: r for r in seeded.records("email")}
+    parties = {}
+    for p in seeded.records("activityparty"):
+        parties.setdefault(p["activityid"], []).append(p)
+    quote = emails["Re: Q3 renewal – pricing for 40 seats"]
+    assert quote["statecode"] == 1 and quote["statuscode"] == 4 and quote["directioncode"] is False
+    assert quote["messageid"] == "<CAH7x2Lw9f3Q@mail.northwind-traders.example>"
+    assert quote["regardingobjectid"] == OPPORTUNITY_ID
+    by_address = {(p["participationtypemask"], p["addressused"]): p for p in parties[quote["activityid"]]}
+    assert by_address[(1, "zoe.angstrom@northwind-traders.example")]["partyid"] == contacts["zoe.angstrom@northwind-traders.example"]["contactid"]
+    assert by_address[(2, "dana@acme-widgets.example")]["partyid"] == DANA_ID
+    assert by_address[(3, "o'brien@harbor-logistics.example")]["partyid"] == contacts["o'brien@harbor-logistics.example"]["contactid"]
+    sent = emails["Re: Intro: warehouse automation pilot"]
+    assert sent["statuscode"] == 3 and sent["directioncode"] is True
+    archive = [p for p in parties[sent["activityid"]] if p["participationtypemask"] == 4]
+    assert [(p["addressused"], p["partyid"]) for p in archive] == [("crm-archive@acme-widgets.example", None)]
+    # RFC 3339 with an offset lands in UTC
+    assert emails["[CAS-01234-A1B2C3] Forklift sensor fault on line 2"]["actualstart"].startswith("2025-03-05T07:17:44")
+    # Bluefin has no opportunity: written, unlinked, and the report says so
+    assert emails["Pilot scope & timeline"]["regardingobjectid"] is None
+    assert any("Pilot scope" in u["record"] or "18f3c4e0b9a2d611" in u["record"] for u in report.unlinked)
+
+
+def test_rerun_with_nothing_new_sends_no_writes(seeded, sample_config, tmp_path):
+    run_sync(seeded, sample_config, state=tmp_path / "s.sqlite3")
+    before = snapshot(seeded)
+    seeded.reset_stats()
+    again = run_sync(seeded, sample_config, state=tmp_path / "s.sqlite3")
+    assert seeded.stats["writes"] == 0
+    assert again.failed == 0
+    assert counts(again, "email")["unchanged"] == 8
+    assert counts(again, "contact")["unchanged"] == 6
+    assert snapshot(seeded) == before
+
+
+def test_lost_state_file_duplicates_nothing(seeded, sample_config, tmp_path):
+    run_sync(seeded, sample_config, state=tmp_path / "first.sqlite3")
+    before = snapshot(seeded)
+    seeded.reset_stats()
+    again = run_sync(seeded, sample_config, state=tmp_path / "fresh.sqlite3")
+    assert again.failed == 0
+    assert snapshot(seeded) == before
+    assert seeded.stats["writes"] == 0  # every record was found by lookup and is unchanged
+
+
+def test_org_with_an_alternate_key_on_emailaddress1_gives_the_same_result(sample_config, tmp_path):
+    results = []
+    for keys in ((), (("contact", "emailaddress1"),)):
+        with Emulator(alternate_keys=keys) as emu:
+            from mail2dataverse.demo import seed_org
+
+            seed_org(emu)
+            report = run_sync(emu, sample_config, state=tmp_path / f"s{len(keys)}.sqlite3")
+            assert report.failed == 0, report.failures
+            results.append(snapshot(emu))
+    assert results[0] == results[1]
+
+
+def test_apostrophe_plus_and_non_ascii_addresses_round_trip(seeded, sample_config):
+    run_sync(seeded, sample_config)
+    addresses = {r["emailaddress1"] for r in seeded.records("contact")}
+    assert "o'brien@harbor-logistics.example" in addresses
+    assert "priya+pilot@mail.bluefin-robotics.co.uk" in addresses
+    names = {r["lastname"] for r in seeded.records("contact")}
+    assert {"O'Brien", "Ångström"} <= names
+
+
+class RotatingToken:
+    """A token provider that hands out a new token on every forced refresh."""
+
+    def __init__(self):
+        self.counter = itertools.count(1)
+        self.current = "token-0"
+        self.refreshes = 0
+
+    def token(self, *, force_refresh: bool = False) -> str:
+        if force_refresh:
+            self.refreshes += 1
+            self.current = f"token-{next(self.counter)}"
+        return self.current
+
+
+def test_token_expiry_mid_run_is_refreshed_once_and_retried(sample_config):
+    auth = RotatingToken()
+    with Emulator(token_ttl=0.0) as emu:  # every token expires right after its first use
+        from mail2dataverse.demo import seed_org
+
+        seed_org(emu)
+        report = run_sync(emu, sample_config, auth=auth)
+    assert report.failed == 0, report.failures
+    assert auth.refreshes >= 2
+    assert report.http.get("auth_refreshes", 0) >= 2
+
+
+def test_existing_contact_is_updated_with_only_its_changed_columns(seeded, sample_config, tmp_path):
+    seeded.seed("contact", {"firstname": "Old", "lastname": "Name", "emailaddress1": "marcus.webb87@gmail.com",
+                            "jobtitle": "Keep me"})
+    report = run_sync(seeded, sample_config, state=tmp_path / "s.sqlite3")
+    assert report.failed == 0
+    assert counts(report, "contact")["updated"] == 1
+    marcus = [r for r in seeded.records("contact") if r["emailaddress1"] == "marcus.webb87@gmail.com"]
+    assert len(marcus) == 1
+    assert (marcus[0]["firstname"], marcus[0]["lastname"], marcus[0]["jobtitle"]) == ("Marcus", "Webb", "Keep me")
+
+
+@pytest.fixture
+def clean_snapshot(sample_config):
+    with Emulator() as emu:
+        from mail2dataverse.demo import seed_org
+
+        seed_org(emu)
+        run_sync(emu, sample_config)
+        return snapshot(emu)
+
+
+def test_faults_and_throttling_end_in_the_same_state_as_a_clean_run(sample_config, clean_snapshot):
+    faults = "429=0.2,503=0.1,drop=0.05,drop_after=0.05,retry_after=0,seed=11"
+    with Emulator(faults=faults) as emu:
+        from mail2dataverse.demo import seed_org
+
+        seed_org(emu)
+        report = run_sync(emu, sample_config, client_options={"max_retries": 20})
+        assert report.failed == 0, report.failures
+        assert emu.stats["faults"] + emu.stats["throttled"] > 0
+        assert snapshot(emu) == clean_snapshot
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 4, 5])
+def test_killed_run_resumes_without_duplicates(sample_config, clean_snapshot, tmp_path, monkeypatch, crash_after):
+    state = tmp_path / "s.sqlite3"
+    with Emulator() as emu:
+        from mail2dataverse.demo import seed_org
+
+        seed_org(emu)
+        calls = {"n": 0}
+        from mail2dataverse.writers import live
+
+        real_run = live.WebApiExecutor.run
+
+        def crashing_run(self, items, *, phase):
+            calls["n"] += 1
+            results = real_run(self, items, phase=phase)
+            if calls["n"] == crash_after:
+                raise Crash("killed after the service committed, before the state was saved")
+            return results
+
+        monkeypatch.setattr(live.WebApiExecutor, "run", crashing_run)
+        with pytest.raises(Crash):
+            run_sync(emu, sample_config, state=state)
+        monkeypatch.setattr(live.WebApiExecutor, "run", real_run)
+        report = run_sync(emu, sample_config, state=state)
+        assert report.failed == 0, report.failures
+        assert snapshot(emu) == clean_snapshot
+
+
+def test_unreadable_export_writes_nothing(seeded, sample_config, tmp_path):
+    bad = tmp_path / "messages.json"
+    bad.write_text('[{"id": "a", "grant_id": "g", "subject": "x", "from": null, "body": "", "snippet": "", ', encoding="utf-8")
+    from mail2dataverse.errors import SourceError
+
+    with pytest.raises(SourceError):
+        run_sync(seeded, sample_config, Inputs(messages=str(bad), contacts=SAMPLE_INPUTS.contacts))
+    assert seeded.stats["writes"] == 0
+    assert seeded.records("contact") == []
+
+
+def test_config_defaults_without_owner_still_sync(seeded):
+    report = run_sync(seeded, RunConfig())
+    assert report.failed == 0, report.failures
+    assert len(seeded.records("email")) == 8
