@@ -62,7 +62,7 @@ def run_demo(*, fmt: str = "text", out: TextIO | None = None) -> int:
             print("\nwhat landed:", file=out)
             with WebApiClient(emu.base_url, StaticToken("demo")) as client:
                 print(_indent(landed(client)), file=out)
-            print(f"\nre-run with the same state file: {writes_second} write requests "
+            print(f"\nre-run with the same state file: {writes_second} write operations "
                   f"(first run: {writes_first}); {second.entities['email'].unchanged} emails unchanged", file=out)
     return 0 if first.exit_code() == 0 and second.exit_code() == 0 and writes_second == 0 else 1
 
