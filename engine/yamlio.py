@@ -110,34 +110,44 @@ def _child(node: MappingNode, part: Any) -> tuple[Node, Node] | None:
     return None
 
 
-def locate(node: Node | None, path: Sequence[Any], key: Any = None) -> tuple[int, int]:
-    """Walk a composed YAML node along a JSON path and return its 1-based ``(line, column)``.
+def find_node(node: Node | None, path: Sequence[Any], key: Any = None) -> Node | None:
+    """Walk a composed YAML node along a JSON path and return the deepest node found.
 
-    :param node: the root node from :func:`load_yaml` (``None`` for an empty file → ``(1, 1)``).
+    :param node: the root node from :func:`load_yaml`.
     :param path: keys and list indexes, as in ``jsonschema``'s ``absolute_path``.
     :param key: when given, the mapping key at the end of ``path`` whose **key** node (not its
         value) is wanted; used to point at an unexpected or misspelt key.
-    :returns: the position of the deepest node found: when part of the path does not exist
-        (a required key that is missing), the enclosing node's position.
+    :returns: the node at ``path`` (or ``key``); when part of the path does not exist (a
+        required key that is missing), the deepest enclosing node; ``None`` only for ``None``.
     """
     if node is None:
-        return 1, 1
+        return None
     for part in path:
         if isinstance(node, MappingNode):
             hit = _child(node, part)
             if hit is None:
-                break
+                return node
             node = hit[1]
         elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             node = node.value[part]
         else:
-            break
-    else:
-        if key is not None and isinstance(node, MappingNode):
-            hit = _child(node, key)
-            if hit is not None:
-                node = hit[0]
-    return node.start_mark.line + 1, node.start_mark.column + 1
+            return node
+    if key is not None and isinstance(node, MappingNode):
+        hit = _child(node, key)
+        if hit is not None:
+            node = hit[0]
+    return node
+
+
+def locate(node: Node | None, path: Sequence[Any], key: Any = None) -> tuple[int, int]:
+    """Return the 1-based ``(line, column)`` of the node at ``path`` (see :func:`find_node`).
+
+    An empty document (``node`` is ``None``) gives ``(1, 1)``.
+    """
+    found = find_node(node, path, key)
+    if found is None:
+        return 1, 1
+    return found.start_mark.line + 1, found.start_mark.column + 1
 
 
 def problem_at(node: Node | None, filename: str, path: Sequence[Any], message: str, key: Any = None) -> Problem:

@@ -1,0 +1,365 @@
+"""Map records with compiled mappings: the per-record hot path.
+
+Nothing here parses YAML, validates a schema or compiles an expression: every expression is a
+ready closure and every transform a ready function (see :mod:`.compiler`). The loops below are
+written out by hand (no helper call per column) because they run ~15 times per message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..errors import RecordError, SourceLocation
+from ..model import DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip
+from .compiler import BIND_SUFFIX
+from .functions import describe, jmespath_type
+from .model import CompiledMapping, CompiledValue
+from .transforms import parse_instant
+
+_SCALARS = (str, bool, int, float)
+_MISSING = object()
+
+
+class _SkipRecord(Exception):
+    """Internal: a condition says to skip the record (reason is the user's text)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class _Failed(Exception):
+    """Internal: evaluating one entry failed; carries where (mapping location) and why."""
+
+    def __init__(self, location: SourceLocation, message: str):
+        self.location = location
+        self.message = message
+
+    def reason(self, ref: RecordRef | None) -> str:
+        return str(
+            RecordError(
+                f"{self.location.json_path}: {self.message}",
+                record_ref=str(ref) if ref is not None else "",
+                location=self.location,
+            )
+        )
+
+
+def _is_false(value: Any) -> bool:
+    # JMESPath truthiness: null, false, "", [] and {} are false; 0 is true.
+    return value is None or value is False or value == "" or value == [] or value == {}
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ValueError) or exc.__class__.__module__.startswith("jmespath"):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"  # a plugin transform or function broke: keep its type
+
+
+def _compute(entry: CompiledValue, record: Any, lets: list[Any]) -> Any:
+    """Evaluate one entry (used off the hot path: the bind column)."""
+    try:
+        if entry.when is not None and _is_false(entry.when(record)):
+            return None
+        if entry.expr is not None:
+            value = entry.expr(record)
+        elif entry.let_index >= 0:
+            value = lets[entry.let_index]
+        else:
+            value = entry.constant
+        for transform in entry.transforms:
+            value = transform(value)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a located skip reason
+        raise _Failed(entry.source, _error_text(exc)) from None
+    return value
+
+
+class MappingSet:
+    """The compiled contact, account and email mappings of a run, plus the plugins they ask.
+
+    Built by :func:`mail2dataverse.mapper.load_mappings`. Thread-compatible: mapping a record
+    only reads the compiled objects (the per-domain cache is a plain dict filled idempotently).
+
+    :ivar contact: compiled contact mapping.
+    :ivar account: compiled account mapping.
+    :ivar email: compiled email mapping.
+    :ivar options: the run's ``jmespath.Options`` (custom functions), for callers that want to
+        evaluate their own expressions with the same functions.
+    """
+
+    def __init__(
+        self,
+        contact: CompiledMapping,
+        account: CompiledMapping,
+        email: CompiledMapping,
+        *,
+        plugins: Any,
+        options: Any,
+    ):
+        """Assemble a mapping set; use :func:`~mail2dataverse.mapper.load_mappings` instead."""
+        self.contact = contact
+        self.account = account
+        self.email = email
+        self.plugins = plugins
+        self.options = options
+        config = plugins.config
+        self._config = config
+        self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
+        self._profile = config.profile
+        self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
+        self._emails_at = contact.let_index("emails")
+        self._identity_at = email.let_index("identity")
+        self._outgoing_at = email.let_index("outgoing")
+        self._date_at = email.let_index("date")
+        self._mailbox_at = email.let_index("mailbox")
+
+    # -- shared evaluation ----------------------------------------------------------------------
+
+    @staticmethod
+    def _evaluate(mapping: CompiledMapping, record: dict) -> tuple[list[Any], dict[str, Any]]:
+        """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed."""
+        lets: list[Any] = []
+        entry: Any = None
+        try:
+            for entry in mapping.lets:
+                if entry.when is not None and _is_false(entry.when(record)):
+                    value = None
+                else:
+                    if entry.expr is not None:
+                        value = entry.expr(record)
+                    elif entry.let_index >= 0:
+                        value = lets[entry.let_index]
+                    else:
+                        value = entry.constant
+                    for transform in entry.transforms:
+                        value = transform(value)
+                if entry.skip_reason is not None and _is_false(value):
+                    raise _SkipRecord(entry.skip_reason)
+                lets.append(value)
+            for entry in mapping.skip_rules:
+                if not _is_false(entry.when(record)):
+                    raise _SkipRecord(entry.reason)
+            columns: dict[str, Any] = {}
+            for entry in mapping.columns:
+                if entry.when is not None and _is_false(entry.when(record)):
+                    continue
+                if entry.expr is not None:
+                    value = entry.expr(record)
+                elif entry.let_index >= 0:
+                    value = lets[entry.let_index]
+                else:
+                    value = entry.constant
+                for transform in entry.transforms:
+                    value = transform(value)
+                if value is None or value == "":
+                    if entry.skip_reason is not None:
+                        raise _SkipRecord(entry.skip_reason)
+                    continue  # omitted: an update must never blank a Dataverse column
+                if value.__class__ not in _SCALARS and not isinstance(value, _SCALARS):
+                    raise _Failed(
+                        entry.source,
+                        f"column {entry.name} needs a string, number or boolean, got {describe(value)}",
+                    )
+                columns[entry.name] = value
+        except (_SkipRecord, _Failed):
+            raise
+        except Exception as exc:  # noqa: BLE001 - located, one-line reason instead of a traceback
+            raise _Failed(entry.source, _error_text(exc)) from None
+        return lets, columns
+
+    @staticmethod
+    def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
+        return Skip(
+            ref,
+            f"{ref}: not a JSON object but {jmespath_type(record)}, cannot map it "
+            f"(mapping {mapping.source.file})",
+        )
+
+    # -- contacts -------------------------------------------------------------------------------
+
+    def map_contact(self, record: Any, ref: RecordRef) -> MappedContact | Skip:
+        """Map one Nylas contact.
+
+        :returns: a :class:`MappedContact` (its ``emails`` are the ``let.emails`` addresses, the
+            account from ``plugins.account_for_address`` when a column has ``bind: account``), or
+            a :class:`Skip` with a one-line reason: a skip rule matched, the contact has no email
+            address, or a value has the wrong type (the reason then names the record and the
+            mapping file:line:col of the entry that failed).
+        """
+        mapping = self.contact
+        if not isinstance(record, dict):
+            return self._not_an_object(mapping, ref, record)
+        try:
+            lets, columns = self._evaluate(mapping, record)
+            emails = self._contact_emails(mapping, lets)
+            if not emails:
+                return Skip(ref, "no email address")
+            account = nav = None
+            bind = mapping.bind
+            if bind is not None:
+                address = _compute(bind, record, lets)
+                if address is not None and not isinstance(address, str):
+                    raise _Failed(bind.source, f"the address to bind must be a string, got {describe(address)}")
+                nav = bind.name[: -len(BIND_SUFFIX)]
+                if address:
+                    account = self.plugins.account_for_address(address, record)
+        except _SkipRecord as skip:
+            return Skip(ref, skip.reason)
+        except _Failed as failed:
+            return Skip(ref, failed.reason(ref))
+        return MappedContact(ref=ref, emails=emails, columns=columns, account=account, account_nav=nav)
+
+    def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
+        value = lets[self._emails_at]
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,) if value else ()
+        entry = mapping.lets[self._emails_at]
+        if not isinstance(value, list):
+            raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(value)}")
+        for item in value:
+            if not isinstance(item, str):
+                raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(item)} in it")
+        return tuple(v for v in value if v)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def map_account(self, derived: DerivedAccount) -> MappedAccount:
+        """Map the account a plugin derived from a domain (its ``data`` is the input record).
+
+        :raises RecordError: a skip rule matched or a value is of the wrong type; the message
+            names the domain and the mapping location. The caller leaves the contacts of that
+            domain without an account.
+        """
+        mapping = self.account
+        data = derived.data
+        if not isinstance(data, dict):
+            raise RecordError(
+                f"derived account data is {jmespath_type(data)}, not an object", record_ref=f"account {derived.domain}"
+            )
+        try:
+            _, columns = self._evaluate(mapping, data)
+        except _SkipRecord as skip:
+            raise RecordError(skip.reason, record_ref=f"account {derived.domain}") from None
+        except _Failed as failed:
+            raise RecordError(
+                f"{failed.location.json_path}: {failed.message}",
+                record_ref=f"account {derived.domain}",
+                location=failed.location,
+            ) from None
+        return MappedAccount(domain=derived.domain, columns=columns)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def map_message(self, record: Any, ref: RecordRef) -> MappedEmail | Skip:
+        """Map one Nylas message to an email activity with its parties.
+
+        :returns: a :class:`MappedEmail` (identity from ``let.identity``, direction from
+            ``let.outgoing``, ``date`` as an aware UTC datetime, parties in rule order, the
+            plugins' regarding answer when ``regarding: true``, ``mailbox`` from
+            ``let.mailbox``), or a :class:`Skip` with a one-line reason (see
+            :meth:`map_contact`).
+        """
+        mapping = self.email
+        if not isinstance(record, dict):
+            return self._not_an_object(mapping, ref, record)
+        try:
+            lets, columns = self._evaluate(mapping, record)
+            identity = lets[self._identity_at]
+            if not identity:
+                return Skip(ref, "no message identity (no Message-ID header and no Nylas message id)")
+            if not isinstance(identity, str):
+                entry = mapping.lets[self._identity_at]
+                raise _Failed(entry.source, f"let identity must be a string, got {describe(identity)}")
+            outgoing = self._outgoing_at >= 0 and not _is_false(lets[self._outgoing_at])
+            date = None
+            if self._date_at >= 0:
+                date = lets[self._date_at]
+                if date is not None and not isinstance(date, datetime):
+                    try:
+                        date = parse_instant(date)
+                    except ValueError as exc:
+                        raise _Failed(mapping.lets[self._date_at].source, str(exc)) from None
+            mailbox = None
+            if self._mailbox_at >= 0:
+                mailbox = lets[self._mailbox_at]
+                if mailbox is not None and not isinstance(mailbox, str):
+                    raise _Failed(
+                        mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
+                    )
+            parties = self._parties(mapping, record)
+        except _SkipRecord as skip:
+            return Skip(ref, skip.reason)
+        except _Failed as failed:
+            return Skip(ref, failed.reason(ref))
+        regarding = None
+        if mapping.regarding:
+            context = {
+                "profile": self._profile,
+                "owner_addresses": self._config.owner_addresses,
+                "external_domains": self._external_domains(parties),
+                "config": self._config,
+            }
+            regarding = self.plugins.regarding_target(record, context)
+        return MappedEmail(
+            ref=ref,
+            identity=identity,
+            columns=columns,
+            parties=parties,
+            outgoing=outgoing,
+            date=date,
+            regarding=regarding,
+            mailbox=mailbox or None,
+        )
+
+    @staticmethod
+    def _parties(mapping: CompiledMapping, record: dict) -> list[Party]:
+        parties: list[Party] = []
+        for rule in mapping.parties:
+            try:
+                people = rule.expr(record)
+            except Exception as exc:  # noqa: BLE001
+                raise _Failed(rule.source, _error_text(exc)) from None
+            if people is None:
+                continue  # the CLI omits to/cc/bcc when empty, and `from` may be null
+            if not isinstance(people, list):
+                raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
+            mask = rule.mask
+            for person in people:
+                if not isinstance(person, dict):
+                    raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
+                address = person.get("email")
+                if address is None:
+                    continue
+                if not isinstance(address, str):
+                    raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
+                address = address.strip().lower()
+                if not address:
+                    continue
+                name = person.get("name")
+                if name is not None and not isinstance(name, str):
+                    raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
+                parties.append(Party(mask, address, name.strip() or None if name else None))
+        return parties
+
+    def _external_domains(self, parties: list[Party]) -> list[str]:
+        """Registrable domains of the non-owner, non-freemail participants, in order, once each."""
+        out: list[str] = []
+        cache = self._external
+        owners = self._owners
+        for party in parties:
+            address = party.address
+            if address in owners or "@" not in address:
+                continue
+            domain = address.rpartition("@")[2]
+            registrable = cache.get(domain, _MISSING)
+            if registrable is _MISSING:
+                if not domain or self.plugins.is_freemail(domain):
+                    registrable = None
+                else:
+                    registrable = self.plugins.registrable_domain(domain) or None
+                cache[domain] = registrable
+            if registrable is not None and registrable not in out:
+                out.append(registrable)
+        return out
