@@ -128,12 +128,13 @@ def _split_name_key(seg: str) -> tuple[str, str | None]:
 class Service:
     """Routes Web API requests to the store; thread-safe (the store holds the lock)."""
 
-    def __init__(self, store: Store, *, root: Callable[[], str], stats: dict, op_delay: Callable[[int], None],
+    def __init__(self, store: Store, *, root: Callable[[], str], bump: Callable[[str, int], None],
+                 op_delay: Callable[[int], None],
                  continue_after_failed_changeset: bool = True):
         self.store = store
         self.tables = store.tables
         self._root = root
-        self.stats = stats
+        self.bump = bump  # thread-safe counter increment owned by the server
         self.op_delay = op_delay
         self.continue_after_failed_changeset = continue_after_failed_changeset
 
@@ -162,8 +163,6 @@ class Service:
         if "://" in target:
             parsed = urllib.parse.urlsplit(target)
             target = parsed.path + ("?" + parsed.query if parsed.query else "")
-        if not in_batch:
-            self.stats["operations"] = self.stats.get("operations", 0) + 1
         raw_path, _, query = target.partition("?")
         prefix = "/api/data/v9.2/"
         if not raw_path.startswith("/"):
@@ -182,6 +181,8 @@ class Service:
         if not segments or segments == [""]:
             return self._service_document()
         head = segments[0]
+        if not in_batch and head != "$batch":
+            self.bump("operations", 1)
         if head == "$batch":
             if method != "POST" or in_batch or len(segments) != 1:
                 raise errors.no_http_resource(self.root + path)
@@ -614,7 +615,7 @@ class Service:
                     "A resource without a type name was found, but no expected type was specified. To allow "
                     "entries without type information, the expected type must also be specified when the model "
                     "is specified.")
-        self.stats["bulk_targets"] = self.stats.get("bulk_targets", 0) + len(targets)
+        self.bump("bulk_targets", len(targets))
         self.op_delay(len(targets))
         with self.store.atomic():  # standard tables: one transaction, any error rolls back all
             if action == "CreateMultiple":
@@ -680,14 +681,14 @@ class Service:
 
     def _batch(self, req: Request) -> Response:
         items = batchmod.parse(req.body, req.headers.get("content-type"))
-        self.stats["batch_requests"] = self.stats.get("batch_requests", 0) + 1
+        self.bump("batch_requests", 1)
         prefer = parse_prefer(req.headers.get("prefer"))
         continue_on_error = "odata.continue-on-error" in prefer
         ctx = WriteContext(service_root=self.root)
         auth = req.headers.get("authorization")
 
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
-            self.stats["operations"] = self.stats.get("operations", 0) + 1
+            self.bump("operations", 1)
             self.op_delay(1)
             if len(op.url) > batchmod.MAX_PART_URL:
                 resp = error_response(errors.ODataError(414, "", "The request URL is too long."), True)

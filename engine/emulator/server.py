@@ -172,8 +172,8 @@ class Emulator:
         self.dop_hint = dop_hint
         self.ca_file: str | None = None
         self.stats: dict[str, int] = {}
-        self.reset_stats()
         self._stats_lock = threading.Lock()
+        self.reset_stats()
         self._tokens: dict[str, float] = {}
         self._tokens_lock = threading.Lock()
         self._server: _Server | None = None
@@ -183,7 +183,8 @@ class Emulator:
         self.store = Store(self.tables, alternate_keys,
                            Options(statecode_on_create=statecode_on_create, undeclared_key_code=undeclared_key_code),
                            seed=seed)
-        self.service = Service(self.store, root=lambda: self.service_root, stats=self.stats,
+        self.store.on_commit = lambda rows: self._bump("writes", rows)
+        self.service = Service(self.store, root=lambda: self.service_root, bump=self._bump,
                                op_delay=self._op_delay,
                                continue_after_failed_changeset=continue_after_failed_changeset)
         self.set_faults(faults)
@@ -215,7 +216,6 @@ class Emulator:
                 "dropped": 0, "unauthorized": 0, "bulk_targets": 0}
         self.stats.clear()
         self.stats.update(base)
-        self._writes_base = self.store.write_count if hasattr(self, "store") else 0
 
     def records(self, table: str) -> list[dict]:
         """Copies of the stored rows of ``table`` (logical names; lookups hold the target id)."""
@@ -355,9 +355,7 @@ class Emulator:
         try:
             if self.latency_ms or self.faults.latency_ms:
                 time.sleep((self.latency_ms + self.faults.latency_ms) / 1000)
-            writes_before = self.store.write_count
             resp = self.service.handle(req)
-            self._bump("writes", self.store.write_count - writes_before)
             if decision["drop_after"]:
                 self._bump("faults")
                 self._bump("dropped")

@@ -94,6 +94,9 @@ class Store:
         self.keys: dict[str, list[AltKey]] = {name: [] for name in tables}
         self._key_index: dict[tuple[str, str], dict[tuple, str]] = {}
         self.write_count = 0
+        # Called with the number of rows a committed transaction touched (the "writes" stat).
+        self.on_commit: Callable[[int], None] | None = None
+        self._seeding = False
         for spec in alternate_keys:
             self.declare_key(*spec)
 
@@ -190,11 +193,16 @@ class Store:
             self._journal = {}
             try:
                 yield
+                self._committed(len(self._journal))
             except BaseException:
                 self._rollback()
                 raise
             finally:
                 self._journal = None
+
+    def _committed(self, rows: int) -> None:
+        if rows and not self._seeding and self.on_commit is not None:
+            self.on_commit(rows)
 
     @contextmanager
     def changeset(self) -> Iterator["ChangeSetTx"]:
@@ -205,6 +213,7 @@ class Store:
             tx = ChangeSetTx(self)
             try:
                 yield tx
+                self._committed(len(self._journal))  # empty after a rollback
             except BaseException:
                 self._rollback()
                 raise
@@ -682,6 +691,14 @@ class Store:
     def seed(self, logical: str, row: dict) -> str:
         """Insert a row as an admin would (state, read-only columns and lookups by id allowed)."""
         table = self.tables[logical]
+        with self.lock:
+            self._seeding = True  # pre-existing data, not writes made by a client
+            try:
+                return self._seed(table, logical, row)
+            finally:
+                self._seeding = False
+
+    def _seed(self, table: Table, logical: str, row: dict) -> str:
         with self.atomic():
             values: dict[str, Any] = {}
             for k, v in row.items():
