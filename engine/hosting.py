@@ -491,7 +491,8 @@ def certificate_env(env: Mapping[str, str]) -> Mapping[str, str]:
         data = Path(path).read_bytes()
     else:
         return env
-    key = hashlib.sha256(data).hexdigest()
+    # The password is part of the key: a wrong one must fail even after a right one succeeded.
+    key = hashlib.sha256(data + b"\0" + (password or "").encode()).hexdigest()
     if key not in _materialised:
         pem = data if data.lstrip().startswith(b"-----BEGIN") else _pkcs12_to_pem(data, password)
         folder = tempfile.mkdtemp(prefix="m2d-cert-")  # mode 0700
