@@ -266,7 +266,12 @@ class WebApiClient:
         return self._random.uniform(0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
 
     def _url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.service_root + quote_path(path.lstrip("/"))
+        if path.startswith(("http://", "https://")):
+            # Absolute URLs (an @odata.nextLink) are already encoded; the token goes to our org only.
+            if urlsplit(path).netloc != urlsplit(self.service_root).netloc:
+                raise ValueError(f"refusing to send a request for {urlsplit(path).netloc} to another host than the org")
+            return path
+        return self.service_root + quote_path(path.lstrip("/"))
 
     def _request(self, method: str, url: str, *, data: bytes | None, headers: dict[str, str], what: str) -> requests.Response:
         """Send one HTTP request under the retry policy; the final response, whatever its status.
@@ -491,8 +496,9 @@ class WebApiClient:
     def query_all(self, path: str, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Yield every row of a query, following ``@odata.nextLink`` page by page.
 
-        :param path: raw OData query relative to the service root (``contacts?$select=...``);
-            encoded with :func:`~mail2dataverse.writers.batch.quote_path`.
+        :param path: raw OData query relative to the service root (``contacts?$select=...``),
+            encoded with :func:`~mail2dataverse.writers.batch.quote_path`; or an absolute
+            ``@odata.nextLink`` of this org, used unchanged (it is already encoded).
         :param page_size: sent as ``Prefer: odata.maxpagesize`` on every page (the service
             wants the same value each time); never combine with ``$top``.
         :raises WebApiError: the service answered an error, or no answer came back.

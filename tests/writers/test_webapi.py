@@ -339,6 +339,13 @@ def test_query_all_raises_service_errors_and_refuses_foreign_next_links():
         list(client.query_all("contacts?$select=x"))
     assert info.value.status == 400 and info.value.code == "0x0" and "GET contacts?$select=x" in str(info.value)
 
+    client, adapter, _ = client_with(script((200, {}, {"value": [{"n": 1}]})))
+    # an absolute nextLink handed back in is used unchanged (no double encoding of %3C)
+    link = ROOT + "contacts?$select=fullname&$skiptoken=%3Ccookie%20p=%222%22%3E"
+    assert list(client.query_all(link)) == [{"n": 1}] and adapter.requests[0].url == link
+    with pytest.raises(ValueError, match="another host"):
+        list(client.query_all("https://evil.example/api/data/v9.2/contacts"))
+
     client, adapter, _ = client_with(script((200, {}, {"value": [{}], "@odata.nextLink": "https://evil.example/steal"})))
     with pytest.raises(WebApiError, match="another host"):
         list(client.query_all("contacts"))
