@@ -263,9 +263,16 @@ class Store:
     # ---------------------------------------------------------------- ids and references
 
     def new_id(self) -> str:
-        """A server-generated GUID, deterministic for a given seed and request order."""
+        """A server-generated GUID, deterministic for a given seed and request order.
+
+        Ids already present (e.g. loaded from a state file written by a run with the same seed)
+        are skipped, so a generated id never overwrites a row.
+        """
         with self.lock:
-            return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+            while True:
+                rid = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+                if not any(rid in rows for rows in self.rows.values()):
+                    return rid
 
     def resolve_reference(self, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
         """Resolve a bind/``@odata.id`` URL (``/contacts(id)``, absolute, alt-key or ``$n``).
