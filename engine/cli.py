@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import ConfigError, Mail2DataverseError, MappingError
+from .errors import AuthError, ConfigError, Mail2DataverseError, MappingError, SourceError
 
 PROG = "mail2dataverse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="write contacts, accounts and emails to a Dataverse org")
     _input_options(p)
     p.add_argument("--url", help="the org, e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)")
-    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token (default: certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret)")
+    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
     p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE")
     p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
     p.add_argument("--full", action="store_true", help="ignore the incremental watermark and consider every message")
@@ -97,12 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    except ConfigError as exc:
+    except (ConfigError, SourceError, AuthError) as exc:
+        # Nothing was written: the inputs, the settings or the credentials are wrong.
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Mail2DataverseError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if getattr(exc, "usage", False) else EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; what was written is in the state file, re-run to continue", file=sys.stderr)
         return 130
@@ -173,7 +174,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .auth import auth_from_env
+    from .auth import StaticToken, auth_from_env
     from .config import load_config
     from .sync import sync
 
@@ -187,7 +188,12 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
     url = url.rstrip("/")
     kind = args.auth or ("certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret")
-    auth = auth_from_env(kind, url)
+    if kind == "none":
+        # No Entra ID: a token obtained elsewhere (DATAVERSE_TOKEN), or a placeholder that
+        # the emulator accepts; a real org answers 401 to it.
+        auth = StaticToken(os.environ.get("DATAVERSE_TOKEN") or "emulator")
+    else:
+        auth = auth_from_env(kind, url)
     report = sync(
         _inputs(args),
         config,

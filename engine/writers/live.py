@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
-
 from ..operations import ChangeSet, Operation, Result
 
 
@@ -38,8 +36,7 @@ class WebApiExecutor:
         return self._keys[table]
 
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
-        """Rows of the pages behind ``next_link`` (an absolute URL from the service)."""
-        root = urlsplit(self.client.service_root).path
-        parts = urlsplit(next_link)
-        path = parts.path[len(root):] if parts.path.startswith(root) else parts.path.lstrip("/")
-        return self.client.query_all(path + (f"?{parts.query}" if parts.query else ""))
+        """Rows of the pages behind ``next_link`` (an absolute, already-encoded URL of the org)."""
+        # Passed unchanged: cutting it into path + query would percent-encode the opaque
+        # $skiptoken a second time.
+        return self.client.query_all(next_link)
