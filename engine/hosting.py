@@ -92,7 +92,7 @@ class Mailbox:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (a queue message, an entry of ``MAIL2DATAVERSE_MAILBOXES``)."""
-        return {k: v for k, v in self.__dict__.items() if v not in (None, False)}
+        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
 
     @classmethod
     def parse(cls, item: Any, where: str) -> Mailbox:
@@ -111,6 +111,8 @@ class Mailbox:
         for key in ("grant", "messages", "contacts", "fmt", "config", "name"):
             if item.get(key) is not None and not isinstance(item[key], str):
                 raise ConfigError(f"{where}: mailbox field {key!r} must be a string")
+        if not isinstance(item.get("with_headers", False), bool):
+            raise ConfigError(f"{where}: mailbox field 'with_headers' must be true or false")
         if item.get("limit") is not None and (isinstance(item["limit"], bool) or not isinstance(item["limit"], int)):
             raise ConfigError(f"{where}: mailbox field 'limit' must be an integer")
         mailbox = cls(**item)

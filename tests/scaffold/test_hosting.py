@@ -44,6 +44,7 @@ def test_mailboxes_from_json_settings_mix_grants_and_files():
         ('[{"grnat": "g"}]', "unknown mailbox field(s) grnat"),
         ('[{"name": "x"}]', "needs a 'grant'"),
         ('[{"grant": "g", "limit": "10"}]', "'limit' must be an integer"),
+        ('[{"grant": "g", "with_headers": "yes"}]', "'with_headers' must be true or false"),
         ("[not json", "not valid JSON"),
         ("[]", "names no mailbox"),
     ],
