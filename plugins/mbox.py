@@ -51,7 +51,8 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from email import policy
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
@@ -62,7 +63,10 @@ from ..hookspecs import hookimpl
 
 __all__ = ["detect_eml", "detect_mbox", "message_to_record", "open_eml", "open_mbox", "register_sources"]
 
-_PARSER = BytesParser(policy=policy.default)
+# compat32, not policy.default: the default policy re-parses Content-Type on every access (29
+# parses per message in a profile) and converts at ~300 messages/s; compat32 plus explicit
+# RFC 2047 / RFC 2231 decoding below gives the same fields at ~2,000 messages/s.
+_PARSER = BytesParser(policy=policy.compat32)
 SNIPPET_LENGTH = 100
 
 #: Gmail system labels as Takeout names them → the label ids Nylas prints in ``folders``.
@@ -199,7 +203,7 @@ def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
                       fallback_date: datetime | None = None,
                       fallback_mtime: Path | None = None) -> dict[str, Any]:
     """Convert one RFC 5322 message (bytes) to the Nylas message shape (see module docstring)."""
-    msg: EmailMessage = _PARSER.parsebytes(raw)  # type: ignore[assignment]
+    msg: Message = _PARSER.parsebytes(raw)
     message_id = _first_msgid(_header(msg, "message-id"))
     record: dict[str, Any] = {
         "id": _hash(message_id.encode() if message_id else raw),
@@ -218,8 +222,7 @@ def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
         if people:
             record[field] = people
 
-    html_part = _safe_body(msg, ("html",))
-    text_part = _safe_body(msg, ("plain",))
+    html_part, text_part, attachments = _walk(msg)
     html_text = _content(html_part) if html_part is not None else None
     plain_text = _content(text_part) if text_part is not None else None
     if html_text is not None:
@@ -253,7 +256,6 @@ def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
         record["folders"] = list(dict.fromkeys(folders)) or ["INBOX"]
     else:
         record["folders"] = [folder or "INBOX"]
-    attachments = _attachments(msg, {id(html_part), id(text_part)})
     if attachments:
         record["attachments"] = attachments
     record["headers"] = [{"name": name, "value": _clean(_unfold(value))} for name, value in msg.raw_items()]
@@ -278,7 +280,7 @@ def _hash(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()[:16]
 
 
-def _header(msg: EmailMessage, name: str) -> str:
+def _header(msg: Message, name: str) -> str:
     """The raw (undecoded, unfolded) value of the first ``name`` header, or ``""``."""
     for key, value in msg.raw_items():
         if key.lower() == name:
@@ -295,50 +297,78 @@ def _first_msgid(value: str) -> str:
     return match.group(0) if match else ""
 
 
-def _decoded(msg: EmailMessage, name: str) -> str:
-    """The RFC 2047-decoded value of a header; the raw value if the header is malformed."""
+def _decode_words(value: str) -> str:
+    """Decode RFC 2047 encoded words (``=?UTF-8?Q?Zo=C3=AB?=``); the raw text if they lie."""
+    value = _clean(value)
+    if "=?" not in value:
+        return value
     try:
-        value = msg[name]
-    except Exception:  # a header the parser cannot structure: keep what is written
-        return _header(msg, name.lower())
-    return _clean(str(value)) if value is not None else ""
+        return str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, ValueError, AssertionError):
+        return value
 
 
-def _participants(msg: EmailMessage, name: str) -> list[dict[str, str]]:
+def _decoded(msg: Message, name: str) -> str:
+    """The RFC 2047-decoded value of a header, or ``""``."""
+    return _decode_words(_header(msg, name.lower()))
+
+
+def _participants(msg: Message, name: str) -> list[dict[str, str]]:
+    values = [_clean(_unfold(v)) for k, v in msg.raw_items() if k.lower() == name]
     people: list[dict[str, str]] = []
-    try:
-        header = msg[name]
-        addresses = [(a.display_name, a.addr_spec) for a in header.addresses] if header is not None else []
-    except Exception:  # malformed address header: fall back to the lenient parser
-        addresses = getaddresses([_header(msg, name)])
-    for display, address in addresses:
+    for display, address in getaddresses(values):
         address = (address or "").strip()
         if not address or "@" not in address:
-            continue
-        entry = {"name": _clean(_WS.sub(" ", display).strip())} if display and display.strip() else {}
-        entry["email"] = _clean(address)
+            continue  # group syntax ("undisclosed-recipients:;") or garbage
+        display = _WS.sub(" ", _decode_words(display or "")).strip()
+        entry = {"name": display} if display else {}
+        entry["email"] = address
         people.append(entry)
     return people
 
 
-def _safe_body(msg: EmailMessage, preference: tuple[str, ...]) -> EmailMessage | None:
-    try:
-        return msg.get_body(preferencelist=preference)  # type: ignore[return-value]
-    except Exception:
-        return None
+def _walk(msg: Message) -> tuple[Message | None, Message | None, list[dict[str, Any]]]:
+    """One pass over the MIME tree: the first HTML and text body parts, and the attachments."""
+    found: dict[str, Message] = {}
+    attachments: list[dict[str, Any]] = []
+
+    def visit(part: Message, top: bool) -> None:
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822" and not top:  # a forwarded message is one attachment
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else inner
+            size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
+            attachments.append(_attachment(part, ctype, size, default_name="message.eml"))
+            return
+        if part.is_multipart():
+            for sub in part.get_payload():
+                visit(sub, False)
+            return
+        disposition = part.get_content_disposition()
+        if ctype in ("text/html", "text/plain") and disposition != "attachment" and not part.get_filename():
+            key = "html" if ctype == "text/html" else "plain"
+            if key not in found:
+                found[key] = part
+            return  # a further alternative body is not a file
+        payload = part.get_payload(decode=True)
+        attachments.append(_attachment(part, ctype, len(payload) if isinstance(payload, bytes) else 0))
+
+    visit(msg, True)
+    return found.get("html"), found.get("plain"), attachments
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: Message) -> str:
     """Decoded text of a part; an unknown or lying charset degrades to replacement characters."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    if charset in ("us-ascii", "ascii"):
+        charset = "utf-8"  # undeclared 8-bit text is far more often UTF-8 than garbage
     try:
-        return part.get_content()
-    except (LookupError, UnicodeError, AssertionError, ValueError):
-        payload = part.get_payload(decode=True) or b""
-        charset = part.get_content_charset() or "utf-8"
-        try:
-            return payload.decode(charset, "replace")
-        except LookupError:
-            return payload.decode("utf-8", "replace")
+        return payload.decode(charset, "replace")
+    except LookupError:
+        return payload.decode("utf-8", "replace")
 
 
 def _up_convert(text: str) -> str:
@@ -368,7 +398,7 @@ def _parse_date(value: str) -> datetime | None:
         return None
 
 
-def _message_date(msg: EmailMessage, fallback: datetime | None, mtime_of: Path | None) -> str:
+def _message_date(msg: Message, fallback: datetime | None, mtime_of: Path | None) -> str:
     parsed = _parse_date(_header(msg, "date"))
     if parsed is None:
         received = _header(msg, "received")  # the newest hop is the first Received header
@@ -412,41 +442,13 @@ def _gmail_labels(value: str) -> list[str] | None:
     return [label for label in labels if label]
 
 
-def _attachments(msg: EmailMessage, body_parts: set[int]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def visit(part: EmailMessage) -> None:
-        ctype = part.get_content_type()
-        if ctype == "message/rfc822":  # a forwarded message is one attachment, not its parts
-            payload = part.get_payload()
-            inner = payload[0] if isinstance(payload, list) and payload else payload
-            size = len(inner.as_bytes()) if hasattr(inner, "as_bytes") else 0
-            found.append(_attachment(part, ctype, size, default_name="message.eml"))
-            return
-        if part.is_multipart():
-            for sub in part.iter_parts():
-                visit(sub)  # type: ignore[arg-type]
-            return
-        if id(part) in body_parts:
-            return
-        disposition = part.get_content_disposition()
-        if ctype in ("text/plain", "text/html") and not part.get_filename() and disposition != "attachment":
-            return  # an alternative body, not a file
-        payload = part.get_payload(decode=True) or b""
-        found.append(_attachment(part, ctype, len(payload)))
-
-    if msg.is_multipart():
-        visit(msg)
-    return found
-
-
-def _attachment(part: EmailMessage, ctype: str, size: int, default_name: str = "") -> dict[str, Any]:
-    try:
-        filename = part.get_filename() or default_name
+def _attachment(part: Message, ctype: str, size: int, default_name: str = "") -> dict[str, Any]:
+    try:  # RFC 2231 (filename*=) is handled by get_filename; RFC 2047 words are common too
+        filename = _decode_words(part.get_filename() or "") or default_name
     except Exception:
         filename = default_name
     entry: dict[str, Any] = {"filename": filename, "content_type": ctype, "size": size}
-    content_id = _header(part, "content-id").strip("<> ")  # type: ignore[arg-type]
+    content_id = _header(part, "content-id").strip("<> ")
     if content_id:
         entry["content_id"] = content_id
     if part.get_content_disposition() == "inline":
