@@ -176,7 +176,7 @@ class Planner:
             elif p.key in found:
                 # An account someone else made: link to it, never rename it.
                 p.id, p.outcome = found[p.key], "unchanged"
-                self.state.put("account", p.key, p.id, p.columns, str(p.refs[0]))
+                self._remember("account", p.key, p.id, p.columns, p.refs[0])
             else:
                 p.id = deterministic_id("account", p.key)
             self.account_ids[p.key] = p.id
@@ -236,7 +236,7 @@ class Planner:
             else:
                 p.outcome = "unchanged"
                 if p.stored_columns is None:
-                    self.state.put(table, p.key, p.id, full, str(p.refs[0]))
+                    self._remember(table, p.key, p.id, full, p.refs[0])
 
         ops: list[Operation] = []
         size = self.config.batch_size
@@ -324,7 +324,12 @@ class Planner:
         p.outcome = outcome
         if outcome != "unchanged":
             self.report.count(table, outcome)
-        self.state.put(table, p.key, p.id, {**p.columns, **p.binds}, str(p.refs[0]))
+        self._remember(table, p.key, p.id, {**p.columns, **p.binds}, p.refs[0])
+
+    def _remember(self, table: str, key: str, dataverse_id: str | None, columns: dict[str, Any], ref: RecordRef) -> None:
+        """Record a write in the state store; a dry run writes nothing, so it remembers nothing."""
+        if not self.executor.dry_run:
+            self.state.put(table, key, dataverse_id, columns, str(ref))
 
     # ------------------------------------------------------------------------------------
     # lookups
@@ -451,7 +456,7 @@ class Planner:
             if e.identity.lower() in existing:
                 # Already in the org (another mailbox, a lost state file, server-side sync).
                 self.report.count("email", "unchanged")
-                self.state.put("email", e.identity, existing[e.identity.lower()]["activityid"], {"messageid": e.identity}, str(e.ref))
+                self._remember("email", e.identity, existing[e.identity.lower()]["activityid"], {"messageid": e.identity}, e.ref)
                 marks[e.mailbox or e.ref.source].ok(e.date)
                 continue
             items.append(self._email_changeset(e))
@@ -469,11 +474,12 @@ class Planner:
             mark = marks[e.mailbox or e.ref.source]
             if rs and all(r.ok for r in rs):
                 self.report.count("email", "created")
-                self.state.put("email", e.identity, deterministic_id("email", e.identity), {"messageid": e.identity}, str(e.ref))
+                self._remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 mark.ok(e.date)
             elif create is not None and create.error_code in DUPLICATE_CODES:
+                # Created by a concurrent run, or by this one before a lost response.
                 self.report.count("email", "unchanged")
-                self.state.put("email", e.identity, deterministic_id("email", e.identity), {"messageid": e.identity}, str(e.ref))
+                self._remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 mark.ok(e.date)
             else:
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
