@@ -10,7 +10,6 @@ the 64 KB URL limit, ``$n`` references).
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -424,11 +423,12 @@ class Service:
                 self._expand(table, r, item, expand, annotations)
             values.append(item)
         body["value"] = values
-        if start + page_size < len(rows):
+        # $top with maxpagesize: $top wins and no nextLink is offered (the observed live behaviour).
+        if start + page_size < len(rows) and not params.get("$top"):
             body["@odata.nextLink"] = self._next_link(table, params, page + 1, chunk[-1][table.pk])
-        headers = [("Preference-Applied", ",".join(applied))] if applied else []
         if annotations:
-            headers.append(("Preference-Applied", 'odata.include-annotations="*"'))
+            applied.append('odata.include-annotations="*"')
+        headers = [("Preference-Applied", ",".join(applied))] if applied else []
         return _json(200, body, headers)
 
     def _next_link(self, table: Table, params: dict[str, str], page: int, last_id: str) -> str:

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='fault profile, e.g. "429=0.1,503=0.02,drop=0.01,slow=0.05:200ms,seed=7"')
     parser.add_argument("--token-ttl", metavar="SECONDS", type=float, default=None,
                         help="expire each bearer token this many seconds after its first use (401)")
+    parser.add_argument("--anonymous", action="store_true",
+                        help="also accept requests without an Authorization header (sync --auth none)")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated ids and faults")
     parser.add_argument("--statecode-on-create", choices=("reject", "ignore"), default="reject",
                         help="what to do with statecode in a create body where it is not valid for create")
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                    latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
                    state_file=args.state, seed=getattr(args, "seed", 0),
                    statecode_on_create=getattr(args, "statecode_on_create", "reject"),
-                   email_subject_max=getattr(args, "email_subject_max", 800))
+                   email_subject_max=getattr(args, "email_subject_max", 800),
+                   anonymous=getattr(args, "anonymous", False))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -43,7 +43,7 @@ def entity(table: Table) -> dict[str, Any]:
         "PrimaryIdAttribute": table.pk,
         "PrimaryNameAttribute": table.primary_name,
         "ObjectTypeCode": table.object_type_code,
-        "IsActivity": table.logical in ("email", "task"),
+        "IsActivity": table.logical in ("email", "task", "phonecall"),
         "IsActivityParty": table.logical == "activityparty",
         "IsCustomEntity": False,
         "IsValidForAdvancedFind": True,

@@ -151,7 +151,8 @@ class Emulator:
     ``faults`` is a :class:`FaultProfile` or its string form (see :mod:`.faults`); ``latency_ms`` adds
     to every request; ``token_ttl`` expires each bearer token that many seconds after its first use;
     ``state_file`` is loaded on start and saved on stop; ``seed`` makes generated ids and injected
-    faults repeatable. The keyword-only options select behaviour for points the reference marks
+    faults repeatable; ``anonymous=True`` also accepts requests without an ``Authorization`` header
+    (what ``sync --auth none`` sends), while a header that is present is still checked. The keyword-only options select behaviour for points the reference marks
     UNCONFIRMED (documented in docs/emulator.md).
     """
 
@@ -159,7 +160,7 @@ class Emulator:
                  latency_ms: float = 0, faults: FaultProfile | str | None = None, token_ttl: float | None = None,
                  state_file: str | os.PathLike | None = None, seed: int = 0, *, email_subject_max: int = 800,
                  statecode_on_create: str = "reject", continue_after_failed_changeset: bool = True,
-                 undeclared_key_code: str = "0x0", dop_hint: int = 4):
+                 undeclared_key_code: str = "0x0", dop_hint: int = 4, anonymous: bool = False):
         if statecode_on_create not in ("reject", "ignore"):
             raise ValueError("statecode_on_create must be 'reject' or 'ignore'")
         self.host = host
@@ -170,6 +171,7 @@ class Emulator:
         self.state_file = Path(state_file) if state_file else None
         self.seed_value = seed
         self.dop_hint = dop_hint
+        self.anonymous = anonymous
         self.ca_file: str | None = None
         self.stats: dict[str, int] = {}
         self._stats_lock = threading.Lock()
@@ -306,6 +308,8 @@ class Emulator:
 
     def _auth(self, req: Request) -> Response | None:
         value = req.headers.get("authorization", "")
+        if not value and self.anonymous:
+            return None
         scheme, _, token = value.partition(" ")
         challenge = (f"Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}/oauth2/authorize, "
                      f"resource_id={self.base_url}/")

@@ -207,3 +207,20 @@ def test_syntax_error(people):
     client, _ = people
     r = q(client, "$filter=lastname eq")
     assert r.status_code == 400 and error_of(r)[1].startswith("Syntax error at position")
+
+
+def test_top_with_maxpagesize_gives_no_next_link(people):
+    client, _ = people
+    r = client.get("contacts?$top=3&$orderby=lastname", headers={"Prefer": "odata.maxpagesize=2"})
+    assert names(r) == ["L0", "L1"] and "@odata.nextLink" not in r.json()
+
+
+def test_lookup_annotations_on_request(client):
+    acc = client.emu.seed("account", {"name": "A"})
+    client.create("contacts", {"parentcustomerid_account@odata.bind": f"/accounts({acc})"})
+    r = client.get("contacts?$select=_parentcustomerid_value",
+                   headers={"Prefer": 'odata.include-annotations="*"'})
+    row = r.json()["value"][0]
+    assert row["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
+    assert row["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] == \
+        "parentcustomerid_account"
