@@ -3,7 +3,8 @@
 The Web API client asks its :class:`TokenProvider` for a token before *every* request
 (``token()``) and, after a 401, once more with ``token(force_refresh=True)``. Providers:
 
-* :class:`NoAuth` — no ``Authorization`` header at all (the local emulator);
+* :class:`NoAuth` — no ``Authorization`` header at all (the local emulator started with
+  ``--anonymous``; by default it wants a bearer token, like the real service);
 * :class:`StaticToken` — a fixed bearer token (tests, the emulator, a token from elsewhere);
 * :class:`MsalClientCredentials` — Entra ID client credentials (secret or certificate) through
   one ``msal.ConfidentialClientApplication`` with its own in-memory ``msal.TokenCache``.
@@ -256,6 +257,9 @@ class MsalClientCredentials:
 
 
 _KINDS = ("secret", "certificate", "none")
+#: What ``--auth none`` sends without DATAVERSE_TOKEN: the emulator, like the real service,
+#: refuses a request with no bearer token at all, and accepts any token by default.
+EMULATOR_TOKEN = "emulator"
 
 
 def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None) -> TokenProvider:
@@ -264,7 +268,9 @@ def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None)
     * ``secret``: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``;
     * ``certificate``: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_CERTIFICATE_PATH``
       (PEM with the private key and certificate), optional ``AZURE_CLIENT_CERTIFICATE_PASSWORD``;
-    * ``none``: no token (the emulator).
+    * ``none``: no Entra ID; sends the token in ``DATAVERSE_TOKEN`` (one obtained elsewhere,
+      e.g. ``az account get-access-token``), else a placeholder the local emulator accepts and
+      a real org answers with 401.
 
     ``AZURE_AUTHORITY_HOST`` (optional, as in azure-identity) changes the login host.
 
@@ -274,7 +280,7 @@ def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None)
     if kind not in _KINDS:
         raise ConfigError(f"unknown auth kind {kind!r}: use one of {', '.join(_KINDS)}")
     if kind == "none":
-        return NoAuth()
+        return StaticToken(env.get("DATAVERSE_TOKEN") or EMULATOR_TOKEN)
     required = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID"]
     required.append("AZURE_CLIENT_SECRET" if kind == "secret" else "AZURE_CLIENT_CERTIFICATE_PATH")
     missing = [name for name in required if not env.get(name)]

@@ -174,7 +174,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .auth import StaticToken, auth_from_env
+    from .auth import auth_from_env
     from .config import load_config
     from .sync import sync
 
@@ -188,12 +188,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
     url = url.rstrip("/")
     kind = args.auth or ("certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret")
-    if kind == "none":
-        # No Entra ID: a token obtained elsewhere (DATAVERSE_TOKEN), or a placeholder that
-        # the emulator accepts; a real org answers 401 to it.
-        auth = StaticToken(os.environ.get("DATAVERSE_TOKEN") or "emulator")
-    else:
-        auth = auth_from_env(kind, url)
+    auth = auth_from_env(kind, url)
     report = sync(
         _inputs(args),
         config,

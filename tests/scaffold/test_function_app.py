@@ -13,28 +13,13 @@ import requests
 from azure.functions.queue import QueueMessage  # the runtime's classes (with dequeue_count, past_due)
 from azure.functions.timer import TimerRequest
 
-from mail2dataverse import auth, hosting
+from mail2dataverse import hosting
 from mail2dataverse.demo import seed_org
 from mail2dataverse.emulator import Emulator
 
 from .conftest import SAMPLE_MAILBOX, SAMPLE_MESSAGES, SAMPLES, OutBinding, handlers
 
 SAMPLE_SUBJECTS = {m["subject"] for m in json.loads((SAMPLES / "messages.json").read_text("utf-8"))}
-
-
-@pytest.fixture(autouse=True)
-def emulator_token(monkeypatch):
-    """MAIL2DATAVERSE_AUTH=none builds NoAuth, which sends no Authorization header, while the
-    emulator (strict like the real service) answers 401 without a bearer token. Until the two
-    agree, give the app a placeholder token exactly where it would have used NoAuth; everything
-    else (settings, auth kind selection, the handlers) runs unchanged."""
-    real = auth.auth_from_env
-
-    def auth_for_emulator(kind, org_url, env=None):
-        provider = real(kind, org_url, env=env)
-        return auth.StaticToken("emulator") if isinstance(provider, auth.NoAuth) else provider
-
-    monkeypatch.setattr(auth, "auth_from_env", auth_for_emulator)
 
 
 def post(body: bytes = b"", route: str = "sync") -> func.HttpRequest:

@@ -248,7 +248,9 @@ def test_auth_from_env_names_missing_variables_never_values():
         auth_from_env("certificate", ORG, env={})
     with pytest.raises(ConfigError, match="unknown auth kind"):
         auth_from_env("password", ORG, env={})
-    assert isinstance(auth_from_env("none", ORG, env={}), NoAuth)
+    none = auth_from_env("none", ORG, env={})
+    assert isinstance(none, StaticToken) and none.token() == "emulator"
+    assert auth_from_env("none", ORG, env={"DATAVERSE_TOKEN": "from-az-cli"}).token() == "from-az-cli"
 
 
 def test_auth_from_env_builds_msal_providers(monkeypatch, tmp_path, keypair):
