@@ -11,6 +11,7 @@ raised one by one, so a user fixes a file in one round.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,7 @@ from .model import (
     CompiledSkipRule,
     CompiledValue,
     Evaluator,
+    fuse,
 )
 from .transforms import TransformArgumentError, TransformSpec
 
@@ -222,7 +224,7 @@ class Compiler:
             expr = self.expression(item, ())
             if expr is None:
                 return None
-            return CompiledValue(name, item.location(), expr=expr, text=spec)
+            return fused(name, item.location(), expr=expr, text=spec)
         sources = [k for k in ("from", "use", "value") if k in spec]
         if len(sources) != 1:
             if sources:
@@ -252,7 +254,7 @@ class Compiler:
         chain = None if item.doc.is_bad_above((*item.path, "transforms")) else self.transform_chain(item, ("transforms",))
         if chain is None or not ok:
             return None
-        return CompiledValue(
+        return fused(
             name,
             item.location(),
             expr=expr,
@@ -361,6 +363,12 @@ class Compiler:
             regarding=merged.regarding is not None and entity == "email" and merged.regarding.value is True,
             special={name: index[name] for name in ENGINE_LETS[entity] if name in index},
         )
+
+
+def fused(*args: Any, **kwargs: Any) -> CompiledValue:
+    """Build a :class:`CompiledValue` with its fused ``compute`` closure."""
+    entry = CompiledValue(*args, **kwargs)
+    return dataclasses.replace(entry, compute=fuse(entry))
 
 
 def _get(data: Any, path: Sequence[Any]) -> Any:

@@ -129,9 +129,27 @@ class StrictInterpreter(TreeInterpreter):
         return super().visit_value_projection(node, value)
 
 
-def _require_list(value: Any) -> None:
+def _require_list(value: Any, label: str = "") -> None:
     if value is not None and not isinstance(value, list):
-        raise ExpressionTypeError(f"expected an array, got {describe(value)}")
+        where = f"{label}: " if label else ""
+        raise ExpressionTypeError(f"{where}expected an array, got {describe(value)}")
+
+
+def _label(node: dict) -> str:
+    """Readable text of a simple path node (``emails``, ``a.b``, ``from[0]``) for messages."""
+    kind = node["type"]
+    if kind == "field":
+        return str(node["value"])
+    if kind == "index":
+        return f"[{node['value']}]"
+    if kind in ("subexpression", "index_expression"):
+        parts = [_label(c) for c in node["children"]]
+        if all(parts):
+            return "".join(p if p.startswith("[") or i == 0 else "." + p for i, p in enumerate(parts))
+    if kind == "flatten":
+        inner = _label(node["children"][0])
+        return f"{inner}[]" if inner else ""
+    return ""
 
 
 def _is_false(value: Any) -> bool:
@@ -168,6 +186,25 @@ def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 
             return interp.visit_field(node, value)  # None, dict subclasses, or the type error
 
         return field
+
+    if kind == "index_expression" and len(children) == 2 and children[1]["type"] == "index":
+        left = _compile(children[0], interp)
+        index = children[1]["value"]
+        label = _label(children[0])
+
+        def indexed(value: Any) -> Any:
+            base = left(value)
+            if base.__class__ is list:
+                try:
+                    return base[index]
+                except IndexError:
+                    return None
+            if base is None:
+                return None
+            where = f"{label}: " if label else ""
+            raise ExpressionTypeError(f"{where}expected an array, got {describe(base)}")
+
+        return indexed
 
     if kind in ("subexpression", "index_expression", "pipe"):
         steps = [_compile(c, interp) for c in children]
@@ -249,23 +286,17 @@ def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 
                 args.append(lambda value, _e=expref: _e)
             else:
                 args.append(_compile(child, interp))
-        call = interp._functions.call_function  # noqa: SLF001 - the table is built by us, once
-        if len(args) == 1:
-            only = args[0]
-            return lambda value: call(name, [only(value)])
-        if len(args) == 2:
-            a0, a1 = args
-            return lambda value: call(name, [a0(value), a1(value)])
-        return lambda value: call(name, [a(value) for a in args])
+        return _function_closure(interp._functions, name, args)  # noqa: SLF001 - our own table
 
     if kind == "flatten":
         inner = _compile(children[0], interp)
+        label = _label(children[0])
 
         def flatten(value: Any) -> Any:
             base = inner(value)
             if base is None:
                 return None
-            _require_list(base)
+            _require_list(base, label)
             merged: list[Any] = []
             for element in base:
                 if isinstance(element, list):
@@ -278,12 +309,13 @@ def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 
 
     if kind == "projection":
         left, right = (_compile(c, interp) for c in children)
+        label = _label(children[0])
 
         def projection(value: Any) -> Any:
             base = left(value)
             if base is None:
                 return None
-            _require_list(base)
+            _require_list(base, label)
             out = []
             for element in base:
                 current = right(element)
@@ -304,6 +336,74 @@ def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 
     # comparator, filter_projection, slice, value_projection, expref: rare in mappings; the
     # strict interpreter evaluates them with identical semantics.
     return lambda value: interp.visit(node, value)
+
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+    "expref": (_Expression,),
+}
+
+
+def _function_closure(table: jp_functions.Functions, name: str, args: list[Evaluator]) -> Evaluator:
+    """Return ``f(value)`` calling function ``name`` with a precomputed argument type check.
+
+    jmespath re-derives the allowed Python types from the signature's type names on every call,
+    which costs more than most of our functions themselves. Here the allowed types are resolved
+    once; an argument that fails the quick check is handed to jmespath's own
+    ``call_function``, so error messages (and exotic signatures: typed arrays, variadics,
+    unknown names) behave exactly as in JMESPath.
+    """
+
+    def slow_closure() -> Evaluator:
+        call = table.call_function
+        return lambda value: call(name, [a(value) for a in args])
+
+    spec = table.FUNCTION_TABLE.get(name)
+    if spec is None:
+        return slow_closure()  # raises UnknownFunctionError when evaluated, as JMESPath does
+    allowed: list[frozenset[type] | None] = []
+    for arg in spec["signature"]:
+        types = arg.get("types") or []
+        if arg.get("variadic") or any("-" in t or t not in _PY_TYPES for t in types):
+            return slow_closure()
+        allowed.append(frozenset(c for t in types for c in _PY_TYPES[t]) if types else None)
+    if len(allowed) != len(args):
+        return slow_closure()  # wrong arity: the compiler reports it; keep JMESPath's error
+    raw = getattr(spec["function"], "raw", None)
+    if raw is None:  # a jmespath built-in: a method of the table
+        method = spec["function"]
+        raw = lambda *a: method(table, *a)  # noqa: E731
+    slow = table.call_function
+    if len(args) == 1 and allowed[0] is not None:
+        (a0,), (ok0,) = args, allowed
+
+        def call1(value: Any) -> Any:
+            x = a0(value)
+            return raw(x) if x.__class__ in ok0 else slow(name, [x])
+
+        return call1
+    if len(args) == 2 and allowed[0] is not None and allowed[1] is not None:
+        (a0, a1), (ok0, ok1) = args, allowed
+
+        def call2(value: Any) -> Any:
+            x, y = a0(value), a1(value)
+            return raw(x, y) if x.__class__ in ok0 and y.__class__ in ok1 else slow(name, [x, y])
+
+        return call2
+
+    def call(value: Any) -> Any:
+        values = [a(value) for a in args]
+        for x, ok in zip(values, allowed):
+            if ok is not None and x.__class__ not in ok:
+                return slow(name, values)
+        return raw(*values)
+
+    return call
 
 
 def function_calls(parsed: dict) -> Iterator[tuple[str, int]]:
@@ -385,7 +485,7 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
             return None
         wanted = name.lower()
         for h in headers:
-            if isinstance(h, dict) and str(h.get("name", "")).lower() == wanted:
+            if h.__class__ is dict and str(h.get("name", "")).lower() == wanted:
                 value = h.get("value")
                 return value if isinstance(value, str) else None
         return None
@@ -394,7 +494,11 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
         return address is not None and address.strip().lower() in owners
 
     def in_sent_folder(folders: list | None) -> bool:
-        return bool(folders) and any(isinstance(f, str) and f.lower() in sent for f in folders)
+        if folders:
+            for folder in folders:
+                if folder.__class__ is str and folder.lower() in sent:
+                    return True
+        return False
 
     def local_part(address: str | None) -> str | None:
         if not address or "@" not in address:
@@ -470,6 +574,7 @@ def build_function_table(functions: Mapping[str, tuple[Callable[..., Any], list]
             return _fn(*args)
 
         method.signature = _signature(spec)  # type: ignore[attr-defined]
+        method.raw = fn  # type: ignore[attr-defined]  # called directly by the compiled closures
         attrs[f"_func_{name}"] = method
     cls = type("MappingFunctions", (jp_functions.Functions,), attrs)
     return cls()

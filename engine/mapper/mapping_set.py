@@ -17,8 +17,10 @@ from .functions import describe, jmespath_type
 from .model import CompiledMapping, CompiledValue
 from .transforms import parse_instant
 
-_SCALARS = (str, bool, int, float)
+_SCALAR_TYPES = (str, bool, int, float)
+_SCALARS = frozenset(_SCALAR_TYPES)
 _MISSING = object()
+_PARTY_CACHE_MAX = 50_000
 
 
 class _SkipRecord(Exception):
@@ -57,21 +59,11 @@ def _error_text(exc: Exception) -> str:
 
 
 def _compute(entry: CompiledValue, record: Any, lets: list[Any]) -> Any:
-    """Evaluate one entry (used off the hot path: the bind column)."""
+    """Evaluate one entry off the hot path (the bind column), failures located."""
     try:
-        if entry.when is not None and _is_false(entry.when(record)):
-            return None
-        if entry.expr is not None:
-            value = entry.expr(record)
-        elif entry.let_index >= 0:
-            value = lets[entry.let_index]
-        else:
-            value = entry.constant
-        for transform in entry.transforms:
-            value = transform(value)
+        return entry.compute(record, lets)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a located skip reason
         raise _Failed(entry.source, _error_text(exc)) from None
-    return value
 
 
 class MappingSet:
@@ -106,7 +98,10 @@ class MappingSet:
         self._config = config
         self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
         self._profile = config.profile
-        self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
+        self._external: dict[str, str | None] = {}
+        # Party is frozen, and the same people (the owner above all) appear in most messages:
+        # sharing instances saves the dataclass construction on the hot path.
+        self._party_cache: dict[tuple[int, str, str | None], Party] = {}  # domain → registrable domain, None for freemail
         self._emails_at = contact.let_index("emails")
         self._identity_at = email.let_index("identity")
         self._outgoing_at = email.let_index("outgoing")
@@ -122,17 +117,7 @@ class MappingSet:
         entry: Any = None
         try:
             for entry in mapping.lets:
-                if entry.when is not None and _is_false(entry.when(record)):
-                    value = None
-                else:
-                    if entry.expr is not None:
-                        value = entry.expr(record)
-                    elif entry.let_index >= 0:
-                        value = lets[entry.let_index]
-                    else:
-                        value = entry.constant
-                    for transform in entry.transforms:
-                        value = transform(value)
+                value = entry.compute(record, lets)
                 if entry.skip_reason is not None and _is_false(value):
                     raise _SkipRecord(entry.skip_reason)
                 lets.append(value)
@@ -141,21 +126,12 @@ class MappingSet:
                     raise _SkipRecord(entry.reason)
             columns: dict[str, Any] = {}
             for entry in mapping.columns:
-                if entry.when is not None and _is_false(entry.when(record)):
-                    continue
-                if entry.expr is not None:
-                    value = entry.expr(record)
-                elif entry.let_index >= 0:
-                    value = lets[entry.let_index]
-                else:
-                    value = entry.constant
-                for transform in entry.transforms:
-                    value = transform(value)
+                value = entry.compute(record, lets)
                 if value is None or value == "":
                     if entry.skip_reason is not None:
                         raise _SkipRecord(entry.skip_reason)
                     continue  # omitted: an update must never blank a Dataverse column
-                if value.__class__ not in _SCALARS and not isinstance(value, _SCALARS):
+                if value.__class__ not in _SCALARS and not isinstance(value, _SCALAR_TYPES):
                     raise _Failed(
                         entry.source,
                         f"column {entry.name} needs a string, number or boolean, got {describe(value)}",
@@ -313,9 +289,9 @@ class MappingSet:
             mailbox=mailbox or None,
         )
 
-    @staticmethod
-    def _parties(mapping: CompiledMapping, record: dict) -> list[Party]:
+    def _parties(self, mapping: CompiledMapping, record: dict) -> list[Party]:
         parties: list[Party] = []
+        cache = self._party_cache
         for rule in mapping.parties:
             try:
                 people = rule.expr(record)
@@ -327,7 +303,7 @@ class MappingSet:
                 raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
             mask = rule.mask
             for person in people:
-                if not isinstance(person, dict):
+                if person.__class__ is not dict and not isinstance(person, dict):
                     raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
                 address = person.get("email")
                 if address is None:
@@ -340,7 +316,14 @@ class MappingSet:
                 name = person.get("name")
                 if name is not None and not isinstance(name, str):
                     raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
-                parties.append(Party(mask, address, name.strip() or None if name else None))
+                name = (name.strip() or None) if name else None
+                key = (mask, address, name)
+                party = cache.get(key)
+                if party is None:
+                    if len(cache) >= _PARTY_CACHE_MAX:
+                        cache.clear()
+                    party = cache[key] = Party(mask, address, name)
+                parties.append(party)
         return parties
 
     def _external_domains(self, parties: list[Party]) -> list[str]:

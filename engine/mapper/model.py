@@ -55,6 +55,64 @@ class CompiledValue:
     skip_reason: str | None = None
     bind: str | None = None
     text: str = ""
+    #: ``compute(record, lets) -> value``: when + source + transforms fused into one closure
+    #: (built by :func:`fuse`), so the per-record loop makes one call per entry.
+    compute: Callable[[Any, list[Any]], Any] | None = None
+
+
+def fuse(entry: CompiledValue) -> Callable[[Any, list[Any]], Any]:
+    """Build the single ``compute(record, lets)`` closure of an entry.
+
+    Specialised for the common shapes (an expression or a let value followed by zero, one or
+    two transforms) because this runs for every column of every record.
+    """
+    transforms = entry.transforms
+    if entry.expr is not None:
+        expr = entry.expr
+        if not transforms:
+            source = lambda record, lets: expr(record)  # noqa: E731
+        elif len(transforms) == 1:
+            (t0,) = transforms
+            source = lambda record, lets: t0(expr(record))  # noqa: E731
+        elif len(transforms) == 2:
+            t0, t1 = transforms
+            source = lambda record, lets: t1(t0(expr(record)))  # noqa: E731
+        else:
+            source = _chain(lambda record, lets: expr(record), transforms)
+    elif entry.let_index >= 0:
+        index = entry.let_index
+        if not transforms:
+            source = lambda record, lets: lets[index]  # noqa: E731
+        elif len(transforms) == 1:
+            (t0,) = transforms
+            source = lambda record, lets: t0(lets[index])  # noqa: E731
+        else:
+            source = _chain(lambda record, lets: lets[index], transforms)
+    else:
+        constant = entry.constant
+        source = _chain(lambda record, lets: constant, transforms)
+    when = entry.when
+    if when is None:
+        return source
+
+    def guarded(record: Any, lets: list[Any]) -> Any:
+        result = when(record)
+        # JMESPath falsiness: null, false, "", [] and {} leave the entry out; 0 does not.
+        if result is None or result is False or result == "" or result == [] or result == {}:
+            return None
+        return source(record, lets)
+
+    return guarded
+
+
+def _chain(source: Callable[[Any, list[Any]], Any], transforms: tuple[Fn, ...]) -> Callable[[Any, list[Any]], Any]:
+    def chained(record: Any, lets: list[Any]) -> Any:
+        value = source(record, lets)
+        for transform in transforms:
+            value = transform(value)
+        return value
+
+    return chained
 
 
 @dataclass(frozen=True, slots=True)
