@@ -1,4 +1,8 @@
-"""Fixtures for the source tests: the recorded Nylas CLI output and a fake `nylas` on PATH."""
+"""The ``fake_nylas`` fixture: a fake `nylas` on PATH that prints recorded CLI output.
+
+Not a conftest.py: other test folders do ``from conftest import ...``, and a second module named
+``conftest`` would shadow theirs. Test modules import the fixture by name instead.
+"""
 
 from __future__ import annotations
 

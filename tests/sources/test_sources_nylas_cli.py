@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fake_cli import fake_nylas  # noqa: F401 - the fixture, used by name
 from mail2dataverse.errors import ConfigError, SourceError
 from mail2dataverse.sources import nylas_export
 from mail2dataverse.sources import nylas_cli
