@@ -246,7 +246,8 @@ class Compiler:
             let_index = lets.get(spec["use"], -1)
             if let_index < 0:
                 known = ", ".join(lets) or "none"
-                self._problem(item, ("use",), f"unknown let value {spec['use']!r} (defined before this point: {known})")
+                scope = "let values defined before this one" if what == "let value" else "let values"
+                self._problem(item, ("use",), f"unknown let value {spec['use']!r} ({scope}: {known})")
                 ok = False
         if "when" in spec and not item.doc.is_bad((*item.path, "when")):
             when = self.expression(item, ("when",))
@@ -304,9 +305,11 @@ class Compiler:
 
         for name, (required, meaning) in ENGINE_LETS[entity].items():
             if required and name not in merged.lets and not root.doc.is_bad(("let",)):
-                line, col = locate(root.doc.node, ("let",))
-                where = SourceLocation(root.doc.filename, line, col, "$.let" if "let" in root.value else "$")
-                self._problem_at(where, f"a {entity} mapping needs let value {name!r}: {meaning}")
+                has_let = "let" in root.value
+                line, col = locate(root.doc.node, (), key="let") if has_let else (1, 1)
+                where = SourceLocation(root.doc.filename, line, col, "$.let" if has_let else "$")
+                article = "an" if entity[0] in "aeiou" else "a"
+                self._problem_at(where, f"{article} {entity} mapping needs let value {name!r}: {meaning}")
 
         skip_rules: list[CompiledSkipRule] = []
         if merged.skip_rules is not None and isinstance(merged.skip_rules.value, list):

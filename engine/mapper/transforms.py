@@ -122,7 +122,10 @@ def parse_instant(value: Any) -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"not an RFC 3339 date-time: {value!r}") from None
+            try:  # RFC 3339 allows lower-case "t" and "z"; fromisoformat does not
+                parsed = datetime.fromisoformat(text.upper())
+            except ValueError:
+                raise ValueError(f"not an RFC 3339 date-time: {value!r}") from None
         if parsed.tzinfo is None:
             raise ValueError(
                 f"date-time {value!r} has no UTC offset; expected RFC 3339 such as 2025-03-04T09:05:09-05:00"
