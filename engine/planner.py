@@ -278,6 +278,7 @@ class Planner:
             log.info("%s %s failed (%s %s); retrying its %d records one by one", kind, table, res.error_code, res.error_message, len(chunk))
             for item in chunk:
                 retry.append(self._single_write(table, kind, item, alt_key))
+        raced: list[_Planned] = []
         if retry:
             for res in self.executor.run(retry, phase=1):
                 kind, _, item = res.operation.tag
@@ -286,8 +287,12 @@ class Planner:
                     upserted.append(p)
                 elif res.ok:
                     self._settle(table, p, "updated" if kind == "update" else "created")
+                elif kind == "create" and res.error_code in DUPLICATE_CODES and table == "contact":
+                    # Made by a concurrent run (or by our own create whose answer was lost): the
+                    # row holds the winner's columns, not necessarily ours; compare below.
+                    raced.append(p)
                 elif kind == "create" and res.error_code in DUPLICATE_CODES:
-                    self._settle(table, p, "unchanged")  # made by a concurrent run or a lost response
+                    self._settle(table, p, "unchanged")  # an account is linked to, never renamed
                 else:
                     p.outcome = "failed"
                     for ref in p.refs if table == "contact" else []:
@@ -303,10 +308,32 @@ class Planner:
                 if row is not None:
                     p.id = row[pk]
                 self._settle(table, p, "created")
+        settled_again = self._settle_raced(table, raced, alt_key) if raced else set()
         for p in planned:
-            if p.outcome in ("unchanged",):
+            if p.outcome in ("unchanged",) and id(p) not in settled_again:
                 self.report.count(table, "unchanged")
         self.state.commit()
+
+    def _settle_raced(self, table: str, raced: list[_Planned], alt_key: str | None) -> set[int]:
+        """Contacts whose create lost to a row with the same key: read that row and update the
+        columns that differ, exactly as if the lookup had found it. Recording our columns as
+        written instead would make every later run skip them, so they would never reach the org.
+
+        :returns: ``id()`` of the records counted here (the caller must not count them again).
+        """
+        rows = self._lookup_rows(table, "emailaddress1", [p.key for p in raced], extra=self._contact_select(raced))
+        again: list[_Planned] = []
+        for p in raced:
+            row = rows.get(p.key)
+            if row is None:
+                # Refused as a duplicate yet not found: record nothing, the next run looks again.
+                p.outcome = "unchanged"
+                continue
+            p.id, p.existing, p.stored_columns, p.outcome = row[TABLES[table][1]], row, None, None
+            again.append(p)
+        if again:
+            self._write_table(table, again, alt_key=alt_key)  # only updates: these rows exist
+        return {id(p) for p in again}
 
     def _single_write(self, table: str, kind: str, item: Any, alt_key: str | None) -> Operation:
         entity_set, pk = TABLES[table]
