@@ -47,6 +47,7 @@ class Report:
         self.inputs: dict[str, int] = {"contacts": 0, "messages": 0}
         self.http: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.sources: list[dict[str, Any]] = []
         self.dropped_details = 0
         #: emails not looked at because they are older than their mailbox's watermark
         self.incremental_skipped = 0
@@ -96,6 +97,7 @@ class Report:
             "ok": self.failed == 0,
             "dry_run": self.dry_run,
             "inputs": dict(self.inputs),
+            "sources": self.sources,
             "entities": {
                 name: {
                     "created": c.created,

@@ -87,7 +87,8 @@ def test_sync_accepts_the_guides_dynamics_org_variable(capsys, monkeypatch, tmp_
 
 def test_failed_records_exit_1_with_the_services_error_in_the_report(capsys, tmp_path):
     messages = json.loads(sample_path("messages.json").read_text("utf-8"))
-    messages[0]["subject"] = "Long subject " + "x" * 300  # fine for 800, too long for an old org's 200
+    quote = next(m for m in messages if m["id"] == "18f3a9c2b7d41e05")
+    quote["subject"] = "Long subject " + "x" * 300  # fine for 800, too long for an old org's 200
     export = tmp_path / "messages.json"
     export.write_text(json.dumps(messages), encoding="utf-8")
     with Emulator(email_subject_max=200) as emu:

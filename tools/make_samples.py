@@ -127,6 +127,12 @@ contacts = [
 ]
 
 
+# The CLI lists newest first; the dates carry different offsets, so sort on the instant.
+from datetime import datetime
+
+messages.sort(key=lambda m: datetime.fromisoformat(m["date"]), reverse=True)
+
+
 def go_json(data):
     text = json.dumps(data, indent=2, ensure_ascii=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"

@@ -218,3 +218,34 @@ def test_config_defaults_without_owner_still_sync(seeded):
     report = run_sync(seeded, RunConfig())
     assert report.failed == 0, report.failures
     assert len(seeded.records("email")) == 8
+
+
+def test_report_names_its_sources_and_counts(seeded, sample_config):
+    report = run_sync(seeded, sample_config).to_dict()
+    kinds = {s["kind"]: s for s in report["sources"]}
+    assert kinds["messages"]["records"] == 8 and kinds["contacts"]["records"] == 7
+    assert kinds["messages"]["name"].endswith("messages.json")
+
+
+def test_incremental_run_writes_only_newer_messages(seeded, sample_config, tmp_path):
+    import json
+
+    with open(SAMPLE_INPUTS.messages, encoding="utf-8") as fh:
+        messages = json.load(fh)
+    older = messages[1:]  # the CLI lists newest first
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(older), encoding="utf-8")
+    run_sync(seeded, sample_config, Inputs(messages=str(first), contacts=SAMPLE_INPUTS.contacts), state=tmp_path / "s.sqlite3")
+    assert len(seeded.records("email")) == 7
+    seeded.reset_stats()
+    # The next export overlaps the last one completely and adds one newer message.
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(messages), encoding="utf-8")
+    report = run_sync(seeded, sample_config, Inputs(messages=str(second)), state=tmp_path / "s.sqlite3")
+    assert report.failed == 0
+    assert report.entities["email"].created == 1
+    assert report.incremental_skipped >= 1
+    assert len(seeded.records("email")) == 8
+    # --full reconsiders everything and still duplicates nothing
+    full = run_sync(seeded, sample_config, Inputs(messages=str(second)), state=tmp_path / "s.sqlite3", full=True)
+    assert full.entities["email"].unchanged == 8 and len(seeded.records("email")) == 8
