@@ -194,10 +194,11 @@ def _explain(error: ValidationError, node: Node | None, filename: str) -> list[P
     if error.validator == "required":
         missing = error.message.split(" is a required property")[0]
         return [problem_at(node, filename, path, f"missing required key {missing}")]
+    message = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
     if "propertyNames" in error.relative_schema_path:
         # jsonschema reports a bad key at its parent mapping; point at the key itself.
-        return [problem_at(node, filename, path, error.message, key=error.instance)]
-    message = error.schema.get("errorMessage") if isinstance(error.schema, dict) else None
+        text = f"invalid name {error.instance!r}: {message}" if message else error.message
+        return [problem_at(node, filename, path, text, key=error.instance)]
     return [problem_at(node, filename, path, message or error.message)]
 
 

@@ -226,6 +226,8 @@ class Compiler:
                 return None
             return fused(name, item.location(), expr=expr, text=spec)
         sources = [k for k in ("from", "use", "value") if k in spec]
+        if len(sources) != 1 and item.doc.is_bad(item.path):
+            return None  # a misspelt key ("form:") is already reported; "no source" would repeat it
         if len(sources) != 1:
             if sources:
                 self._problem(item, (), f"{what} {name!r} has {' and '.join(sources)}; give exactly one source")
@@ -285,7 +287,7 @@ class Compiler:
         for key, only in ENTITY_ONLY_KEYS.items():
             found = getattr(merged, key)
             if found is not None and entity != only:
-                self._problem(found, (), f"{key!r} is only allowed in {only} mappings, this is a {entity} mapping",)
+                self._problem(found, (), f"{key!r} is only allowed in {only} mappings, this is {_a(entity)} {entity} mapping")
 
         lets: list[CompiledValue] = []
         index: dict[str, int] = {}
@@ -308,8 +310,7 @@ class Compiler:
                 has_let = "let" in root.value
                 line, col = locate(root.doc.node, (), key="let") if has_let else (1, 1)
                 where = SourceLocation(root.doc.filename, line, col, "$.let" if has_let else "$")
-                article = "an" if entity[0] in "aeiou" else "a"
-                self._problem_at(where, f"{article} {entity} mapping needs let value {name!r}: {meaning}")
+                self._problem_at(where, f"{_a(entity)} {entity} mapping needs let value {name!r}: {meaning}")
 
         skip_rules: list[CompiledSkipRule] = []
         if merged.skip_rules is not None and isinstance(merged.skip_rules.value, list):
@@ -330,7 +331,7 @@ class Compiler:
                 continue
             if compiled.bind is not None:
                 if entity != "contact":
-                    self._problem(item, ("bind",), f"'bind' is only allowed in contact mappings, this is a {entity} mapping")
+                    self._problem(item, ("bind",), f"'bind' is only allowed in contact mappings, this is {_a(entity)} {entity} mapping")
                 elif not name.endswith(BIND_SUFFIX):
                     self._problem(
                         item, (), f"a column with 'bind' must be named <navigation property>{BIND_SUFFIX}, e.g. "
@@ -366,6 +367,11 @@ class Compiler:
             regarding=merged.regarding is not None and entity == "email" and merged.regarding.value is True,
             special={name: index[name] for name in ENGINE_LETS[entity] if name in index},
         )
+
+
+def _a(word: str) -> str:
+    """The indefinite article for ``word`` ("an email", "a contact")."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
 
 
 def fused(*args: Any, **kwargs: Any) -> CompiledValue:
@@ -441,15 +447,16 @@ def _expression_location(doc: MappingDocument, path: Sequence[Any], offset: int)
         return SourceLocation(doc.filename, line, col, where)
     start, end = node.start_mark, node.end_mark
     value = node.value
-    if node.style in (None, "'", '"') and start.line == end.line:
+    style = node.style or None  # libyaml reports plain scalars as "", pure Python as None
+    if style in (None, "'", '"') and start.line == end.line:
         before = value[:offset]
         raw = offset
-        if node.style == "'":
+        if style == "'":
             raw += before.count("'")  # '' in the file is one ' in the value
-        elif node.style == '"':
+        elif style == '"':
             raw += before.count('"') + before.count("\\")
-        return SourceLocation(doc.filename, start.line + 1, start.column + 1 + (1 if node.style else 0) + raw, where)
-    if node.style == "|":
+        return SourceLocation(doc.filename, start.line + 1, start.column + 1 + (1 if style else 0) + raw, where)
+    if style == "|":
         lines_before = value[:offset].split("\n")
         k = len(lines_before) - 1
         file_lines = doc.text.splitlines()
