@@ -17,7 +17,7 @@ from mail2dataverse.mapper.functions import (
     make_interpreter,
 )
 
-from conftest import FakePlugins
+from mapper_fakes import FakePlugins
 
 EXPRESSIONS = [
     "a",

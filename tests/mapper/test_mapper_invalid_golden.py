@@ -15,7 +15,7 @@ import pytest
 
 from mail2dataverse.mapper import validate_paths
 
-from conftest import FakePlugins
+from mapper_fakes import FakePlugins
 
 INVALID = Path(__file__).parent / "invalid"
 CASES = sorted(p.stem for p in INVALID.glob("*.yaml"))

@@ -54,7 +54,7 @@ def test_outgoing_by_sent_folder_without_owner(messages):
     from mail2dataverse.config import RunConfig
     from mail2dataverse.mapper import load_mappings
 
-    from conftest import FakePlugins  # noqa: PLC0415 - same folder's helper class
+    from mapper_fakes import FakePlugins
 
     ms = load_mappings(plugins=FakePlugins(RunConfig()))
     assert ms.map_message(messages[1], _ref()).outgoing is True  # folders: [SENT]

@@ -14,7 +14,7 @@ from mail2dataverse.mapper.transforms import (
     transform_registry,
 )
 
-from conftest import FakePlugins
+from mapper_fakes import FakePlugins
 
 
 @pytest.fixture(scope="module")

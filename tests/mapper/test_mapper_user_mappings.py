@@ -168,7 +168,7 @@ def test_missing_folder(tmp_path, plugins):
 def test_plugin_transforms_and_functions_usable_in_mappings(tmp_path, contacts):
     from mail2dataverse.config import RunConfig
 
-    from conftest import FakePlugins
+    from mapper_fakes import FakePlugins
 
     plugins = FakePlugins(
         RunConfig(),
