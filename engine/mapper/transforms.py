@@ -157,6 +157,8 @@ def format_utc(moment: datetime) -> str:
 def _utc_iso(value: Any) -> Any:
     if value is None:
         return None
+    if value.__class__ is datetime and value.tzinfo is UTC:  # the email's `let.date`: no re-parse
+        return value.isoformat(timespec="seconds")[:19] + "Z"
     if value.__class__ is str and len(value) == 20 and value[19] == "Z":
         parse_instant(value)  # validates; the text is already in the target form
         return value
