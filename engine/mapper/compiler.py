@@ -185,13 +185,12 @@ class Compiler:
                 ok = False
         return compile_expression(parsed, self.interpreter) if ok else None
 
-    def transform_chain(self, item: Item, sub: Sequence[Any]) -> tuple[Any, ...] | None:
-        """Resolve a ``transforms`` list to callables; record problems, None on error."""
-        entries = item.value.get("transforms") or [] if sub == ("transforms",) else _get(item.doc.data, (*item.path, *sub))
+    def transform_chain(self, item: Item) -> tuple[Any, ...] | None:
+        """Resolve the entry's ``transforms`` list to callables; record problems, None on error."""
         chain: list[Any] = []
         ok = True
-        for i, entry in enumerate(entries):
-            here = (*sub, i)
+        for i, entry in enumerate(item.value.get("transforms") or []):
+            here = ("transforms", i)
             if item.doc.is_bad((*item.path, *here)):
                 ok = False
                 continue
@@ -254,7 +253,7 @@ class Compiler:
         if "when" in spec and not item.doc.is_bad((*item.path, "when")):
             when = self.expression(item, ("when",))
             ok = ok and when is not None
-        chain = None if item.doc.is_bad_above((*item.path, "transforms")) else self.transform_chain(item, ("transforms",))
+        chain = None if item.doc.is_bad_above((*item.path, "transforms")) else self.transform_chain(item)
         if chain is None or not ok:
             return None
         return fused(
