@@ -64,10 +64,16 @@ def parse_document(text: str, filename: str) -> tuple[MappingDocument | None, li
 
 def _read(path: Path) -> tuple[MappingDocument | None, list[Problem]]:
     try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return None, [Problem(SourceLocation(str(path)), f"cannot read mapping file: {reason}")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(SourceLocation(str(path)), f"cannot read mapping file: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8-sig")  # editors on Windows may add a BOM
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        where = SourceLocation(str(path), line, col, "$")
+        return None, [Problem(where, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded")]
     return parse_document(text, str(path))
 
 
