@@ -98,10 +98,10 @@ class MappingSet:
         self._config = config
         self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
         self._profile = config.profile
-        self._external: dict[str, str | None] = {}
+        self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
         # Party is frozen, and the same people (the owner above all) appear in most messages:
         # sharing instances saves the dataclass construction on the hot path.
-        self._party_cache: dict[tuple[int, str, str | None], Party] = {}  # domain → registrable domain, None for freemail
+        self._party_cache: dict[tuple[int, str, str | None], Party] = {}
         self._emails_at = contact.let_index("emails")
         self._identity_at = email.let_index("identity")
         self._outgoing_at = email.let_index("outgoing")
