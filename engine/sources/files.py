@@ -33,6 +33,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
+from itertools import accumulate, islice, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,6 +55,11 @@ _NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
 _PLUGIN_SUFFIXES = {".mbox", ".eml", ".mbx"}
 _WS = b" \t\r\n"
 _CHUNK = 1 << 16
+#: Deepest nesting accepted in a JSON export. A Nylas record nests about 4 levels; ijson keeps a
+#: prefix string per level that grows with the depth, so memory grows with its square: a 200 KB
+#: file of 100,000 ``[`` took more than 4 GB before this limit.
+MAX_DEPTH = 256
+_DEPTH_STEP = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
 _TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean",
                list: "an array", type(None): "null", dict: "an object"}
 
@@ -267,7 +274,10 @@ def _to_plain_numbers(value: Any) -> Any:
 
 def _ijson_reason(exc: Exception) -> str:
     """First line of ijson's message, made readable for the common cases."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    text = exc.args[0] if len(exc.args) == 1 else str(exc)
+    if isinstance(text, bytes):  # yajl's C backend raises with bytes: not b'...' in the message
+        text = text.decode("utf-8", "replace")
+    first = (str(text).strip().splitlines() or [type(exc).__name__])[0].strip()
     if "premature EOF" in first or "Incomplete JSON content" in first:
         return "the file ends in the middle of the JSON (a truncated export?)"
     if "trailing garbage" in first:
@@ -284,6 +294,7 @@ class _JsonArray:
         self._inp = inp
         self._encoding, self._bom = _sniff(inp)
         self._exact_numbers = False  # switched on when an integer does not fit in 64 bits
+        self._depth_checked = False
 
     def _top_level(self) -> str:
         """Return ``"array"`` or ``"null"`` (after checking nothing follows it), else raise."""
@@ -352,6 +363,9 @@ class _JsonArray:
         """Yield every element of the array; raise SourceError on damage (with its byte offset)."""
         if self._top_level() == "null":
             return
+        if not self._depth_checked:
+            self._check_depth()
+            self._depth_checked = True
         yielded = 0
         while True:
             try:
@@ -363,6 +377,26 @@ class _JsonArray:
                 # yajl's fast path parses integers as int64; redo the pass with exact numbers,
                 # skipping what was already yielded (rare: Nylas output has no such numbers).
                 self._exact_numbers = True
+
+    def _check_depth(self) -> None:
+        """Refuse nesting deeper than :data:`MAX_DEPTH` before ijson builds any record.
+
+        A separate pass over ``basic_parse`` events (no prefixes, constant memory), counted in C
+        (``accumulate``) and checked per block of events; damage is left to the record pass,
+        which reports it with its byte offset.
+        """
+        with _open_bytes(self._inp, self._encoding, self._bom) as f:
+            events = map(itemgetter(0), _IJSON.basic_parse(_CountingReader(f)))
+            depths = accumulate(map(_DEPTH_STEP.get, events, repeat(0)))
+            try:
+                while block := list(islice(depths, 1024)):
+                    if max(block) > MAX_DEPTH:
+                        raise SourceError(
+                            f"{self._inp.display}: JSON nested deeper than {MAX_DEPTH} levels "
+                            "(a Nylas export nests a few levels; refusing a damaged or hostile file)"
+                        )
+            except ijson.JSONError:
+                return
 
     def _parse(self, skip: int) -> Iterator[Any]:
         exact = self._exact_numbers
@@ -441,6 +475,8 @@ class _Ndjson:
                     raise SourceError(f"{name}:{lineno}: not UTF-8 text: {exc.reason}") from None
                 except json.JSONDecodeError as exc:
                     raise SourceError(f"{name}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                except RecursionError:
+                    raise SourceError(f"{name}:{lineno}: JSON nested too deeply (a damaged or hostile file)") from None
                 self.line_of = lineno
                 yield record
 
@@ -597,7 +633,7 @@ def _looks_like_ndjson(inp: _Input, encoding: str, bom: int) -> bool:
         first = f.readline(1 << 24)
     try:
         return isinstance(json.loads(first), dict)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
 
 

@@ -5,7 +5,7 @@ the org ends exactly as after a clean run.
 Kill points are of two kinds: "the emulator has seen N requests" (the process dies while the
 service handles request N, either before it runs or just after it committed — the second is
 the worst case: written to the org, never recorded in the state file) and "after a random
-delay". The emulator runs in the test process and accepts the CLI's ``--auth none``.
+delay". The emulator runs in the test process; ``--auth none`` sends its placeholder token.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def env() -> dict[str, str]:
 
 def clean(cmd_inputs, tmp: Path, config: Path):
     """Snapshot and request count of an uninterrupted CLI run."""
-    with Emulator(anonymous=True) as emu:
+    with Emulator() as emu:
         done = subprocess.run(sync_command(cmd_inputs, emu.base_url, tmp / "clean.sqlite3", config),
                               capture_output=True, text=True, env=env(), timeout=120)
         assert done.returncode == 0, done.stderr
@@ -112,7 +112,7 @@ def crash_then_resume(inputs, config, reference, tmp: Path, point) -> dict:
     """Kill one run at ``point``, re-run to completion, compare with the clean run."""
     kind, where, after_commit = point
     state = tmp / "state.sqlite3"
-    with Emulator(anonymous=True) as emu:
+    with Emulator() as emu:
         switch = KillSwitch(emu, int(where) if kind == "request" else 0, after_commit)
         proc = subprocess.Popen(sync_command(inputs, emu.base_url, state, config), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env())
@@ -155,7 +155,7 @@ def test_repeated_kills_on_one_state_file_then_a_full_run(setup, tmp_path):
     # complete run: progress is kept and nothing is written twice.
     inputs, config, reference, requests = setup
     state = tmp_path / "state.sqlite3"
-    with Emulator(anonymous=True) as emu:
+    with Emulator() as emu:
         for n in (requests // 4, requests // 4, requests // 4):
             switch = KillSwitch(emu, n, after_commit=True)
             proc = subprocess.Popen(sync_command(inputs, emu.base_url, state, config), stdout=subprocess.PIPE,
