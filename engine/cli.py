@@ -120,17 +120,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .mapper import validate_paths
 
+    from .plugins import Plugins, make_plugin_manager
+
     paths = [Path(p) for p in args.paths]
     if not paths:
         from importlib import resources
 
         paths = [Path(str(resources.files("mail2dataverse.mappings")))]
-    problems = list(validate_paths(paths))
+    problems = []
+    config = None
     if args.config:
         try:
-            load_config(args.config)
+            config = load_config(args.config)
         except MappingError as exc:
             problems.extend(exc.problems)
+    # The transforms and functions a mapping may name depend on the plugins the run loads.
+    if config is not None:
+        plugins = Plugins(make_plugin_manager(disable=config.plugins_disable), config)
+        problems[:0] = validate_paths(paths, plugins=plugins)
+    else:
+        problems[:0] = validate_paths(paths)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

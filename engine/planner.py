@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from . import odata
 from .config import RunConfig
+from .errors import RecordError
 from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from .operations import ChangeSet, Operation, Result
 from .report import Report
@@ -155,12 +156,19 @@ class Planner:
             contacts[key] = mapped
 
         accounts: dict[str, MappedAccount] = {}
+        unmappable: set[str] = set()
         for c in contacts.values():
-            if c.account is None or c.account.domain in self.owner_domains:
-                continue  # freemail, no company, or the mailbox owner's own company
+            if c.account is None or c.account.domain in self.owner_domains or c.account.domain in unmappable:
+                continue  # freemail, no company, the mailbox owner's own company, or a bad account
             acc = accounts.get(c.account.domain)
             if acc is None:
-                acc = accounts[c.account.domain] = self.mappings.map_account(c.account)
+                try:
+                    acc = accounts[c.account.domain] = self.mappings.map_account(c.account)
+                except RecordError as exc:
+                    # The contact is still written, just without a link to that account.
+                    unmappable.add(c.account.domain)
+                    self.report.warnings.append(f"no account for {c.account.domain}: {exc}")
+                    continue
             acc.refs.append(c.ref)
         self._write_accounts(accounts)
         self._write_contacts(contacts)

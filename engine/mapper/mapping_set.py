@@ -99,6 +99,10 @@ class MappingSet:
         self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
         self._profile = config.profile
         self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
+        # Colleagues share the owners' domain: their company is not a customer to link to.
+        self._internal = frozenset(
+            plugins.registrable_domain(a.rpartition("@")[2]) for a in self._owners if "@" in a
+        )
         # Party is frozen, and the same people (the owner above all) appear in most messages:
         # sharing instances saves the dataclass construction on the hot path.
         self._party_cache: dict[tuple[int, str, str | None], Party] = {}
@@ -327,7 +331,11 @@ class MappingSet:
         return parties
 
     def _external_domains(self, parties: list[Party]) -> list[str]:
-        """Registrable domains of the non-owner, non-freemail participants, in order, once each."""
+        """Registrable domains of the external participants, in order, once each.
+
+        Not external: the mailbox owners and their colleagues (the owners' registrable
+        domains), freemail domains, and addresses without a domain.
+        """
         out: list[str] = []
         cache = self._external
         owners = self._owners
@@ -342,6 +350,8 @@ class MappingSet:
                     registrable = None
                 else:
                     registrable = self.plugins.registrable_domain(domain) or None
+                    if registrable in self._internal:
+                        registrable = None
                 cache[domain] = registrable
             if registrable is not None and registrable not in out:
                 out.append(registrable)

@@ -249,3 +249,21 @@ def test_incremental_run_writes_only_newer_messages(seeded, sample_config, tmp_p
     # --full reconsiders everything and still duplicates nothing
     full = run_sync(seeded, sample_config, Inputs(messages=str(second)), state=tmp_path / "s.sqlite3", full=True)
     assert full.entities["email"].unchanged == 8 and len(seeded.records("email")) == 8
+
+
+def test_an_account_that_cannot_be_mapped_leaves_its_contacts_unlinked():
+    from mail2dataverse import hookimpl
+    from mail2dataverse.demo import sample_path
+    from mail2dataverse.model import DerivedAccount
+    from mail2dataverse.sync import preview
+
+    class WrongTypes:
+        @hookimpl
+        def derive_account(self, domain, contact):
+            return DerivedAccount(domain, {"domain": domain, "name": {"x": 1}, "website": 7})
+
+    ops, report = preview(Inputs(contacts=str(sample_path("contacts.json"))), RunConfig(), extra_plugins=[WrongTypes()])
+    assert [op["path"] for op in ops] == ["contacts/Microsoft.Dynamics.CRM.CreateMultiple"]
+    assert all("@odata.bind" not in k for t in ops[0]["body"]["Targets"] for k in t)
+    assert any("no account for northwind-traders.example" in w and "account.yaml:" in w for w in report.warnings)
+    assert report.entities["contact"].created == 6

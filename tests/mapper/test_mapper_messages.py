@@ -221,3 +221,12 @@ def test_record_is_not_mutated(mappings, messages):
     for i, m in enumerate(messages):
         mappings.map_message(m, _ref(i))
     assert messages == before
+
+
+def test_colleagues_on_the_owners_domain_are_not_external(mappings, plugins, messages):
+    # message 2 of the reference: dana (owner) → marcus (gmail), bcc crm-archive@acme-widgets
+    out = mappings.map_message(messages[1], _ref())
+    ctx = [c for name, c in plugins.calls if name == "regarding_target"][-1]
+    assert "acme-widgets.example" not in ctx["external_domains"]
+    assert ctx["external_domains"] == []
+    assert out.regarding is None
