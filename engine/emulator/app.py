@@ -555,6 +555,10 @@ class Service:
     # ------------------------------------------------------------------ writes
 
     def _created_headers(self, url: str, in_batch: bool) -> list[tuple[str, str]]:
+        # A key echoed from the URL may hold any character; header values are ASCII on the wire
+        # (http.server refuses anything outside latin-1 and drops the connection), so
+        # percent-encode what is not printable ASCII, as the URL itself was sent.
+        url = "".join(c if " " < c < "\x7f" else urllib.parse.quote(c, safe="") for c in url)
         headers = [("OData-Version", "4.0")]
         if in_batch:
             headers.append(("Location", url))
