@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from .errors import RecordError
 from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from .operations import ChangeSet, Operation, Result
 from .report import Report
-from .state import StateStore, content_hash
+from .state import StateStore
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -178,6 +177,8 @@ class Planner:
             acc.refs.append(c.ref)
         self._write_accounts(accounts)
         self._write_contacts(contacts)
+        if self.progress:
+            self.progress(self.report)
 
     def _write_accounts(self, accounts: dict[str, MappedAccount]) -> None:
         planned = [_Planned(d, a.columns, a.refs) for d, a in accounts.items()]
@@ -530,6 +531,9 @@ class Planner:
                                  bad.error_message if bad else "no result", bad.status if bad else 0)
                 mark.failed(e.date)
         self.state.commit()
+        e = self.report.entities["email"]
+        log.info("emails: %d created, %d unchanged, %d skipped, %d failed of %d read",
+                 e.created, e.unchanged, e.skipped, e.failed, self.report.inputs["messages"])
         if self.progress:
             self.progress(self.report)
 
@@ -699,7 +703,3 @@ def _chunks(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
-
-def now_monotonic() -> float:
-    """Seconds from an arbitrary start; the sync uses it for its progress rate."""
-    return time.monotonic()

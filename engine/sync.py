@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -163,10 +164,10 @@ def sync(
         state = stack.enter_context(StateStore(state_path))
         contacts, messages = _open_inputs(stack, inputs, plugins, report=report, state=state, full=full)
         client = stack.enter_context(WebApiClient(url, auth, **opts))
-        planner = Planner(
-            mappings, plugins, config, WebApiExecutor(client), state, report,
-            full=full, progress=_progress_printer() if progress else None,
-        )
+        bar = Progress(getattr(messages, "count", 0) or 0) if progress and sys.stderr.isatty() else None
+        if bar is not None:
+            stack.callback(bar.close)
+        planner = Planner(mappings, plugins, config, WebApiExecutor(client), state, report, full=full, progress=bar)
         try:
             planner.run(contacts, messages)
         except LookupFailed as exc:
@@ -179,18 +180,41 @@ def sync(
     return report
 
 
-def _progress_printer():
-    """A one-line progress display for terminals (stderr), updated after each email batch."""
-    if not sys.stderr.isatty():
-        return None
+class Progress:
+    """A progress bar on stderr for terminals; nothing at all otherwise (logs stay line-oriented).
 
-    def show(report: Report) -> None:
+    The total is the number of messages the validating pre-pass counted, so the bar knows its
+    end before the first write. It is called by the planner after each phase 1 table and each
+    chunk of emails.
+    """
+
+    def __init__(self, total_messages: int, stream: Any = None, width: int = 30):
+        self.total = total_messages
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, report: Report) -> None:
         e = report.entities["email"]
-        done = e.created + e.unchanged + e.skipped + e.failed
-        sys.stderr.write(f"\r  emails: {done} of {report.inputs['messages']} read, {e.created} created, {e.failed} failed")
-        sys.stderr.flush()
+        done = e.created + e.updated + e.unchanged + e.skipped + e.failed
+        c = report.entities["contact"]
+        contacts = c.created + c.updated + c.unchanged
+        fraction = done / self.total if self.total else 1.0
+        filled = int(self.width * min(fraction, 1.0))
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%} "
+            f"{done:,}/{self.total:,} emails ({e.failed:,} failed, {rate:,.0f}/s) · {contacts:,} contacts"
+        )
+        self.stream.flush()
+        self.shown = True
 
-    return show
+    def close(self) -> None:
+        """End the bar's line so the summary starts on a fresh one."""
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 __all__ = ["Inputs", "preview", "sync", "build_runtime", "SourceError", "ConfigError"]
