@@ -20,6 +20,7 @@ secret text masked.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -290,16 +291,27 @@ def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None)
         )
     if not org_url:
         raise ConfigError("the Dataverse URL is not set (--url or DATAVERSE_URL)")
-    common = dict(authority_host=env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST)
-    if kind == "secret":
-        return MsalClientCredentials(
-            org_url, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], client_secret=env["AZURE_CLIENT_SECRET"], **common
-        )
-    return MsalClientCredentials(
-        org_url,
-        env["AZURE_TENANT_ID"],
-        env["AZURE_CLIENT_ID"],
-        certificate_path=env["AZURE_CLIENT_CERTIFICATE_PATH"],
-        certificate_password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None,
-        **common,
-    )
+    authority = env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST
+    credential = env["AZURE_CLIENT_SECRET"] if kind == "secret" else env["AZURE_CLIENT_CERTIFICATE_PATH"]
+    password = env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or ""
+    # One msal application (and so one token cache) per process and credential: a host that
+    # syncs many mailboxes, or an Azure Functions worker serving many invocations, asks Entra
+    # ID for a token once an hour, not once per run. The key holds a digest, never a secret.
+    key = (kind, org_url.rstrip("/").lower(), env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], authority,
+           hashlib.sha256(f"{credential}\0{password}".encode()).hexdigest())
+    with _PROVIDERS_LOCK:
+        provider = _PROVIDERS.get(key)
+        if provider is None:
+            if kind == "secret":
+                provider = MsalClientCredentials(org_url, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"],
+                                                 client_secret=credential, authority_host=authority)
+            else:
+                provider = MsalClientCredentials(org_url, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"],
+                                                 certificate_path=credential, certificate_password=password or None,
+                                                 authority_host=authority)
+            _PROVIDERS[key] = provider
+    return provider
+
+
+_PROVIDERS: dict[tuple[str, ...], MsalClientCredentials] = {}
+_PROVIDERS_LOCK = threading.Lock()

@@ -21,6 +21,7 @@ TENANT = "00000000-0000-0000-0000-00000000000a"
 CLIENT = "00000000-0000-0000-0000-00000000000b"
 
 
+
 class FakeApp:
     """Stands in for msal.ConfidentialClientApplication: scripted answers, records calls."""
 
@@ -266,3 +267,17 @@ def test_auth_from_env_builds_msal_providers(monkeypatch, tmp_path, keypair):
     provider = auth_from_env("certificate", ORG, env={"AZURE_TENANT_ID": TENANT, "AZURE_CLIENT_ID": CLIENT,
                                                        "AZURE_CLIENT_CERTIFICATE_PATH": str(path)})
     assert provider.thumbprints["sha1"] and made[1].credential["private_key"]
+
+
+def test_one_msal_application_per_process_and_credential(monkeypatch):
+    factory, made = _factory()
+    monkeypatch.setattr(msal, "ConfidentialClientApplication", factory)
+    env = {"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c", "AZURE_CLIENT_SECRET": "s3cr3t-one-app"}
+    first = auth_from_env("secret", ORG, env=env)
+    assert auth_from_env("secret", ORG + "/", env=dict(env)) is first  # same credential: same token cache
+    other = auth_from_env("secret", ORG, env={**env, "AZURE_CLIENT_SECRET": "rotated"})
+    assert other is not first
+    assert len(made) == 2
+    import mail2dataverse.auth as auth_module
+
+    assert not any("s3cr3t-one-app" in part for key in auth_module._PROVIDERS for part in key)
