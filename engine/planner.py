@@ -691,12 +691,18 @@ def _relaxed_gc() -> Iterator[None]:
 
 
 def _same_as_org(column: str, value: Any, row: dict[str, Any]) -> bool:
+    """Whether the org's ``row`` already holds ``value`` for ``column`` (a bind compares ids)."""
     if column.endswith("@odata.bind"):
         nav = column[: -len("@odata.bind")]
         lookup = "_" + nav.rsplit("_", 1)[0] + "_value" if nav.count("_") else nav
         wanted = value.rsplit("(", 1)[-1].rstrip(")")
         return str(row.get(lookup, "")).lower() == wanted.lower()
-    return row.get(column) == value
+    current = row.get(column)
+    if column.startswith("emailaddress") and isinstance(current, str) and isinstance(value, str):
+        # Addresses are matched case-insensitively: rewriting Zoe@X.com as zoe@x.com would be
+        # an update for nothing, and would overwrite how the CRM user typed it.
+        return current.casefold() == value.casefold()
+    return current == value
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

@@ -267,3 +267,12 @@ def test_an_account_that_cannot_be_mapped_leaves_its_contacts_unlinked():
     assert all("@odata.bind" not in k for t in ops[0]["body"]["Targets"] for k in t)
     assert any("no account for northwind-traders.example" in w and "account.yaml:" in w for w in report.warnings)
     assert report.entities["contact"].created == 6
+
+
+def test_existing_contact_typed_in_mixed_case_is_found_and_left_alone(seeded, sample_config):
+    seeded.seed("contact", {"firstname": "Marcus", "lastname": "Webb", "emailaddress1": "Marcus.Webb87@Gmail.com"})
+    report = run_sync(seeded, sample_config)
+    assert report.failed == 0
+    marcus = [r for r in seeded.records("contact") if r["emailaddress1"].lower() == "marcus.webb87@gmail.com"]
+    assert [r["emailaddress1"] for r in marcus] == ["Marcus.Webb87@Gmail.com"]
+    assert report.entities["contact"].unchanged == 1 and report.entities["contact"].created == 5
