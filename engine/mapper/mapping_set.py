@@ -37,14 +37,15 @@ class _Failed(Exception):
         self.location = location
         self.message = message
 
-    def reason(self, ref: RecordRef | None) -> str:
-        return str(
-            RecordError(
-                f"{self.location.json_path}: {self.message}",
-                record_ref=str(ref) if ref is not None else "",
-                location=self.location,
-            )
-        )
+    def reason(self) -> str:
+        """``$.json.path: message (mapping file:line:col)``, the record left out.
+
+        The :class:`Skip` carries the record separately, and the run report groups skip
+        reasons by the text before the first colon: a reason starting with the record would
+        make every malformed record its own group, and the summary line would say which
+        record but not why.
+        """
+        return str(RecordError(f"{self.location.json_path}: {self.message}", location=self.location))
 
 
 def _is_false(value: Any) -> bool:
@@ -149,11 +150,8 @@ class MappingSet:
 
     @staticmethod
     def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
-        return Skip(
-            ref,
-            f"{ref}: not a JSON object but {jmespath_type(record)}, cannot map it "
-            f"(mapping {mapping.source.file})",
-        )
+        # No record prefix in the reason: the Skip names the record (see _Failed.reason).
+        return Skip(ref, f"not a JSON object but {jmespath_type(record)}, cannot map it (mapping {mapping.source.file})")
 
     # -- contacts -------------------------------------------------------------------------------
 
@@ -163,8 +161,9 @@ class MappingSet:
         :returns: a :class:`MappedContact` (its ``emails`` are the ``let.emails`` addresses, the
             account from ``plugins.account_for_address`` when a column has ``bind: account``), or
             a :class:`Skip` with a one-line reason: a skip rule matched, the contact has no email
-            address, or a value has the wrong type (the reason then names the record and the
-            mapping file:line:col of the entry that failed).
+            address, or a value has the wrong type (the reason is then
+            ``$.json.path: message (mapping file:line:col)`` of the entry that failed; the
+            record is the Skip's ``ref``).
         """
         mapping = self.contact
         if not isinstance(record, dict):
@@ -186,7 +185,7 @@ class MappingSet:
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
-            return Skip(ref, failed.reason(ref))
+            return Skip(ref, failed.reason())
         return MappedContact(ref=ref, emails=emails, columns=columns, account=account, account_nav=nav)
 
     def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
@@ -272,7 +271,7 @@ class MappingSet:
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
-            return Skip(ref, failed.reason(ref))
+            return Skip(ref, failed.reason())
         regarding = None
         if mapping.regarding:
             context = {

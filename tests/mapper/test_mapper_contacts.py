@@ -122,7 +122,8 @@ def test_long_email_truncated_in_column_not_identity(mappings):
 def test_wrong_types_become_located_skips(mappings, contacts, field, value, where, why):
     out = mappings.map_contact(dict(contacts[1], **{field: value}), _ref(1, "c2"))
     assert isinstance(out, Skip)
-    assert out.reason.startswith(f"contacts.json record 2 (id c2): {where}: {why}")
+    assert out.ref == _ref(1, "c2")
+    assert out.reason.startswith(f"{where}: {why}")  # the record is out.ref, not repeated
     assert "(mapping mappings/contact.yaml:" in out.reason
 
 
