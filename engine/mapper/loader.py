@@ -103,8 +103,15 @@ def mapping_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _folder_documents(path: Path, problems: list[Problem]) -> dict[str, MappingDocument]:
-    """Read one ``--mappings`` path (folder or single file), keyed by entity."""
+def _folder_documents(
+    path: Path, problems: list[Problem], duplicates: list[MappingDocument] | None = None
+) -> dict[str, MappingDocument]:
+    """Read one ``--mappings`` path (folder or single file), keyed by entity.
+
+    :param duplicates: when given, a second file for an entity is appended here after its
+        problem is reported, so ``validate`` can still check its content: an editor fixing
+        the folder wants every mistake of that file now, not after renaming it.
+    """
     found: dict[str, MappingDocument] = {}
     if not path.exists():
         problems.append(Problem(SourceLocation(str(path)), "mapping folder does not exist"))
@@ -123,9 +130,19 @@ def _folder_documents(path: Path, problems: list[Problem]) -> dict[str, MappingD
                     f"{found[entity].filename} already maps entity {entity!r}; one file per entity per folder",
                 )
             )
+            if duplicates is not None:
+                duplicates.append(doc)
             continue
         found[entity] = doc
     return found
+
+
+def _file_names(path: Path) -> list[str]:
+    """The names problems of ``path`` are reported under, in reading order."""
+    names = [str(path)]
+    if path.is_dir():
+        names.extend(str(f) for f in mapping_files(path))
+    return names
 
 
 class _BuiltinsOnly:
@@ -210,7 +227,11 @@ def load_mappings(user_dirs: Sequence[Path] = (), *, plugins: Any) -> MappingSet
         compiled[entity] = compiler.mapping(merge_layers(entity, layers[entity]))
     problems.extend(compiler.problems)
     if problems:
-        raise MappingError(_in_file_order(problems))
+        # The user's files first: a problem reported in a shipped default is a consequence
+        # of what a user file changed (a removed let value the default still uses).
+        files = [name for p in user_dirs for name in _file_names(Path(p))]
+        files += [f"{DEFAULTS_DISPLAY}/{e}.yaml" for e in ENTITIES]
+        raise MappingError(_in_file_order(problems, files))
     return MappingSet(compiled["contact"], compiled["account"], compiled["email"], plugins=plugins, options=options)  # type: ignore[arg-type]
 
 
@@ -230,10 +251,13 @@ def validate_paths(paths: Sequence[Path], *, plugins: Any = None) -> list[Proble
     problems: list[Problem] = []
     compiler, _ = _compiler(plugins)
     defaults = default_documents()
+    files: list[str] = []
     for path in paths:
         path = Path(path)
+        files += _file_names(path)
         if path.is_dir():
-            docs = list(_folder_documents(path, problems).values())
+            duplicates: list[MappingDocument] = []
+            docs = [*_folder_documents(path, problems, duplicates).values(), *duplicates]
         elif not path.exists():
             problems.append(Problem(SourceLocation(str(path)), "no such file or folder"))
             continue
@@ -246,12 +270,20 @@ def validate_paths(paths: Sequence[Path], *, plugins: Any = None) -> list[Proble
             layers = [defaults[entity], doc] if doc.extends else [doc]
             compiler.mapping(merge_layers(entity, layers))
     problems.extend(compiler.problems)
-    return _in_file_order(problems)
+    return _in_file_order(problems, files)
 
 
-def _in_file_order(problems: list[Problem]) -> list[Problem]:
-    """Sort problems by file (in the order files were read), then line and column."""
+def _in_file_order(problems: list[Problem], files: Sequence[str] = ()) -> list[Problem]:
+    """Sort problems by file, then line and column.
+
+    Files come in the order given by ``files`` (the order they were named and read), then any
+    other file in order of its first problem. Without ``files`` a file whose problems were all
+    found by the compiler (which runs after every file is read) would be listed after files
+    read later, and the output would jump around the folder.
+    """
     order: dict[str, int] = {}
+    for name in files:
+        order.setdefault(name, len(order))
     for p in problems:
         order.setdefault(p.location.file, len(order))
     unique = list(dict.fromkeys(problems))

@@ -58,3 +58,24 @@ def test_missing_path():
     assert [str(p) for p in validate_paths([Path("/nonexistent/x.yaml")], plugins=FakePlugins())] == [
         "/nonexistent/x.yaml: $: no such file or folder"
     ]
+
+
+def test_a_second_file_for_an_entity_is_still_checked(tmp_path):
+    # The duplicate is an error, but the user also wants that file's own mistakes now.
+    (tmp_path / "a.yaml").write_text("entity: contact\nextends: default\n", "utf-8")
+    (tmp_path / "b.yaml").write_text("entity: contact\nextends: default\ncolumns:\n  x: 'lowr(a)'\n", "utf-8")
+    problems = validate_paths([tmp_path], plugins=FakePlugins())
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'b.yaml'}:1:9: $.entity: {tmp_path / 'a.yaml'} already maps entity 'contact'; one file per entity per folder",
+        f"{tmp_path / 'b.yaml'}:4:7: $.columns.x: unknown JMESPath function lowr() (did you mean lower()?)",
+    ]
+
+
+def test_problems_come_in_the_order_files_were_named(tmp_path):
+    # Compiler problems are found after every file is read; they must not sort after the
+    # reading problems of files named later.
+    (tmp_path / "a.yaml").write_text("entity: account\nextends: default\ncolumns:\n  x: 'nope(a)'\n", "utf-8")
+    (tmp_path / "b.yaml").write_text("entity: contact\ncolums: {}\n", "utf-8")
+    paths = [tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "missing.yaml"]
+    files = [p.location.file for p in validate_paths(paths, plugins=FakePlugins())]
+    assert list(dict.fromkeys(files)) == [str(p) for p in paths]
