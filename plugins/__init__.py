@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import logging
 import os
 import re
 import reprlib
@@ -65,6 +66,11 @@ BUILTIN_DISTRIBUTION = "mail2dataverse"
 _BUILTIN_PREFIX = __name__ + "."
 
 _FALSE_WORDS = ("0", "false", "no", "off", "")
+
+#: The built-in plugins by name (their entry points in our own pyproject).
+BUILTIN_NAMES = ("freemail", "accounts", "regarding", "mbox")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +114,7 @@ def make_plugin_manager(
     if autoload is None:
         autoload = os.environ.get(AUTOLOAD_ENV, "1").strip().lower() not in _FALSE_WORDS
     if autoload:
+        _warn_unknown_blocked(blocked, extra)
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a third-party plugin's import error must not be a traceback
@@ -134,6 +141,36 @@ def make_plugin_manager(
     if trace:
         _add_tracing(pm)
     return pm
+
+
+def _entry_points() -> dict[str, tuple[Any, Any]]:
+    """``{name: (entry point, distribution)}`` of the installed ``mail2dataverse`` plugins."""
+    import importlib.metadata
+
+    found: dict[str, tuple[Any, Any]] = {}
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP:
+                found.setdefault(ep.name, (ep, dist))
+    return found
+
+
+def _warn_unknown_blocked(blocked: set[str], extra: Iterable[Any]) -> None:
+    """Warn about disabled names that match no plugin: a typo would otherwise leave the
+    plugin the user meant to disable running, silently (``freemial`` instead of ``freemail``).
+    A warning, not an error: a shared config may name a plugin not installed everywhere.
+    """
+    if not blocked:
+        return
+    known = set(_entry_points()) | set(BUILTIN_NAMES)
+    known.update(item[0] for item in extra if isinstance(item, tuple))
+    for name in sorted(blocked - known):
+        log.warning(
+            "disabled plugin %r is not installed (installed: %s); check the spelling in %s or plugins.disable",
+            name,
+            ", ".join(sorted(known)),
+            DISABLE_ENV,
+        )
 
 
 def _failing_entry_point(pm: pluggy.PluginManager) -> str | None:
@@ -542,10 +579,13 @@ def list_plugins(
 ) -> list[dict[str, Any]]:
     """Describe every registered plugin, external ones first, then by name.
 
-    Each row is ``{"name", "package", "version", "module", "file", "hooks", "builtin"}``:
-    ``package``/``version`` come from the distribution that declared the entry point (None for
-    a plugin registered directly, e.g. in tests); ``builtin`` is True when that distribution is
-    ``mail2dataverse`` or, for a directly registered module, when the module is one of ours.
+    Each row is ``{"name", "package", "version", "module", "file", "hooks", "builtin",
+    "disabled"}``: ``package``/``version`` come from the distribution that declared the entry
+    point (None for a plugin registered directly, e.g. in tests); ``builtin`` is True when that
+    distribution is ``mail2dataverse`` or, for a directly registered module, when the module
+    is one of ours. A plugin disabled by configuration or environment is listed too, with
+    ``disabled: true`` and no hooks (it was never loaded), so a user can see why its policy
+    does not apply; a disabled name that matches no installed plugin is not listed.
 
     :param include_builtin: False hides the built-ins (``plugins`` without ``--all``).
     :param hook: only plugins implementing this hook (``--hook NAME``).
@@ -558,6 +598,9 @@ def list_plugins(
     rows = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # a blocked name
+            row = _disabled_row(name)
+            if row is not None and hook is None and (include_builtin or not row["builtin"]):
+                rows.append(row)
             continue
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         if hook is not None and hook not in hooks:
@@ -585,10 +628,35 @@ def list_plugins(
                 "file": file,
                 "hooks": hooks,
                 "builtin": builtin,
+                "disabled": False,
             }
         )
     rows.sort(key=lambda r: (r["builtin"], r["name"]))
     return rows
+
+
+def _disabled_row(name: str) -> dict[str, Any] | None:
+    """The listing row of a blocked name, from its entry point; None when nothing has it."""
+    found = _entry_points().get(name)
+    if found is not None:
+        ep, dist = found
+        package, version, module = dist.metadata["Name"], dist.version, ep.value.partition(":")[0]
+    elif name in BUILTIN_NAMES:  # registered directly (autoload off): still one of ours
+        from .. import __version__
+
+        package, version, module = BUILTIN_DISTRIBUTION, __version__, f"{__name__}.{name}"
+    else:
+        return None
+    return {
+        "name": name,
+        "package": package,
+        "version": version,
+        "module": module,
+        "file": None,
+        "hooks": [],
+        "builtin": package == BUILTIN_DISTRIBUTION,
+        "disabled": True,
+    }
 
 
 def _hook_names(pm: pluggy.PluginManager) -> list[str]:
@@ -602,7 +670,8 @@ def _is_hook(pm: pluggy.PluginManager, name: str) -> bool:
 def format_plugins(rows: list[dict[str, Any]], fmt: str = "table") -> str:
     """Render :func:`list_plugins` rows as ``"json"`` (an indented array) or a ``"table"``.
 
-    The table shows name, package, version, built-in and hooks; the JSON has every field.
+    The table shows name, package, version, built-in and hooks (``(disabled)`` for a disabled
+    plugin); the JSON has every field.
 
     :raises ConfigError: an unknown format.
     """
@@ -617,7 +686,7 @@ def format_plugins(rows: list[dict[str, Any]], fmt: str = "table") -> str:
             r["package"] or "-",
             r["version"] or "-",
             "yes" if r["builtin"] else "no",
-            ", ".join(r["hooks"]) or "-",
+            "(disabled)" if r.get("disabled") else ", ".join(r["hooks"]) or "-",
         )
         for r in rows
     ]

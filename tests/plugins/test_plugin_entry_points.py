@@ -91,7 +91,14 @@ def test_entry_point_blocked_by_name(partner):
 
 def test_entry_point_blocked_by_env(partner, monkeypatch):
     monkeypatch.setenv(DISABLE_ENV, "partner")
-    assert make_plugin_manager().get_plugin("partner") is None
+    pm = make_plugin_manager()
+    assert pm.get_plugin("partner") is None
+    # still listed, from its entry point, so the user sees it is installed but disabled
+    (row,) = list_plugins(pm)
+    assert row == {
+        "name": "partner", "package": "m2d-partner", "version": "1.2.3", "module": "m2d_partner",
+        "file": None, "hooks": [], "builtin": False, "disabled": True,
+    }
 
 
 def test_autoload_off_by_argument_and_env(partner, monkeypatch):

@@ -332,6 +332,7 @@ def test_list_plugins_json_shape(make_plugins):
         "file": "/somewhere/m2d_listing_test.py",
         "hooks": ["is_freemail"],
         "builtin": False,
+        "disabled": False,
     }
     freemail_row = rows[2]
     assert freemail_row["package"] == "mail2dataverse"
@@ -350,9 +351,29 @@ def test_list_plugins_filters(make_plugins):
         list_plugins(pm, hook="nope")
 
 
-def test_list_plugins_skips_blocked_names(make_plugins):
+def test_list_plugins_shows_disabled_builtins(make_plugins):
+    # A disabled built-in is listed as such: "why is gmail.com an account?" has an answer.
     pm = make_plugins(disable=["freemail"]).pm
-    assert [r["name"] for r in list_plugins(pm)] == ["accounts", "regarding"]
+    rows = list_plugins(pm)
+    assert [(r["name"], r["disabled"]) for r in rows] == [("accounts", False), ("freemail", True), ("regarding", False)]
+    assert rows[1]["hooks"] == [] and rows[1]["builtin"] is True and rows[1]["package"] == "mail2dataverse"
+    assert "freemail   mail2dataverse" in format_plugins(rows, "table")
+    assert format_plugins(rows, "table").splitlines()[2].endswith("yes      (disabled)")
+    assert [r["name"] for r in list_plugins(pm, hook="is_freemail")] == []  # it implements nothing now
+    assert [r["name"] for r in list_plugins(pm, include_builtin=False)] == []
+
+
+def test_disabling_an_unknown_name_warns(make_plugins, caplog, monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "freemial")
+    with caplog.at_level("WARNING", logger="mail2dataverse.plugins"):
+        make_plugin_manager(extra=BUILTINS)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("disabled plugin 'freemial' is not installed (installed: ")
+    caplog.clear()
+    monkeypatch.delenv(DISABLE_ENV)
+    with caplog.at_level("WARNING", logger="mail2dataverse.plugins"):
+        make_plugin_manager(disable=["freemail"])  # a real name: silent
+    assert caplog.records == []
 
 
 def test_format_plugins_table(make_plugins):
