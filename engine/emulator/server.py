@@ -134,6 +134,8 @@ class _Handler(BaseHTTPRequestHandler):
                             b"The request URL is too long.</p>")
         else:
             resp = error_response(errors.ODataError(code, "", message or "Bad Request"))
+        # Malformed requests and unsupported methods still carry the headers every response has.
+        resp = self.server.emulator._finish(resp)
         try:
             self._write(resp)
         except OSError:
@@ -330,9 +332,11 @@ class Emulator:
         self._bump("requests")
         started = time.monotonic()
         if len(req.target) > MAX_URL:
-            return Response(414, [("Content-Type", "text/html; charset=us-ascii")],
-                            b"<h2>Bad Request - Request URL Too Long</h2><hr><p>HTTP Error 414. "
-                            b"The request URL is too long.</p>")
+            # Through _finish like every other answer: clients read OData-Version and
+            # x-ms-dop-hint from whatever comes back, errors included.
+            return self._finish(Response(414, [("Content-Type", "text/html; charset=us-ascii")],
+                                         b"<h2>Bad Request - Request URL Too Long</h2><hr><p>HTTP Error 414. "
+                                         b"The request URL is too long.</p>"))
         denied = self._auth(req)
         if denied is not None:
             self._bump("unauthorized")
