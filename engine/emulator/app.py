@@ -72,6 +72,23 @@ def _json(status: int, payload: Any, extra: list[tuple[str, str]] | None = None,
     return Response(status, headers + list(extra or []), body)
 
 
+class _DuplicateProperty(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_properties(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: the OData reader refuses a property named twice, where ``json``
+    would silently keep the last value and hide a client bug that the service reports."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _DuplicateProperty(name)
+        out[name] = value
+    return out
+
+
 def parse_prefer(value: str | None) -> dict[str, str]:
     """``Prefer`` header → {preference: value} (``return=representation`` → {'return': 'representation'})."""
     out: dict[str, str] = {}
@@ -256,7 +273,11 @@ class Service:
             raise errors.ODataError(415, "", f"The request entity's media type '{ct or ''}' is not supported "
                                              "for this resource.")
         try:
-            return json.loads(req.body.decode("utf-8") or "null")
+            return json.loads(req.body.decode("utf-8") or "null", object_pairs_hook=_unique_properties)
+        except _DuplicateProperty as dup:
+            raise errors.payload_error(
+                table.entity_set, f"Multiple properties with the name '{dup.name}' were detected in an entry or a "
+                                  "complex value. In OData, duplicate property names are not allowed.")
         except (UnicodeDecodeError, ValueError) as exc:
             raise errors.payload_error(table.entity_set, f"Invalid JSON. {exc}")
 
