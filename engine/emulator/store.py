@@ -550,6 +550,8 @@ class Store:
     def _create_children(self, parent: Table, parent_id: str, coll_name: str, items: list, ctx: WriteContext):
         coll = parent.collections[coll_name]
         child = self.tables[coll.child]
+        if parent.logical == "email" and child.logical == "activityparty":
+            self._check_one_sender(items)
         for item in items:
             if child.logical == "activityparty":
                 self._check_party(parent, item)
@@ -572,6 +574,18 @@ class Store:
             if child.logical == "activityparty":
                 row["ispartydeleted"] = False
             self._put(child.logical, row)
+
+    @staticmethod
+    def _check_one_sender(items: list) -> None:
+        """An email's From holds one party (the platform resolves a sender to a single row), so
+        two ``participationtypemask: 1`` parties are refused rather than stored (UNCONFIRMED
+        wording, see docs/emulator.md)."""
+        senders = sum(1 for i in items if isinstance(i, dict) and i.get("participationtypemask") == 1
+                      and not isinstance(i.get("participationtypemask"), bool))
+        if senders > 1:
+            raise errors.ODataError(
+                400, "0x80040203",
+                f"An email can have only one sender (participationtypemask 1); {senders} were given.")
 
     @staticmethod
     def _check_party(parent: Table, item: Any) -> None:
@@ -612,10 +626,7 @@ class Store:
                 raise errors.bad_request(
                     f"The value of the primary key '{table.pk}' in the payload does not match the key in the URI.")
             values.pop(table.pk, None)
-            if table.logical in ACTIVITY_TABLES and existing.get("statecode") not in (None, 0):
-                raise errors.ODataError(
-                    400, "0x80040203",
-                    f"This {table.logical} is completed or canceled and is read-only; it can't be edited.")
+            self._check_editable(table, existing)
             row = copy.deepcopy(existing)
             self._apply_state(table, values, row, creating=False)
             row.update(values)
@@ -629,6 +640,14 @@ class Store:
                 self._create_children(table, rid, coll_name, items, ctx)
             for coll_name, refs in coll_binds:
                 self._bind_children(table, rid, coll_name, refs)
+
+    @staticmethod
+    def _check_editable(table: Table, row: dict) -> None:
+        """Completed and canceled activities are read-only (reference §4.3)."""
+        if table.logical in ACTIVITY_TABLES and row.get("statecode") not in (None, 0):
+            raise errors.ODataError(
+                400, "0x80040203",
+                f"This {table.logical} is completed or canceled and is read-only; it can't be edited.")
 
     def upsert(self, table: Table, key: str | dict, body: Any, ctx: WriteContext, *, if_match: str | None = None,
                if_none_match: str | None = None) -> tuple[str, bool]:
@@ -677,6 +696,7 @@ class Store:
         with self.atomic():
             nav = table.navs[nav_name]
             row = copy.deepcopy(self.rows[table.logical][rid])
+            self._check_editable(table, row)  # a $ref is an update too: closed activities refuse it
             col = table.columns[nav.column]
             if target is None:
                 row[nav.column] = None
