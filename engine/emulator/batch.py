@@ -234,8 +234,10 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
                 done.append(resp)
                 register_content_id(op, resp)
         cs_boundary = f"changesetresponse_{uuid.uuid4()}"
+        # OData 4.0 (what Dataverse speaks) scopes $n to its own change set: a later change set
+        # or a part outside it cannot refer to it, so the ids are forgotten either way.
+        forget_content_ids(item.operations)
         if failed is not None:
-            forget_content_ids(item.operations)
             rendered = render_changeset(cs_boundary, [failed])
             if not continue_on_error:
                 return BatchOutcome(400, boundary, _wrap(boundary, [rendered]))
