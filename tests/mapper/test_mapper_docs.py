@@ -73,3 +73,25 @@ def test_shipped_files_carry_the_schema_modeline():
     for name in ("contact.yaml", "account.yaml", "email.yaml"):
         first = (ROOT / "mappings" / name).read_text("utf-8").splitlines()[0]
         assert first == "# yaml-language-server: $schema=../schemas/mapping.schema.json", name
+
+
+def _modeline_target(folder, name):
+    first = folder.joinpath(name).read_text("utf-8").splitlines()[0]
+    relative = first.partition("$schema=")[2]
+    return Path(str(folder)) / relative
+
+
+def test_modeline_resolves_in_the_repo_and_in_the_installed_package():
+    # The editor resolves the path against the file it opened: the repo checkout, or the
+    # installed package (site-packages/mail2dataverse/mappings/). Both must reach the schema.
+    from importlib import resources
+
+    installed = resources.files("mail2dataverse.mappings")
+    for folder in (ROOT / "mappings", installed):
+        for name in ("contact.yaml", "account.yaml", "email.yaml"):
+            target = _modeline_target(folder, name).resolve()
+            assert target.is_file(), (folder, name, target)
+            assert target.name == "mapping.schema.json"
+    assert (Path(str(installed)) / "../schemas/mapping.schema.json").resolve() == (
+        Path(str(resources.files("mail2dataverse.schemas"))) / "mapping.schema.json"
+    ).resolve()

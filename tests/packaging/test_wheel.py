@@ -57,6 +57,18 @@ def test_every_mapping_and_schema_file_is_in_the_wheel(wheel_names):
     assert "mail2dataverse/samples/config.yaml" in wheel_names
 
 
+def test_mapping_modelines_resolve_inside_the_wheel(wheel, wheel_names):
+    # Editors open the installed files: the relative $schema path must exist there too.
+    import posixpath
+
+    with zipfile.ZipFile(wheel) as zf:
+        for name in sorted(n for n in wheel_names if n.startswith("mail2dataverse/mappings/") and n.endswith(".yaml")):
+            first = zf.read(name).decode("utf-8").splitlines()[0]
+            assert first.startswith("# yaml-language-server: $schema="), name
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), first.partition("$schema=")[2]))
+            assert target in wheel_names, (name, target)
+
+
 def test_example_plugin_package_is_not_in_the_wheel(wheel_names):
     assert not [n for n in wheel_names if "example_plugin" in n or n.startswith("m2d_example")]
 
