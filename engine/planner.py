@@ -219,16 +219,18 @@ class Planner:
                 p.id = deterministic_id("contact", p.key)
         self._write_table("contact", planned, alt_key="emailaddress1" if alt else None)
         for p in planned:
-            if p.outcome == "failed":
+            if p.outcome == "failed" or not p.id:
                 continue  # binding a party to a row that does not exist would fail the email too
             for address in contacts[p.key].emails:
                 self.address_book.setdefault(address, ("contact", p.id))
 
     def _contact_select(self, planned: list[_Planned]) -> list[str]:
+        """The columns to read back from existing contacts: what the mapping writes, binds included."""
         cols: set[str] = set()
         for p in planned:
             cols.update(c for c in p.columns if "@" not in c)
-        return sorted(cols) + ["_parentcustomerid_value"]
+            cols.update(_lookup_value_column(b[: -len("@odata.bind")]) for b in p.binds)
+        return sorted(cols)
 
     def _write_table(self, table: str, planned: list[_Planned], *, alt_key: str | None) -> None:
         """Decide create / update / unchanged per record and send bulk operations."""
@@ -693,8 +695,7 @@ def _relaxed_gc() -> Iterator[None]:
 def _same_as_org(column: str, value: Any, row: dict[str, Any]) -> bool:
     """Whether the org's ``row`` already holds ``value`` for ``column`` (a bind compares ids)."""
     if column.endswith("@odata.bind"):
-        nav = column[: -len("@odata.bind")]
-        lookup = "_" + nav.rsplit("_", 1)[0] + "_value" if nav.count("_") else nav
+        lookup = _lookup_value_column(column[: -len("@odata.bind")])
         wanted = value.rsplit("(", 1)[-1].rstrip(")")
         return str(row.get(lookup, "")).lower() == wanted.lower()
     current = row.get(column)
@@ -703,6 +704,17 @@ def _same_as_org(column: str, value: Any, row: dict[str, Any]) -> bool:
         # an update for nothing, and would overwrite how the CRM user typed it.
         return current.casefold() == value.casefold()
     return current == value
+
+
+def _lookup_value_column(nav: str) -> str:
+    """The column a read returns for a lookup bound through ``nav``.
+
+    ``parentcustomerid_account`` (one target of a polymorphic lookup) reads back as
+    ``_parentcustomerid_value``; a single-target navigation property ``parentaccountid`` as
+    ``_parentaccountid_value``.
+    """
+    base = nav.rsplit("_", 1)[0] if nav.rsplit("_", 1)[-1] in TABLES else nav
+    return f"_{base}_value"
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
