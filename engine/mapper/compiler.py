@@ -332,9 +332,11 @@ class Compiler:
                 if entity != "contact":
                     self._problem(item, ("bind",), f"'bind' is only allowed in contact mappings, this is {_a(entity)} {entity} mapping")
                 elif not name.endswith(BIND_SUFFIX):
+                    # The name is what is wrong: point at the key, not at its value.
+                    parent = Item(None, item.doc, item.path[:-1])
                     self._problem(
-                        item, (), f"a column with 'bind' must be named <navigation property>{BIND_SUFFIX}, e.g. "
-                        f"parentcustomerid_account{BIND_SUFFIX}",
+                        parent, (), f"a column with 'bind' must be named <navigation property>{BIND_SUFFIX}, e.g. "
+                        f"parentcustomerid_account{BIND_SUFFIX}", key=item.path[-1],
                     )
                 elif bind is not None:
                     self._problem(item, ("bind",), f"only one column can bind the account (already {bind.name!r})")
