@@ -44,7 +44,8 @@ from .sync import Inputs, sync
 log = logging.getLogger("mail2dataverse.hosting")
 
 #: Failures that no retry can fix: a bad setting, config or mapping, an unreadable export.
-#: A queue message failing with one of these is reported as poison on its first attempt.
+#: A queue message failing with one of these is reported as poison on its first attempt,
+#: unless the error is marked ``transient`` (see :func:`is_permanent`).
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (ConfigError, SourceError)
 DEFAULT_MAX_DEQUEUE = 5  # the Functions runtime's own default for queues.maxDequeueCount
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -66,6 +67,9 @@ class Mailbox:
         ``MAIL2DATAVERSE_CONFIG``), e.g. to give its owner addresses.
     :ivar with_headers: with a grant, fetch each message's headers so its Message-ID is used.
     :ivar limit: with a grant, export at most this many messages.
+    :ivar contacts_source: with a grant, which contacts to export: ``address_book`` (the CLI's
+        default), ``inbox`` (people the mailbox corresponded with), ``domain``, or several,
+        comma-separated (``"address_book,inbox"``).
     :ivar name: a label for reports and state files (default: the grant or the messages path).
     """
 
@@ -76,6 +80,7 @@ class Mailbox:
     config: str | None = None
     with_headers: bool = False
     limit: int | None = None
+    contacts_source: str | None = None
     name: str | None = None
 
     @property
@@ -87,6 +92,8 @@ class Mailbox:
         """The :class:`~mail2dataverse.sync.Inputs` of this mailbox, as the CLI would build them."""
         if self.grant:
             options: dict[str, Any] = {"with_headers": self.with_headers, "limit": self.limit}
+            if self.contacts_source:
+                options["source"] = self.contacts_source
             return Inputs(from_nylas=True, grant=self.grant, nylas_options=options)
         return Inputs(messages=self.messages, contacts=self.contacts, fmt=self.fmt)
 
@@ -108,7 +115,7 @@ class Mailbox:
         unknown = set(item) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"{where}: unknown mailbox field(s) {', '.join(sorted(unknown))}")
-        for key in ("grant", "messages", "contacts", "fmt", "config", "name"):
+        for key in ("grant", "messages", "contacts", "fmt", "config", "name", "contacts_source"):
             if item.get(key) is not None and not isinstance(item[key], str):
                 raise ConfigError(f"{where}: mailbox field {key!r} must be a string")
         if not isinstance(item.get("with_headers", False), bool):
@@ -120,6 +127,13 @@ class Mailbox:
             raise ConfigError(f"{where}: a mailbox needs a 'grant', or 'messages' and/or 'contacts' files")
         if mailbox.grant and (mailbox.messages or mailbox.contacts):
             raise ConfigError(f"{where}: give a mailbox either a 'grant' or export files, not both")
+        if mailbox.contacts_source:
+            from .sources.nylas_cli import contact_sources
+
+            try:
+                contact_sources(mailbox.contacts_source)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         return mailbox
 
 
@@ -407,9 +421,9 @@ def sync_queue_message(
         return poison_report(text, attempt, exc, permanent=True)
     try:
         report = _Runner(env, auth).run(mailbox)
-    except PERMANENT_ERRORS as exc:
-        return poison_report(text, attempt, exc, permanent=True, mailbox=mailbox)
     except Exception as exc:
+        if is_permanent(exc):
+            return poison_report(text, attempt, exc, permanent=True, mailbox=mailbox)
         if attempt >= max_dequeue:
             return poison_report(text, attempt, exc, permanent=False, mailbox=mailbox)
         log.warning(
@@ -423,6 +437,14 @@ def sync_queue_message(
     else:
         log.info("mail2dataverse: mailbox %s synced", mailbox.label)
     return {"mailbox": mailbox.label, "ok": report.failed == 0, "report": data, "poison": False}
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when no retry can fix ``exc``: a :data:`PERMANENT_ERRORS` error not marked
+    ``transient``. A failing ``nylas`` run (network, rate limit, timeout, output cut short) is a
+    SourceError marked transient, so the queue retries it instead of giving the mailbox up on
+    its first attempt; a missing CLI or a damaged export file is permanent."""
+    return isinstance(exc, PERMANENT_ERRORS) and not getattr(exc, "transient", False)
 
 
 def max_dequeue_setting(env: Mapping[str, str]) -> int:
@@ -530,6 +552,7 @@ __all__ = [
     "Mailbox",
     "certificate_env",
     "http_status",
+    "is_permanent",
     "mailboxes_from_settings",
     "max_dequeue_setting",
     "poison_report",

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from itertools import accumulate, islice, repeat
 from operator import itemgetter
@@ -529,7 +529,7 @@ class RecordSource:
     about how the export was produced, e.g. the nylas command line and CLI version).
     """
 
-    def __init__(self, name: str, kind: str, reader: Any, *, inp: _Input | None = None,
+    def __init__(self, name: str, kind: str, reader: Any, *, inp: _Input | _InputGroup | None = None,
                  enrich: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
                  meta: dict[str, Any] | None = None):
         self.name = name
@@ -742,10 +742,41 @@ def _from_plugin(fmt: str, entry: tuple[Callable[..., Any], Any], path: Path, ki
     return RecordSource(display, kind, reader)
 
 
-def open_spooled(spool: IO[bytes], name: str, kind: str, **kwargs: Any) -> RecordSource:
-    """Wrap an already-written temporary file of JSON (the CLI runner's stdout) as a source.
+def open_spooled(spool: IO[bytes] | Sequence[IO[bytes]], name: str, kind: str, **kwargs: Any) -> RecordSource:
+    """Wrap already-written temporary files of JSON (the CLI runner's stdout) as one source.
 
-    The source owns ``spool`` and closes (deletes) it when closed.
+    Several spools (one ``contacts list`` per contacts source) are read one after the other,
+    as if they were one array; the source owns them and closes (deletes) them when closed.
     """
-    inp = _Input.from_file_object(name, spool)
-    return RecordSource(name, kind, _JsonArray(inp), inp=inp, **kwargs)
+    spools = list(spool) if isinstance(spool, Sequence) else [spool]
+    if len(spools) == 1:
+        inp = _Input.from_file_object(name, spools[0])
+        return RecordSource(name, kind, _JsonArray(inp), inp=inp, **kwargs)
+    inputs = [_Input.from_file_object(f"{name}#{n}", s) for n, s in enumerate(spools, 1)]
+    return RecordSource(name, kind, _Chain([_JsonArray(i) for i in inputs]), inp=_InputGroup(inputs), **kwargs)
+
+
+class _Chain:
+    """Records of several JSON arrays, one after the other (damage names the part: ``name#2``)."""
+
+    format = "json"
+
+    def __init__(self, readers: Sequence[_JsonArray]):
+        self._readers = list(readers)
+
+    def records(self) -> Iterator[Any]:
+        """Every record of the first array, then of the second, ..."""
+        for reader in self._readers:
+            yield from reader.records()
+
+
+class _InputGroup:
+    """Closes several spools together (what :class:`RecordSource` expects of one input)."""
+
+    def __init__(self, inputs: Sequence[_Input]):
+        self._inputs = list(inputs)
+
+    def close(self) -> None:
+        """Delete every spool."""
+        for inp in self._inputs:
+            inp.close()

@@ -21,7 +21,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -35,6 +35,35 @@ _SECRET_ENV = ("NYLAS_API_KEY", "NYLAS_CLIENT_SECRET")
 _PROGRESS = re.compile(r"^\s*Fetching\b", re.IGNORECASE)
 _AUTH_WORDS = re.compile(r"api key|unauthori[sz]ed|\b401\b|not configured|no grant|grant not found|"
                          r"authenticat|credentials|keyring", re.IGNORECASE)
+
+
+CONTACT_SOURCES = ("address_book", "inbox", "domain")
+
+
+def cli_error(message: str, *, transient: bool) -> SourceError:
+    """A :class:`SourceError` about running the CLI, marked ``transient`` when a later attempt
+    may succeed (a non-zero exit, a timeout, output cut short: network, rate limits, an expired
+    login being fixed) and not when it cannot (the CLI is missing or not executable). Hosts use
+    the mark to retry a queued mailbox instead of giving it up at once; it stays a plain
+    ``SourceError`` for everyone else."""
+    error = SourceError(message)
+    error.transient = transient  # type: ignore[attr-defined]
+    return error
+
+
+def contact_sources(source: str | Sequence[str] | None) -> list[str | None]:
+    """``None`` → the CLI's default (address book); ``"address_book,inbox"`` or a list → each.
+
+    :raises ConfigError: an unknown source name.
+    """
+    if source is None or source == "":
+        return [None]
+    names = source.split(",") if isinstance(source, str) else list(source)
+    names = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+    unknown = [n for n in names if n not in CONTACT_SOURCES]
+    if unknown:
+        raise ConfigError(f"unknown contacts source {unknown[0]!r}: expected {', '.join(CONTACT_SOURCES)}")
+    return list(names) or [None]
 
 
 def build_command(kind: str, *, grant: str | None = None, executable: str = "nylas",
@@ -89,19 +118,19 @@ def _run(cmd: list[str], env: Mapping[str, str], timeout: float | None,
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=dict(env))
     except FileNotFoundError:
-        raise SourceError(INSTALL_HINT) from None
+        raise cli_error(INSTALL_HINT, transient=False) from None
     except PermissionError:
-        raise SourceError(f"cannot run {cmd[0]}: permission denied") from None
+        raise cli_error(f"cannot run {cmd[0]}: permission denied", transient=False) from None
     except OSError as exc:
-        raise SourceError(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
+        raise cli_error(f"cannot run {cmd[0]}: {exc.strerror or exc}", transient=False) from None
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise SourceError(
+        raise cli_error(
             f"`{' '.join(cmd[1:3])}` timed out after {timeout:g} s and was stopped; "
-            "raise the timeout or export a narrower range"
+            "raise the timeout or export a narrower range", transient=True
         ) from None
     except BaseException:  # Ctrl-C: do not leave the CLI running behind us
         proc.kill()
@@ -121,23 +150,32 @@ def _cli_version(executable: str, env: Mapping[str, str]) -> str | None:
 
 
 def nylas_export(kind: str, *, grant: str | None = None, executable: str = "nylas",
-                 limit: int | None = None, all_folders: bool = True, source: str | None = None,
+                 limit: int | None = None, all_folders: bool = True,
+                 source: str | Sequence[str] | None = None, contacts_limit: int | None = None,
                  timeout: float | None = 3600, env: Mapping[str, str] | None = None,
                  with_headers: bool = False, header_workers: int = 4, header_timeout: float = 120,
                  header_filter: Callable[[dict[str, Any]], bool] | None = None) -> RecordSource:
     """Run ``nylas email list`` / ``nylas contacts list`` and return its validated output.
 
+    A sync passes one option set to both exports, so each option applies to one kind only and
+    the other kind ignores it: ``limit``, ``all_folders`` and the header options are for
+    messages, ``source`` and ``contacts_limit`` for contacts.
+
     :param kind: ``"messages"`` or ``"contacts"``.
     :param grant: grant id (or address known to the CLI); ``None`` uses the CLI's default grant
         (``NYLAS_GRANT_ID`` or ``nylas auth switch``).
     :param executable: the CLI to run (a name looked up on ``PATH`` or a path).
-    :param limit: cap on records (``--limit N``); ``None`` exports everything.
+    :param limit: messages: the newest N only (``--limit N``); ``None`` exports all of them.
+        Contacts are not capped by it (``mail2dataverse sync --limit`` says "at most N messages").
     :param all_folders: messages from every folder, sent mail included (``--all-folders``).
-    :param source: contacts source (``address_book``, ``inbox``, ``domain``); ignored for messages.
-    :param timeout: seconds before the CLI is killed; also passed as ``NYLAS_API_TIMEOUT``
-        (``"<N>s"``) unless ``env`` sets it. ``None``: no limit, CLI default.
+    :param source: contacts: ``address_book``, ``inbox`` or ``domain``, or several
+        (``"address_book,inbox"`` or a list), each exported in turn and read as one source;
+        ``None`` is the CLI's default, the address book.
+    :param contacts_limit: contacts: cap per source (default: 1,000,000, i.e. all).
+    :param timeout: seconds before the CLI is killed (per command); also passed as
+        ``NYLAS_API_TIMEOUT`` (``"<N>s"``) unless ``env`` sets it. ``None``: no limit, CLI default.
     :param env: extra environment for the CLI (on top of ``os.environ``).
-    :param with_headers: messages only (ignored for contacts): fetch each message's headers with
+    :param with_headers: messages: fetch each message's headers with
         ``nylas email read ID [GRANT] --headers --json`` while iterating (``header_workers`` in
         parallel, ``header_timeout`` seconds each) and merge them as ``headers``, so the real
         Message-ID becomes the email's identity. A failed fetch keeps the record without
@@ -146,51 +184,73 @@ def nylas_export(kind: str, *, grant: str | None = None, executable: str = "nyla
         (e.g. messages newer than the last sync, to avoid one API call per old message).
     :returns: a validated :class:`RecordSource` (``count`` set) named ``nylas:<grant>/<kind>``.
     :raises SourceError: CLI missing, non-zero exit (status and the last stderr lines, never a
-        secret), timeout, or output that is not a complete JSON array / ``null``.
+        secret), timeout, or output that is not a complete JSON array / ``null``; its
+        ``transient`` attribute says whether running it again may help (see :func:`cli_error`).
     """
-    # The header options are ignored for contacts (and ``source`` for messages), so a sync
-    # can pass one option set to both exports.
     with_headers = with_headers and kind == "messages"
     if header_workers < 1:
         raise ConfigError("header_workers must be at least 1")
-    cmd = build_command(kind, grant=grant, executable=executable, limit=limit,
-                        all_folders=all_folders, source=source)
+    if kind == "messages":
+        commands = [build_command(kind, grant=grant, executable=executable, limit=limit,
+                                  all_folders=all_folders)]
+    else:
+        commands = [build_command(kind, grant=grant, executable=executable, limit=contacts_limit,
+                                  source=name) for name in contact_sources(source)]
     full_env = dict(os.environ)
     full_env.update(env or {})
     if timeout is not None and "NYLAS_API_TIMEOUT" not in (env or {}):
         full_env["NYLAS_API_TIMEOUT"] = f"{max(1, int(round(timeout)))}s"
-    what = f"nylas {' '.join(cmd[1:3])}"
     name = f"nylas:{grant or 'default'}/{kind}"
 
-    stdout = tempfile.TemporaryFile(prefix="mail2dataverse-nylas-")
+    spools: list[IO[bytes]] = []
+    tails: list[str] = []
     try:
-        with tempfile.TemporaryFile(prefix="mail2dataverse-nylas-err-") as stderr:
-            status = _run(cmd, full_env, timeout, stdout, stderr)
-            tail = _stderr_lines(stderr, full_env)
-        if status != 0:
-            detail = ": " + " | ".join(tail) if tail else " (nothing on stderr)"
-            hint = ""
-            if tail and _AUTH_WORDS.search(" ".join(tail)):
-                hint = (" — is the CLI authenticated? set NYLAS_API_KEY and NYLAS_GRANT_ID, "
-                        "or run `nylas auth config` and `nylas auth login`")
-            raise SourceError(f"{what} failed with exit status {status}{detail}{hint}")
-        meta = {"command": [os.path.basename(cmd[0]), *cmd[1:]],
-                "cli_version": _cli_version(executable, full_env)}
-        src = open_spooled(stdout, name, kind, meta=meta)
+        for cmd in commands:
+            what = _describe_command(cmd, several=len(commands) > 1)
+            stdout = tempfile.TemporaryFile(prefix="mail2dataverse-nylas-")
+            spools.append(stdout)
+            with tempfile.TemporaryFile(prefix="mail2dataverse-nylas-err-") as stderr:
+                status = _run(cmd, full_env, timeout, stdout, stderr)
+                tail = _stderr_lines(stderr, full_env)
+            if status != 0:
+                detail = ": " + " | ".join(tail) if tail else " (nothing on stderr)"
+                hint = ""
+                if tail and _AUTH_WORDS.search(" ".join(tail)):
+                    hint = (" — is the CLI authenticated? set NYLAS_API_KEY and NYLAS_GRANT_ID, "
+                            "or run `nylas auth config` and `nylas auth login`")
+                raise cli_error(f"{what} failed with exit status {status}{detail}{hint}", transient=True)
+            tails += [f"{what}: {line}" for line in tail]
+        meta: dict[str, Any] = {"command": [os.path.basename(commands[0][0]), *commands[0][1:]],
+                                "cli_version": _cli_version(executable, full_env)}
+        if len(commands) > 1:
+            meta["commands"] = [[os.path.basename(c[0]), *c[1:]] for c in commands]
+        src = open_spooled(spools, name, kind, meta=meta)
     except BaseException:
-        stdout.close()
+        for spool in spools:
+            spool.close()
         raise
     try:
         src.validate()
     except SourceError as exc:
         src.close()
-        raise SourceError(f"{what} printed output that is not a complete JSON array: {exc}") from None
-    if tail:
-        src.warnings.extend(f"{what}: {line}" for line in tail)
+        what = _describe_command(commands[0], several=False)
+        # Exit status 0 with a cut-off array (the process was killed, a pipe broke): running
+        # it again may well give the whole export.
+        raise cli_error(f"{what} printed output that is not a complete JSON array: {exc}",
+                        transient=True) from None
+    src.warnings.extend(tails)
     if with_headers:
         src._enrich = _HeaderMerger(src, executable, grant, full_env, header_workers,
                                     header_timeout, header_filter)
     return src
+
+
+def _describe_command(cmd: list[str], *, several: bool) -> str:
+    """``nylas email list``, or ``nylas contacts list --source inbox`` when several run."""
+    what = f"nylas {' '.join(cmd[1:3])}"
+    if several and "--source" in cmd:
+        what += f" --source {cmd[cmd.index('--source') + 1]}"
+    return what
 
 
 class _HeaderMerger:

@@ -182,3 +182,38 @@ def test_queue_message_failing_transiently_is_retried_then_reported(function_app
     assert (report["poison"], report["permanent"], report["dequeue_count"]) == (True, False, 3)
     assert report["error"] == "ConnectionError: connection refused"
     assert json.loads(report["message"]) == SAMPLE_MAILBOX  # re-queue it as is
+
+
+@pytest.fixture
+def nylas_on_path(tmp_path, monkeypatch):
+    """The fake ``nylas`` of tests/sources on PATH, printing the sample mailbox.
+
+    Returns a function that switches its mode (``ok``, ``auth``, ...)."""
+    import os
+    import stat
+    import sys
+
+    fake = Path(__file__).parents[1] / "sources" / "fixtures" / "fake_nylas.py"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "nylas"
+    exe.write_text(f"#!{sys.executable}\n{fake.read_text(encoding='utf-8')}", encoding="utf-8")
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_NYLAS_OUTPUT", str(SAMPLES / "messages.json"))
+    monkeypatch.setenv("FAKE_NYLAS_CONTACTS", str(SAMPLES / "contacts.json"))
+    monkeypatch.delenv("FAKE_NYLAS_LOG", raising=False)
+    return lambda mode: monkeypatch.setenv("FAKE_NYLAS_MODE", mode)
+
+
+def test_queue_message_for_a_grant_runs_the_nylas_cli_and_retries_when_it_fails(function_app, settings, emu, nylas_on_path):
+    queue_sync = handlers(function_app)["queue_sync"]
+    nylas_on_path("auth")  # exit status 1: may be fixed before the next attempt
+    poison = OutBinding()
+    with pytest.raises(hosting.SourceError, match="nylas contacts list failed with exit status 1"):
+        queue_sync(QueueMessage(id="1", body=b'{"grant": "g-1"}', dequeue_count=1), poison)
+    assert poison.value is None and emails(emu) == []
+    nylas_on_path("ok")
+    assert queue_sync(QueueMessage(id="1", body=b'{"grant": "g-1"}', dequeue_count=2), poison) is None
+    assert poison.value is None
+    assert {e["subject"] for e in emails(emu)} == SAMPLE_SUBJECTS

@@ -279,3 +279,28 @@ def test_certificate_from_key_vault_is_accepted_by_the_auth_module(certificate):
                                      certificate_path=env["AZURE_CLIENT_CERTIFICATE_PATH"], app_factory=fake_msal_app)
     assert "PRIVATE KEY" in made["client_credential"]["private_key"]
     assert provider.thumbprints["sha256"] == certificate["cert"].fingerprint(hashes.SHA256()).hex().upper()
+
+
+def test_a_failed_nylas_run_is_retried_not_poisoned_at_once(failing_sync):
+    # exit status 1 from the CLI: a network error, a rate limit, an expired login being fixed
+    from mail2dataverse.sources.nylas_cli import cli_error
+
+    failing_sync.append(cli_error("nylas email list failed with exit status 1: Error: 503", transient=True))
+    for attempt in (1, 2):
+        with pytest.raises(SourceError):
+            hosting.sync_queue_message(b'{"grant": "g-1"}', attempt, ENV)
+    report = hosting.sync_queue_message(b'{"grant": "g-1"}', 3, ENV)
+    assert report["poison"] and report["permanent"] is False and report["dequeue_count"] == 3
+    assert report["error"].startswith("SourceError: nylas email list failed")
+    # a CLI that is not installed cannot get better: reported on the first attempt
+    failing_sync[0] = cli_error("the nylas CLI is not installed or not on PATH", transient=False)
+    assert hosting.sync_queue_message(b'{"grant": "g-1"}', 1, ENV)["permanent"] is True
+
+
+def test_a_mailbox_can_ask_for_several_contact_sources():
+    mailbox = Mailbox.parse({"grant": "g-1", "contacts_source": "address_book,inbox"}, "MAIL2DATAVERSE_MAILBOXES")
+    assert mailbox.inputs().nylas_options["source"] == "address_book,inbox"
+    assert Mailbox.parse(mailbox.to_dict(), "queue message") == mailbox  # survives the queue
+    assert "source" not in Mailbox(grant="g-1").inputs().nylas_options
+    with pytest.raises(ConfigError, match=r"^MAIL2DATAVERSE_MAILBOXES: unknown contacts source 'sent'"):
+        Mailbox.parse({"grant": "g-1", "contacts_source": "sent"}, "MAIL2DATAVERSE_MAILBOXES")

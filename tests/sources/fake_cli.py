@@ -25,10 +25,24 @@ class FakeNylas:
         self.log = log
         self._mp = monkeypatch
 
-    def set(self, mode: str = "ok", output: Path | None = None, headers: dict | None = None) -> None:
-        """Choose the behaviour of the next calls."""
+    def set(self, mode: str = "ok", output: Path | None = None, headers: dict | None = None,
+            contacts: Path | None = None, contacts_by_source: dict[str, Path] | None = None) -> None:
+        """Choose the behaviour of the next calls.
+
+        ``output`` is what every list command prints unless ``contacts`` (what ``contacts list``
+        prints) or ``contacts_by_source`` (``{"inbox": path}``, for ``--source inbox``) say
+        otherwise.
+        """
         self._mp.setenv("FAKE_NYLAS_MODE", mode)
         self._mp.setenv("FAKE_NYLAS_OUTPUT", str(output or FIXTURES / "messages.json"))
+        if contacts is not None:
+            self._mp.setenv("FAKE_NYLAS_CONTACTS", str(contacts))
+        else:
+            self._mp.delenv("FAKE_NYLAS_CONTACTS", raising=False)
+        for source in ("ADDRESS_BOOK", "INBOX", "DOMAIN"):
+            self._mp.delenv(f"FAKE_NYLAS_CONTACTS_{source}", raising=False)
+        for source, path in (contacts_by_source or {}).items():
+            self._mp.setenv(f"FAKE_NYLAS_CONTACTS_{source.upper()}", str(path))
         path = self.bin_dir / "headers.json"
         path.write_text(json.dumps(headers or {}), encoding="utf-8")
         self._mp.setenv("FAKE_NYLAS_HEADERS", str(path))
