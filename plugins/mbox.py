@@ -11,7 +11,8 @@ Every message becomes the dict ``nylas email list --json`` would print, plus the
 ``email read --headers`` adds, so everything downstream is unchanged:
 
 =============== ===========================================================================
-``id``          sha1 of the Message-ID (of the raw bytes when there is none), 16 hex digits
+``id``          sha1 of the Message-ID (when there is none, of the raw bytes without the
+                status headers clients rewrite), 16 hex digits
 ``grant_id``    ``options["grant"]``, else the mbox file name / EML folder name
 ``thread_id``   ``X-GM-THRID`` (Takeout), else sha1 of the thread's root Message-ID
                 (first of ``References``, else ``In-Reply-To``, else its own)
@@ -206,7 +207,7 @@ def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
     msg: Message = _PARSER.parsebytes(raw)
     message_id = _first_msgid(_header(msg, "message-id"))
     record: dict[str, Any] = {
-        "id": _hash(message_id.encode() if message_id else raw),
+        "id": _hash(message_id.encode() if message_id else _stable_bytes(raw)),
         "grant_id": grant,
     }
     thread = _header(msg, "x-gm-thrid")
@@ -274,6 +275,39 @@ def _clean(text: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("cp1252", "replace")
+
+
+#: Headers mail clients rewrite in place when a message is read, flagged or relabelled.
+_VOLATILE_HEADERS = frozenset({
+    b"status", b"x-status", b"x-keywords", b"x-uid", b"content-length", b"lines",
+    b"x-mozilla-status", b"x-mozilla-status2", b"x-mozilla-keys", b"x-gmail-labels",
+})
+
+
+def _stable_bytes(raw: bytes) -> bytes:
+    """``raw`` without the headers clients rewrite (see :data:`_VOLATILE_HEADERS`).
+
+    A message without a Message-ID is identified by a hash of its bytes; Thunderbird rewrites
+    ``X-Mozilla-Status`` when it is read and Takeout's ``X-Gmail-Labels`` change with its labels,
+    so hashing them would give the same message a new id, and a new email in the org, after
+    the user merely opened it.
+    """
+    end = raw.find(b"\n\n")
+    end_crlf = raw.find(b"\r\n\r\n")
+    if end_crlf != -1 and (end == -1 or end_crlf < end):
+        end = end_crlf
+    head, body = (raw, b"") if end == -1 else (raw[:end], raw[end:])
+    kept: list[bytes] = []
+    skipping = False
+    for line in head.splitlines(keepends=True):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the header above
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() in _VOLATILE_HEADERS
+        if not skipping:
+            kept.append(line)
+    return b"".join(kept) + body
 
 
 def _hash(data: bytes) -> str:

@@ -162,3 +162,29 @@ def test_detect():
     assert mbox_module.detect_eml(EML_DIR) and mbox_module.detect_eml(EML_DIR / "newsletter.eml")
     assert not mbox_module.detect_eml(FIXTURES / "messages.json")
     assert not mbox_module.detect_eml(Path(__file__).parent / "__pycache__" / "nope")
+
+
+def test_a_message_without_message_id_keeps_its_id_when_a_client_marks_it_read(plugins, tmp_path):
+    # Its identity is a hash of the message; Thunderbird rewrites X-Mozilla-Status when the
+    # user opens it and Takeout's X-Gmail-Labels change with its labels: same message, same id.
+    def mbox_with(status_headers: str) -> Path:
+        path = tmp_path / "Inbox"
+        path.write_bytes(
+            b"From - Sat May  3 10:00:00 2025\n"
+            + status_headers.encode()
+            + b"From: =?UTF-8?Q?B=C3=BCro?= <buero@example.de>\nTo: dana@acme-widgets.example\n"
+              b"Subject: ohne Message-ID\nDate: Sat, 3 May 2025 10:00:00 +0200\n\nHallo\n\n"
+        )
+        return path
+
+    unread = records(mbox_with("X-Mozilla-Status: 0000\nX-Mozilla-Status2: 00000000\n"
+                               "X-Gmail-Labels: Inbox,Unread\n"), plugins)[0]
+    read = records(mbox_with("X-Mozilla-Status: 0001\nX-Mozilla-Status2: 10000000\n"
+                             "X-Gmail-Labels: Inbox,\n Opened\n"), plugins)[0]
+    assert (unread["unread"], read["unread"]) == (True, False)
+    assert unread["id"] == read["id"]
+    assert records(mbox_with(""), plugins)[0]["id"] == unread["id"]  # no status headers at all
+    # the rest of the message still counts: a different body is a different message
+    path = mbox_with("")
+    path.write_bytes(path.read_bytes().replace(b"Hallo", b"Tschuess"))
+    assert records(path, plugins)[0]["id"] != unread["id"]
