@@ -545,11 +545,18 @@ class Planner:
         parties = []
         seen: set[tuple[int, str]] = set()
         binds = self._party_binds
+        has_sender = False
         for party in e.parties:
             address = party.address
             key = (party.mask, address)
             if key in seen:
                 continue
+            if party.mask == 1:
+                # RFC 5322 allows several From mailboxes; an email row has exactly one sender,
+                # so the first one is it (the service refuses a second sender party).
+                if has_sender:
+                    continue
+                has_sender = True
             seen.add(key)
             bind = binds.get(address)
             if bind is None:

@@ -276,3 +276,18 @@ def test_existing_contact_typed_in_mixed_case_is_found_and_left_alone(seeded, sa
     marcus = [r for r in seeded.records("contact") if r["emailaddress1"].lower() == "marcus.webb87@gmail.com"]
     assert [r["emailaddress1"] for r in marcus] == ["Marcus.Webb87@Gmail.com"]
     assert report.entities["contact"].unchanged == 1 and report.entities["contact"].created == 5
+
+
+def test_a_message_with_two_from_addresses_gets_one_sender(seeded, sample_config, tmp_path):
+    import json
+
+    with open(SAMPLE_INPUTS.messages, encoding="utf-8") as fh:
+        messages = json.load(fh)
+    messages[0]["from"].append({"name": "Second", "email": "second.sender@newsletter-tools.example"})
+    export = tmp_path / "m.json"
+    export.write_text(json.dumps(messages), encoding="utf-8")
+    report = run_sync(seeded, sample_config, Inputs(messages=str(export)))
+    assert report.failed == 0, report.failures
+    email = next(r for r in seeded.records("email") if r["subject"] == messages[0]["subject"])
+    senders = [p for p in seeded.records("activityparty") if p["activityid"] == email["activityid"] and p["participationtypemask"] == 1]
+    assert [p["addressused"] for p in senders] == [messages[0]["from"][0]["email"]]
