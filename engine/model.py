@@ -143,6 +143,9 @@ class MappedEmail:
     date: datetime | None = None
     regarding: RegardingTarget | None = None
     mailbox: str | None = None  # grant id or source name, for incremental sync
+    #: other identities the same message may have been written under before (the Nylas-derived
+    #: id, when ``identity`` is a real Message-ID), looked up so it is never written twice
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from .errors import RecordError
 from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from .operations import ChangeSet, Operation, Result
 from .report import Report
-from .state import StateStore
+from .state import StateStore, covered
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -433,8 +433,15 @@ class Planner:
     # ------------------------------------------------------------------------------------
 
     def phase_emails(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
-        """Map and write messages in chunks; move each mailbox's watermark when done."""
-        marks: dict[str, _Watermark] = {}
+        """Map and write messages in chunks; extend each mailbox's coverage when done.
+
+        A mailbox's coverage is the set of date ranges in which every message is known to be in
+        the org. A message dated inside it is counted unchanged without being written. It rests
+        on what the Nylas CLI guarantees of an export (newest first, every message from the
+        oldest one exported up to the newest), which holds for ``--all`` and ``--limit N`` alike:
+        so a first run with ``--limit`` and a later complete export still writes the older mail.
+        """
+        marks: dict[str, _Coverage] = {}
         chunk: list[MappedEmail] = []
         for ref, record in records:
             self.report.inputs["messages"] += 1
@@ -445,10 +452,9 @@ class Planner:
             mailbox = mapped.mailbox or ref.source
             mark = marks.get(mailbox)
             if mark is None:
-                mark = marks[mailbox] = _Watermark(None if self.full else self.state.watermark(mailbox))
-            if mark.previous and mapped.date and mapped.date < mark.previous:
-                # The watermark only ever moves past messages that were all written, so
-                # anything older is in the org already (--full looks again).
+                mark = marks[mailbox] = _Coverage([] if self.full else self.state.coverage(mailbox))
+            mark.seen(mapped.date)
+            if mapped.date and mark.previous and covered(mark.previous, mapped.date):
                 self.report.count("email", "unchanged")
                 self.report.incremental_skipped += 1
                 continue
@@ -465,22 +471,27 @@ class Planner:
             self._write_emails(chunk, marks)
         if not self.executor.dry_run:
             for mailbox, mark in marks.items():
-                if mark.value is not None:
-                    self.state.set_watermark(mailbox, mark.value)
+                self.state.add_coverage(mailbox, mark.ranges())
             self.state.commit()
 
-    def _write_emails(self, emails: list[MappedEmail], marks: dict[str, _Watermark]) -> None:
-        stored = self.state.get_many("email", [e.identity for e in emails])
-        todo = [e for e in emails if e.identity not in stored]
+    def _write_emails(self, emails: list[MappedEmail], marks: dict[str, _Coverage]) -> None:
+        # A message first synced without headers (its identity derived from the Nylas id) and
+        # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
+        keys = [k for e in emails for k in (e.identity, *e.aliases)]
+        stored = self.state.get_many("email", keys)
+        todo = []
         for e in emails:
-            if e.identity in stored:
+            if e.identity in stored or any(a in stored for a in e.aliases):
                 self.report.count("email", "unchanged")
-                marks[e.mailbox or e.ref.source].ok(e.date)
+            else:
+                todo.append(e)
 
         # Round 1: existing emails, party addresses and regarding targets, in one go.
         addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
         tables = [t for t in self.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
-        specs: list[tuple[str, str, list[str], tuple[str, ...]]] = [("email", "messageid", [e.identity for e in todo], ())]
+        specs: list[tuple[str, str, list[str], tuple[str, ...]]] = [
+            ("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], ())
+        ]
         specs += [(t, PARTY_ADDRESS_COLUMN[t], addresses, ()) for t in tables]
         targets = {e.regarding for e in todo if e.regarding is not None and e.regarding not in self._regarding_cache}
         target_specs = self._regarding_specs(targets)
@@ -499,11 +510,11 @@ class Planner:
 
         items: list[ChangeSet] = []
         for e in todo:
-            if e.identity.lower() in existing:
+            row = next((existing[k.lower()] for k in (e.identity, *e.aliases) if k.lower() in existing), None)
+            if row is not None:
                 # Already in the org (another mailbox, a lost state file, server-side sync).
                 self.report.count("email", "unchanged")
-                self._remember("email", e.identity, existing[e.identity.lower()]["activityid"], {"messageid": e.identity}, e.ref)
-                marks[e.mailbox or e.ref.source].ok(e.date)
+                self._remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
                 continue
             items.append(self._email_changeset(e))
         if not items:
@@ -521,12 +532,10 @@ class Planner:
             if rs and all(r.ok for r in rs):
                 self.report.count("email", "created")
                 self._remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
-                mark.ok(e.date)
             elif create is not None and create.error_code in DUPLICATE_CODES:
                 # Created by a concurrent run, or by this one before a lost response.
                 self.report.count("email", "unchanged")
                 self._remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
-                mark.ok(e.date)
             else:
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
                 self.report.fail("email", str(e.ref), bad.error_code if bad else None,
@@ -656,28 +665,39 @@ class LookupFailed(Exception):
     """A bulk lookup failed; writing anyway could duplicate records, so the run stops."""
 
 
-class _Watermark:
-    """Tracks a mailbox's newest fully-synced date during a run."""
+class _Coverage:
+    """What one run learns about a mailbox's dates: the export's span, minus failed messages."""
 
-    def __init__(self, previous: datetime | None):
+    def __init__(self, previous: list[tuple[datetime, datetime]]):
         self.previous = previous
-        self.newest_ok: datetime | None = None
-        self.oldest_failed: datetime | None = None
+        self.oldest: datetime | None = None
+        self.newest: datetime | None = None
+        self.failures: list[datetime] = []
 
-    def ok(self, date: datetime | None) -> None:
-        if date and (self.newest_ok is None or date > self.newest_ok):
-            self.newest_ok = date
+    def seen(self, date: datetime | None) -> None:
+        """A message of the export, written or not: it widens the span the export covers."""
+        if date is None:
+            return
+        if self.oldest is None or date < self.oldest:
+            self.oldest = date
+        if self.newest is None or date > self.newest:
+            self.newest = date
 
     def failed(self, date: datetime | None) -> None:
-        if date and (self.oldest_failed is None or date < self.oldest_failed):
-            self.oldest_failed = date
+        """A message that was not written: the next run must not consider its date covered."""
+        if date is not None:
+            self.failures.append(date)
 
-    @property
-    def value(self) -> datetime | None:
-        """The new watermark: never past a failed message, so the next run retries it."""
-        if self.oldest_failed is not None:
-            return self.oldest_failed - timedelta(seconds=1)
-        return self.newest_ok or self.previous
+    def ranges(self) -> list[tuple[datetime, datetime]]:
+        """The spans of this run in which every message is now in the org."""
+        if self.oldest is None or self.newest is None:
+            return []
+        if not self.failures:
+            return [(self.oldest, self.newest)]
+        tick = timedelta(microseconds=1)
+        first, last = min(self.failures), max(self.failures)
+        # Whatever lies between the first and last failure is looked at again next time.
+        return [(self.oldest, first - tick), (last + tick, self.newest)]
 
 
 @contextmanager

@@ -2,7 +2,8 @@
 
 One row per written record: ``(kind, key)`` → Dataverse id, content hash and the columns as
 written (so a changed record is updated with only its changed columns). Per mailbox, the
-newest message date fully synced (the incremental watermark). The store is a cache of the
+date ranges in which every message is known to be in the org (the incremental coverage).
+The store is a cache of the
 org's state, never the only truth: a lost state file costs lookups, not duplicates, because
 every create is preceded by a lookup and uses a deterministic primary key.
 """
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE TABLE IF NOT EXISTS mailboxes (
     mailbox TEXT PRIMARY KEY,
-    watermark TEXT NOT NULL,
+    coverage TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
 """
@@ -112,17 +113,21 @@ class StateStore:
         """Number of stored records of ``kind``."""
         return self._db.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0]
 
-    # incremental watermarks ----------------------------------------------------------------
+    # incremental coverage --------------------------------------------------------------------
 
-    def watermark(self, mailbox: str) -> datetime | None:
-        """The newest message date of ``mailbox`` below which everything is synced, or None."""
-        row = self._db.execute("SELECT watermark FROM mailboxes WHERE mailbox=?", (mailbox,)).fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
+    def coverage(self, mailbox: str) -> list[tuple[datetime, datetime]]:
+        """Date ranges of ``mailbox`` in which every message is in the org, oldest first."""
+        row = self._db.execute("SELECT coverage FROM mailboxes WHERE mailbox=?", (mailbox,)).fetchone()
+        if row is None:
+            return []
+        return [(datetime.fromisoformat(lo), datetime.fromisoformat(hi)) for lo, hi in json.loads(row[0])]
 
-    def set_watermark(self, mailbox: str, value: datetime) -> None:
-        """Move ``mailbox``'s watermark to ``value`` (callers only ever move it forward)."""
+    def add_coverage(self, mailbox: str, ranges: Iterable[tuple[datetime, datetime]]) -> None:
+        """Add ranges to ``mailbox``'s coverage, merging those that overlap."""
+        merged = merge_ranges([*self.coverage(mailbox), *ranges])
         self._db.execute(
-            "INSERT OR REPLACE INTO mailboxes VALUES (?, ?, ?)", (mailbox, value.isoformat(), _now())
+            "INSERT OR REPLACE INTO mailboxes VALUES (?, ?, ?)",
+            (mailbox, json.dumps([[lo.isoformat(), hi.isoformat()] for lo, hi in merged]), _now()),
         )
 
     def commit(self) -> None:
@@ -141,6 +146,22 @@ class StateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def merge_ranges(ranges: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, disjoint ranges covering the same instants as ``ranges`` (empty ones dropped)."""
+    out: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(r for r in ranges if r[0] <= r[1]):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def covered(ranges: list[tuple[datetime, datetime]], when: datetime) -> bool:
+    """Whether ``when`` lies inside one of ``ranges`` (bounds included)."""
+    return any(lo <= when <= hi for lo, hi in ranges)
 
 
 def _now() -> str:

@@ -65,8 +65,8 @@ def _open_inputs(stack: ExitStack, inputs: Inputs, plugins: Any, *, report: Repo
             options = dict(inputs.nylas_options)
             if state is not None and not full and options.get("with_headers"):
                 # One `nylas email read` per message is slow: skip messages the incremental
-                # watermark will skip anyway (their identity is not needed).
-                options["header_filter"] = _newer_than_watermark(state)
+                # coverage will skip anyway (their identity is not needed).
+                options["header_filter"] = _not_yet_covered(state)
             src = stack.enter_context(nylas_export(kind, grant=inputs.grant, **options))
         elif spec:
             src = stack.enter_context(open_source(spec, kind, plugins=plugins, fmt=inputs.fmt))
@@ -88,20 +88,23 @@ def _meta(src: Any) -> dict[str, Any]:
     return {"meta": dict(meta)} if meta else {}
 
 
-def _newer_than_watermark(state: StateStore):
+def _not_yet_covered(state: StateStore):
+    """A header filter: fetch headers only for messages the incremental coverage will not skip."""
     from datetime import datetime
+
+    from .state import covered
 
     cache: dict[str, Any] = {}
 
     def wanted(record: dict[str, Any]) -> bool:
         grant = record.get("grant_id") or ""
         if grant not in cache:
-            cache[grant] = state.watermark(grant)
-        mark = cache[grant]
-        if mark is None:
+            cache[grant] = state.coverage(grant)
+        ranges = cache[grant]
+        if not ranges:
             return True
         try:
-            return datetime.fromisoformat(str(record.get("date"))) >= mark
+            return not covered(ranges, datetime.fromisoformat(str(record.get("date"))))
         except (ValueError, TypeError):  # unparsable or naive: fetch, the mapper decides
             return True
 

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import RecordError, SourceLocation
 from ..model import DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip
 from .compiler import BIND_SUFFIX
-from .functions import describe, jmespath_type
+from .functions import describe, jmespath_type, synthetic_message_id
 from .model import CompiledMapping, CompiledValue
 from .transforms import parse_instant
 
@@ -281,9 +281,12 @@ class MappingSet:
                 "config": self._config,
             }
             regarding = self.plugins.regarding_target(record, context)
+        # Synced once without headers, a message was written under its Nylas-derived id.
+        alias = synthetic_message_id(record.get("grant_id"), record.get("id")) if isinstance(record.get("id"), str) else None
         return MappedEmail(
             ref=ref,
             identity=identity,
+            aliases=(alias,) if alias and alias != identity else (),
             columns=columns,
             parties=parties,
             outgoing=outgoing,

@@ -1,9 +1,8 @@
 """Incremental runs fed by the sources this folder owns: a partial export (``--limit``, one
 month's file) followed by a complete one, and an export that gains headers.
 
-Both tests are strict xfails: they reproduce defects in the planner's watermark / identity
-logic (engine/planner.py, engine/sync.py, not this folder's to change) and flip to a failing
-XPASS the day it is fixed, so the marker is removed then.
+Both reproduced defects of the first incremental design (a single newest-date watermark, one
+identity per message); the planner now keeps coverage ranges and looks up identity aliases.
 """
 
 from __future__ import annotations
@@ -32,9 +31,6 @@ def org():
         yield emu
 
 
-@pytest.mark.xfail(strict=True, reason="planner: the watermark is the newest date written, not the "
-                   "newest date below which *every* message was seen, so a partial first export "
-                   "hides all older messages from later complete ones")
 def test_a_complete_export_after_a_partial_one_writes_the_older_messages(org, tmp_path):
     messages = json.loads(sample_path("messages.json").read_text("utf-8"))  # newest first
     newest = tmp_path / "newest.json"  # what `sync --from-nylas --limit 3` exports
@@ -46,9 +42,6 @@ def test_a_complete_export_after_a_partial_one_writes_the_older_messages(org, tm
     assert len(org.records("email")) == len(messages), report.to_dict()["incremental"]
 
 
-@pytest.mark.xfail(strict=True, reason="planner/mapper: an email's identity is the Message-ID when "
-                   "the record has headers, else a Nylas-derived id, and only that one is looked up: "
-                   "the same message synced without then with headers is created twice")
 def test_the_same_message_with_headers_later_is_not_created_twice(org, tmp_path):
     messages = json.loads(sample_path("messages.json").read_text("utf-8"))
     bare = [{k: v for k, v in m.items() if k != "headers"} for m in messages]

@@ -1,8 +1,8 @@
-"""SQLite state store: remembered records, content hashes, incremental watermarks."""
+"""SQLite state store: remembered records, content hashes, incremental coverage."""
 
 from datetime import datetime, timezone
 
-from mail2dataverse.state import StateStore, content_hash
+from mail2dataverse.state import StateStore, content_hash, covered, merge_ranges
 
 
 def test_content_hash_ignores_key_order_and_sees_value_changes():
@@ -31,13 +31,27 @@ def test_get_many_handles_more_keys_than_sqlite_variables(tmp_path):
         assert len(store.get_many("email", [f"<m{i}@x>" for i in range(1500)])) == 1200
 
 
-def test_watermark_per_mailbox(tmp_path):
+def test_coverage_per_mailbox_merges_overlapping_ranges(tmp_path):
+    def d(day, hour=0):
+        return datetime(2025, 3, day, hour, tzinfo=timezone.utc)
+
     with StateStore(tmp_path / "s.sqlite3") as store:
-        assert store.watermark("grant-a") is None
-        when = datetime(2025, 3, 4, 14, 5, 9, tzinfo=timezone.utc)
-        store.set_watermark("grant-a", when)
-        assert store.watermark("grant-a") == when
-        assert store.watermark("grant-b") is None
+        assert store.coverage("grant-a") == []
+        store.add_coverage("grant-a", [(d(4), d(6))])
+        store.add_coverage("grant-a", [(d(1), d(2)), (d(5), d(9))])  # the second overlaps
+        store.commit()
+    with StateStore(tmp_path / "s.sqlite3") as store:
+        assert store.coverage("grant-a") == [(d(1), d(2)), (d(4), d(9))]
+        assert store.coverage("grant-b") == []
+
+
+def test_merge_ranges_and_covered():
+    def d(day):
+        return datetime(2025, 3, day, tzinfo=timezone.utc)
+
+    assert merge_ranges([(d(5), d(6)), (d(1), d(3)), (d(3), d(4)), (d(9), d(8))]) == [(d(1), d(4)), (d(5), d(6))]
+    assert covered([(d(1), d(4))], d(4)) and covered([(d(1), d(4))], d(1))
+    assert not covered([(d(1), d(4))], d(5))
 
 
 def test_in_memory_store_without_path():
