@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.add_argument("--external", action="store_true", help="only installed (non built-in) plugins")
     p.add_argument("--hook", metavar="NAME", help="only plugins implementing this hook")
+    p.add_argument("--config", metavar="FILE", help="apply this run configuration's plugins.disable")
 
     p = sub.add_parser("demo", help="sync the bundled sample mailbox into an embedded emulator and show the result")
     p.add_argument("--format", choices=["text", "json"], default="text")
@@ -224,7 +225,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import format_plugins, list_plugins, make_plugin_manager
 
-    rows = list_plugins(make_plugin_manager(), include_builtin=not args.external, hook=args.hook)
+    from .config import load_config
+
+    config = load_config(args.config)
+    rows = list_plugins(make_plugin_manager(disable=config.plugins_disable), include_builtin=not args.external, hook=args.hook)
     print(format_plugins(rows, args.format))
     return EXIT_OK
 
