@@ -282,7 +282,9 @@ class MappingSet:
             }
             regarding = self.plugins.regarding_target(record, context)
         # Synced once without headers, a message was written under its Nylas-derived id.
-        alias = synthetic_message_id(record.get("grant_id"), record.get("id")) if isinstance(record.get("id"), str) else None
+        alias = None
+        if record.get("headers") and isinstance(record.get("id"), str):
+            alias = synthetic_message_id(record.get("grant_id"), record.get("id"))
         return MappedEmail(
             ref=ref,
             identity=identity,
