@@ -27,7 +27,8 @@ def _input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-format", dest="input_format", choices=["json", "ndjson", "mbox", "eml"], help="input format (default: detect)")
     p.add_argument("--from-nylas", nargs="?", const="", metavar="GRANT", help="run the nylas CLI to export messages and contacts (optional grant id)")
     p.add_argument("--with-headers", action="store_true", help="with --from-nylas: fetch each message's headers so the real Message-ID is its identity")
-    p.add_argument("--limit", type=int, metavar="N", help="with --from-nylas: at most N messages (default: all)")
+    p.add_argument("--limit", type=int, metavar="N", help="with --from-nylas: at most N messages, the newest (default: all)")
+    p.add_argument("--contacts-source", metavar="S[,S]", help="with --from-nylas: contact sources, e.g. address_book,inbox (default: address_book)")
     p.add_argument("--config", metavar="FILE", help="run configuration (YAML); see schemas/config.schema.json")
     p.add_argument("--mappings", metavar="DIR", action="append", default=[], help="folder of mapping files that override or extend the defaults")
 
@@ -153,13 +154,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _inputs(args: argparse.Namespace):
     from .sync import Inputs
 
-    if args.from_nylas is None and not (args.messages or args.contacts):
+    nylas = args.from_nylas is not None
+    if not nylas and not (args.messages or args.contacts):
         raise ConfigError("give --messages and/or --contacts (files, or - for stdin), or --from-nylas")
+    # A flag that would be silently ignored is a mistake worth stopping for.
+    if nylas and (args.messages or args.contacts):
+        raise ConfigError("--from-nylas exports messages and contacts itself: drop --messages/--contacts")
+    if not nylas:
+        given = [f for f, v in (("--with-headers", args.with_headers), ("--limit", args.limit),
+                                ("--contacts-source", args.contacts_source)) if v]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --from-nylas")
     if args.messages == "-" and args.contacts == "-":
         raise ConfigError("only one of --messages and --contacts can read stdin")
     options = {}
-    if args.from_nylas is not None:
+    if nylas:
         options = {"with_headers": args.with_headers, "limit": args.limit}
+        if args.contacts_source:
+            options["source"] = args.contacts_source
     return Inputs(
         messages=args.messages,
         contacts=args.contacts,

@@ -134,3 +134,28 @@ def test_console_script_runs(tmp_path):
     exe = Path(sys.executable).parent / "mail2dataverse"
     out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("mail2dataverse ")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--from-nylas", "--messages", "m.json"], "drop --messages/--contacts"),
+    (["--messages", "m.json", "--with-headers"], "--with-headers only apply with --from-nylas"),
+    (["--messages", "m.json", "--limit", "5", "--contacts-source", "inbox"], "--limit, --contacts-source only apply"),
+])
+def test_flags_that_would_be_ignored_are_refused(argv, message, capsys):
+    assert main(["preview", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_contacts_source_reaches_the_nylas_export(monkeypatch):
+    import mail2dataverse.sources.nylas_cli as nylas_cli
+    from mail2dataverse.errors import SourceError
+
+    seen = {}
+
+    def fake_export(kind, **options):
+        seen[kind] = options
+        raise SourceError("stop here")
+
+    monkeypatch.setattr(nylas_cli, "nylas_export", fake_export)
+    assert main(["preview", "--from-nylas", "g-1", "--contacts-source", "address_book,inbox"]) == 2
+    assert seen["contacts"]["source"] == "address_book,inbox" and seen["contacts"]["grant"] == "g-1"
