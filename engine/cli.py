@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
     p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE")
     p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
-    p.add_argument("--full", action="store_true", help="ignore the incremental watermark and consider every message")
+    p.add_argument("--full", action="store_true", help="ignore the incremental coverage and consider every message")
     p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
     p.add_argument("--format", choices=["text", "json", "yaml", "table"], default="text", help="summary format (text or json); with --dry-run the preview format")
     p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")

@@ -59,7 +59,7 @@ class Report:
         self.warnings: list[str] = []
         self.sources: list[dict[str, Any]] = []
         self.dropped_details = 0
-        #: emails not looked at because they are older than their mailbox's watermark
+        #: emails not looked at because their date lies in their mailbox's incremental coverage
         self.incremental_skipped = 0
 
     def count(self, entity: str, outcome: str, n: int = 1) -> None:
