@@ -122,7 +122,7 @@ class Report:
             "skips": self.skips,
             "unlinked": self.unlinked,
             "warnings": self.warnings,
-            "incremental": {"older_than_watermark": self.incremental_skipped},
+            "incremental": {"already_covered": self.incremental_skipped},
             "details_dropped": self.dropped_details,
             "http": self.http,
         }
