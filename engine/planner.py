@@ -469,6 +469,11 @@ class Planner:
                 chunk = []
         if chunk:
             self._write_emails(chunk, marks)
+        resolved: dict[str, int] = {}
+        for hit in self.address_book.values():
+            key = hit[0] if hit else "unresolved"
+            resolved[key] = resolved.get(key, 0) + 1
+        self.report.addresses = dict(sorted(resolved.items()))
         if not self.executor.dry_run:
             for mailbox, mark in marks.items():
                 self.state.add_coverage(mailbox, mark.ranges())

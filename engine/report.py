@@ -59,6 +59,8 @@ class Report:
         self.warnings: list[str] = []
         self.sources: list[dict[str, Any]] = []
         self.dropped_details = 0
+        #: distinct addresses seen in this run, by what they bound to (a table, or "unresolved")
+        self.addresses: dict[str, int] = {}
         #: emails not looked at because their date lies in their mailbox's incremental coverage
         self.incremental_skipped = 0
 
@@ -123,6 +125,7 @@ class Report:
             "unlinked": self.unlinked,
             "warnings": self.warnings,
             "incremental": {"already_covered": self.incremental_skipped},
+            "addresses": self.addresses,
             "details_dropped": self.dropped_details,
             "http": self.http,
         }
@@ -148,6 +151,8 @@ class Report:
             lines.append(f"FAILED {f['entity']} {f['record']}: {f['code']} {f['message']}".rstrip())
         if len(self.failures) > 20:
             lines.append(f"... and {len(self.failures) - 20} more failures (see the report file)")
+        if self.addresses:
+            lines.append("addresses: " + ", ".join(f"{n} {kind}" for kind, n in self.addresses.items()))
         for u in self.unlinked[:10]:
             lines.append(f"unlinked {u['record']}: {u['target']} ({u['reason']})")
         if self.http:

@@ -291,3 +291,9 @@ def test_a_message_with_two_from_addresses_gets_one_sender(seeded, sample_config
     email = next(r for r in seeded.records("email") if r["subject"] == messages[0]["subject"])
     senders = [p for p in seeded.records("activityparty") if p["activityid"] == email["activityid"] and p["participationtypemask"] == 1]
     assert [p["addressused"] for p in senders] == [messages[0]["from"][0]["email"]]
+
+
+def test_report_counts_how_addresses_were_resolved(seeded, sample_config):
+    report = run_sync(seeded, sample_config).to_dict()
+    # Dana is a system user; six contacts (with a second address for Siobhán); three unknown addresses
+    assert report["addresses"] == {"contact": 7, "systemuser": 1, "unresolved": 3}
