@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
     p.add_argument("--format", choices=["text", "json", "yaml", "table"], default="text", help="summary format (text or json); with --dry-run the preview format")
     p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
+    p.add_argument("--max-retries", type=int, default=8, metavar="N",
+                   help="resends after throttling (429), 502/503/504, timeouts and dropped connections (default 8)")
 
     p = sub.add_parser("emulator", help="run the local Dataverse Web API emulator")
     from .emulator.cli import add_arguments as emulator_arguments
@@ -198,7 +200,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     from .auth import auth_from_env
     from .config import load_config
-    from .sync import sync
+    from .sync import RunStopped, sync
 
     if args.dry_run:
         args.format = args.format if args.format in ("json", "yaml", "table") else "json"
@@ -211,17 +213,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
     url = url.rstrip("/")
     kind = args.auth or ("certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret")
     auth = auth_from_env(kind, url)
-    report = sync(
-        _inputs(args),
-        config,
-        url=url,
-        auth=auth,
-        mappings_dirs=args.mappings,
-        state_path=args.state,
-        full=args.full,
-        verify=args.ca_file or True,
-        progress=True,
-    )
+    try:
+        report = sync(
+            _inputs(args),
+            config,
+            url=url,
+            auth=auth,
+            mappings_dirs=args.mappings,
+            state_path=args.state,
+            full=args.full,
+            verify=args.ca_file or True,
+            progress=True,
+            client_options={"max_retries": max(0, args.max_retries)},
+        )
+    except RunStopped as exc:
+        # An unattended run still leaves its report: what was written before the stop.
+        if args.report and exc.report is not None:
+            Path(args.report).write_text(exc.report.to_json() + "\n", encoding="utf-8")
+        raise
     if args.report:
         Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
     print(report.to_json() if args.format == "json" else report.summary())

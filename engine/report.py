@@ -59,6 +59,8 @@ class Report:
         self.warnings: list[str] = []
         self.sources: list[dict[str, Any]] = []
         self.dropped_details = 0
+        #: why the run stopped before the end (the org could not be read), or None
+        self.stopped: str | None = None
         #: distinct addresses seen in this run, by what they bound to (a table, or "unresolved")
         self.addresses: dict[str, int] = {}
         #: emails not looked at because their date lies in their mailbox's incremental coverage
@@ -99,13 +101,14 @@ class Report:
         return sum(c.failed for c in self.entities.values())
 
     def exit_code(self) -> int:
-        """0 when nothing failed, 1 when some records failed."""
-        return 1 if self.failed else 0
+        """0 when nothing failed, 1 when some records failed or the run stopped part-way."""
+        return 1 if self.failed or self.stopped else 0
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable report."""
         return {
-            "ok": self.failed == 0,
+            "ok": self.failed == 0 and self.stopped is None,
+            "stopped": self.stopped,
             "dry_run": self.dry_run,
             "inputs": dict(self.inputs),
             "sources": self.sources,

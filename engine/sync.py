@@ -176,11 +176,19 @@ def sync(
         except LookupFailed as exc:
             # Stopping is safe: what was written is in the state store, and the next run's
             # lookups find the rest. Writing without lookups could duplicate records.
-            report.warnings.append(f"stopped: {exc}")
-            raise Mail2DataverseError(f"{exc}; nothing more was written, re-run to continue") from exc
+            report.stopped = str(exc)
+            stopped = RunStopped(f"{exc}; nothing more was written, re-run to continue")
+            stopped.report = report
+            raise stopped from exc
         finally:
             report.http = dict(client.stats)
     return report
+
+
+class RunStopped(Mail2DataverseError):
+    """The run stopped part-way (the org could not be read); ``report`` holds what was done."""
+
+    report: Report | None = None
 
 
 class Progress:
@@ -220,4 +228,4 @@ class Progress:
             self.stream.flush()
 
 
-__all__ = ["Inputs", "preview", "sync", "build_runtime", "SourceError", "ConfigError"]
+__all__ = ["Inputs", "preview", "sync", "build_runtime", "RunStopped", "SourceError", "ConfigError"]

@@ -159,3 +159,17 @@ def test_contacts_source_reaches_the_nylas_export(monkeypatch):
     monkeypatch.setattr(nylas_cli, "nylas_export", fake_export)
     assert main(["preview", "--from-nylas", "g-1", "--contacts-source", "address_book,inbox"]) == 2
     assert seen["contacts"]["source"] == "address_book,inbox" and seen["contacts"]["grant"] == "g-1"
+
+
+def test_a_run_stopped_by_an_unreadable_org_still_writes_its_report(tmp_path, capsys):
+    with Emulator(faults="503=1.0,seed=1") as emu:  # every request answers 503
+        report = tmp_path / "report.json"
+        code = main(["sync", *SAMPLE, "--url", emu.base_url, "--auth", "none", "--state", str(tmp_path / "s.sqlite3"),
+                     "--report", str(report), "--max-retries", "1"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "re-run to continue" in err and "Traceback" not in err
+    data = json.loads(report.read_text("utf-8"))
+    assert data["ok"] is False and data["entities"]["email"]["created"] == 0
+    assert data["stopped"].startswith("lookup of")
+    assert data["http"]["retries"] >= 1  # --max-retries 1: resent once, then stopped
