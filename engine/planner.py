@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from . import odata
 from .config import RunConfig
-from .errors import RecordError
+from .errors import MappingError, RecordError
+from .preflight import column_problems
 from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from .operations import ChangeSet, Operation, Result
 from .report import Report
@@ -132,10 +133,25 @@ class Planner:
 
     def run(self, contacts: Iterable[tuple[RecordRef, Any]], messages: Iterable[tuple[RecordRef, Any]]) -> Report:
         """Sync ``contacts`` then ``messages``; returns the report (also kept on ``self.report``)."""
+        self.preflight()
         with _relaxed_gc():
             self.phase_contacts(contacts)
             self.phase_emails(messages)
         return self.report
+
+    def preflight(self) -> None:
+        """Check the mappings against the org's columns before writing anything.
+
+        :raises MappingError: a mapping writes a column the org does not have (located at the
+            mapping's line). A dry run, which has no org, checks nothing.
+        """
+        read = getattr(self.executor, "attributes", None)
+        if self.executor.dry_run or read is None:
+            return
+        problems, warnings = column_problems(self.mappings, read)
+        self.report.warnings.extend(warnings)
+        if problems:
+            raise MappingError(problems)
 
     # ------------------------------------------------------------------------------------
     # phase 1

@@ -35,6 +35,13 @@ class WebApiExecutor:
             self._keys[table] = keys
         return self._keys[table]
 
+    def attributes(self, table: str) -> set[str] | None:
+        """Logical names of ``table``'s columns from the org's metadata; None when unreadable."""
+        res = self.client.send(Operation("GET", f"EntityDefinitions(LogicalName='{table}')/Attributes?$select=LogicalName"))
+        if not res.ok:
+            return None
+        return {a["LogicalName"] for a in (res.body or {}).get("value", []) if "LogicalName" in a}
+
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
         """Rows of the pages behind ``next_link`` (an absolute, already-encoded URL of the org)."""
         # Passed unchanged: cutting it into path + query would percent-encode the opaque
