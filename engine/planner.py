@@ -60,6 +60,7 @@ PARTY_ADDRESS_COLUMN = {
 DUPLICATE_CODES = frozenset({"0x80040237", "0x80060892"})  # DuplicateRecord, DuplicateRecordEntityKey
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
+ADDRESS_MAX = 320  # activityparty.addressused
 
 
 class Executor(Protocol):
@@ -580,6 +581,11 @@ class Planner:
             address = party.address
             key = (party.mask, address)
             if key in seen:
+                continue
+            if len(address) > ADDRESS_MAX:
+                # Longer than any real address (RFC 5321: 254) and than addressused can hold:
+                # the email lands without this party rather than failing whole.
+                self.report.warnings.append(f"{e.ref}: party dropped, address longer than {ADDRESS_MAX} characters")
                 continue
             if party.mask == 1:
                 # RFC 5322 allows several From mailboxes; an email row has exactly one sender,

@@ -297,3 +297,18 @@ def test_report_counts_how_addresses_were_resolved(seeded, sample_config):
     report = run_sync(seeded, sample_config).to_dict()
     # Dana is a system user; six contacts (with a second address for Siobhán); three unknown addresses
     assert report["addresses"] == {"contact": 7, "systemuser": 1, "unresolved": 3}
+
+
+def test_an_impossibly_long_address_drops_that_party_not_the_email(seeded, sample_config, tmp_path):
+    import json
+
+    with open(SAMPLE_INPUTS.messages, encoding="utf-8") as fh:
+        messages = json.load(fh)
+    messages[0].setdefault("cc", []).append({"email": "x" * 400 + "@company.example"})
+    export = tmp_path / "m.json"
+    export.write_text(json.dumps(messages), encoding="utf-8")
+    report = run_sync(seeded, sample_config, Inputs(messages=str(export)))
+    assert report.failed == 0, report.failures
+    assert len(seeded.records("email")) == 8
+    assert not [p for p in seeded.records("activityparty") if len(p["addressused"] or "") > 320]
+    assert any("party dropped, address longer than 320" in w for w in report.warnings)
