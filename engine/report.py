@@ -126,10 +126,10 @@ class Report:
             "failures": self.failures,
             "skips": self.skips,
             "unlinked": self.unlinked,
-            "warnings": self.warnings,
+            "warnings": self.warnings[:MAX_DETAILS],
             "incremental": {"already_covered": self.incremental_skipped},
             "addresses": self.addresses,
-            "details_dropped": self.dropped_details,
+            "details_dropped": self.dropped_details + max(0, len(self.warnings) - MAX_DETAILS),
             "http": self.http,
         }
 
