@@ -159,6 +159,13 @@ def sync(
     from .writers.live import WebApiExecutor
     from .writers.webapi import WebApiClient
 
+    if config.create_completed and config.batch_size < 2:
+        # An email's change set (create, then mark completed) is never split across $batch
+        # requests; found out before phase 1 writes anything, not half-way through the run.
+        raise ConfigError(
+            f"batch_size {config.batch_size} cannot hold an email's change set of 2 operations "
+            "(create, then mark completed): use 2 or more, or create_completed: false"
+        )
     plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
     report = Report(dry_run=False)
     opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify}
