@@ -34,7 +34,7 @@ from .preflight import column_problems
 from .model import MappedAccount, MappedContact, MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from .operations import ChangeSet, Operation, Result
 from .report import Report
-from .state import StateStore, covered
+from .state import StateStore, Stored, covered
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -49,13 +49,17 @@ TABLES: dict[str, tuple[str, str]] = {
     "opportunity": ("opportunities", "opportunityid"),
     "incident": ("incidents", "incidentid"),
 }
-#: the column holding a table's email address, for binding activity parties
-PARTY_ADDRESS_COLUMN = {
-    "systemuser": "internalemailaddress",
-    "contact": "emailaddress1",
-    "account": "emailaddress1",
-    "lead": "emailaddress1",
-    "queue": "emailaddress",
+#: the address columns of a contact, account or lead; an org's users put an address in any of
+#: them (a work address in emailaddress2 is common), and Dataverse resolves email parties
+#: against all three, so lookups by address read all three.
+ADDRESS_COLUMNS = ("emailaddress1", "emailaddress2", "emailaddress3")
+#: the columns holding a table's email addresses, for binding activity parties
+PARTY_ADDRESS_COLUMN: dict[str, tuple[str, ...]] = {
+    "systemuser": ("internalemailaddress",),
+    "contact": ADDRESS_COLUMNS,
+    "account": ADDRESS_COLUMNS,
+    "lead": ADDRESS_COLUMNS,
+    "queue": ("emailaddress",),
 }
 DUPLICATE_CODES = frozenset({"0x80040237", "0x80060892"})  # DuplicateRecord, DuplicateRecordEntityKey
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
@@ -118,8 +122,13 @@ class Planner:
         self.owner_domains = {
             plugins.registrable_domain(a.rsplit("@", 1)[-1]) for a in config.owner_addresses if "@" in a
         }
-        # address (lower) → (table, id) | None, filled from this run's contacts and org lookups
+        # party address (lower) → (table, id) | None, settled by phase 2's lookups in the
+        # configured precedence
         self.address_book: dict[str, tuple[str, str] | None] = {}
+        # address (lower) → contactid of this run's contacts (phase 1). Kept apart from
+        # address_book: a system user with the same address must still win when the
+        # precedence ranks system users first.
+        self.run_contacts: dict[str, str] = {}
         self.account_ids: dict[str, str] = {}  # registrable domain → accountid
         self._content_id = 0
         self._regarding_cache: dict[RegardingTarget, str | None] = {}
@@ -199,7 +208,7 @@ class Planner:
 
     def _write_accounts(self, accounts: dict[str, MappedAccount]) -> None:
         planned = [_Planned(d, a.columns, a.refs) for d, a in accounts.items()]
-        stored = self.state.get_many("account", [p.key for p in planned])
+        stored = self._still_in_org("account", self.state.get_many("account", [p.key for p in planned]))
         to_lookup = [p for p in planned if p.key not in stored]
         found = self._lookup_accounts_by_domain([p.key for p in to_lookup])
         for p in planned:
@@ -221,10 +230,10 @@ class Planner:
             if c.account is not None and c.account.domain in self.account_ids and c.account_nav:
                 p.binds[f"{c.account_nav}@odata.bind"] = f"/accounts({self.account_ids[c.account.domain]})"
             planned.append(p)
-        stored = self.state.get_many("contact", [p.key for p in planned])
+        stored = self._still_in_org("contact", self.state.get_many("contact", [p.key for p in planned]))
         alt = ("emailaddress1",) in self.executor.alternate_keys("contact")
         to_lookup = [p for p in planned if p.key not in stored]
-        found = self._lookup_rows("contact", "emailaddress1", [p.key for p in to_lookup], extra=self._contact_select(planned))
+        found = self._lookup_rows("contact", ADDRESS_COLUMNS, [p.key for p in to_lookup], extra=self._contact_select(planned))
         for p in planned:
             if p.key in stored:
                 p.id, p.stored_columns = stored[p.key].dataverse_id, stored[p.key].columns
@@ -239,7 +248,7 @@ class Planner:
             if p.outcome == "failed" or not p.id:
                 continue  # binding a party to a row that does not exist would fail the email too
             for address in contacts[p.key].emails:
-                self.address_book.setdefault(address, ("contact", p.id))
+                self.run_contacts.setdefault(address, p.id)
 
     def _contact_select(self, planned: list[_Planned]) -> list[str]:
         """The columns to read back from existing contacts: what the mapping writes, binds included."""
@@ -355,7 +364,7 @@ class Planner:
 
         :returns: ``id()`` of the records counted here (the caller must not count them again).
         """
-        rows = self._lookup_rows(table, "emailaddress1", [p.key for p in raced], extra=self._contact_select(raced))
+        rows = self._lookup_rows(table, ADDRESS_COLUMNS, [p.key for p in raced], extra=self._contact_select(raced))
         again: list[_Planned] = []
         for p in raced:
             row = rows.get(p.key)
@@ -397,48 +406,85 @@ class Planner:
     # ------------------------------------------------------------------------------------
 
     def _lookup_rows(
-        self, table: str, column: str, values: list[str], *, extra: Iterable[str] = ()
+        self, table: str, column: str | tuple[str, ...], values: list[str], *, extra: Iterable[str] = ()
     ) -> dict[str, dict[str, Any]]:
-        """Rows of ``table`` whose ``column`` is one of ``values``, keyed by the lower-cased value."""
+        """Rows of ``table`` whose ``column`` (or one of several) is one of ``values``, keyed by
+        the lower-cased value."""
         return self._lookup_many([(table, column, values, tuple(extra))])[0]
 
-    def _lookup_many(self, specs: list[tuple[str, str, list[str], tuple[str, ...]]]) -> list[dict[str, dict[str, Any]]]:
-        """Several bulk lookups sent together (one ``$batch`` of GETs when there are many)."""
+    def _lookup_many(self, specs: list[tuple[str, str | tuple[str, ...], list[str], tuple[str, ...]]]) -> list[dict[str, dict[str, Any]]]:
+        """Several bulk lookups sent together (one ``$batch`` of GETs when there are many).
+
+        A spec with several columns matches a value in any of them; a row matching on an earlier
+        column wins over one matching on a later column. Among rows matching on the same column
+        the oldest wins (``$orderby=createdon``), so an org holding the same address twice gets
+        the same answer on every run instead of whichever row the service returns first.
+        """
         out: list[dict[str, dict[str, Any]]] = [{} for _ in specs]
         if self.executor.dry_run:
             return out  # the preview assumes an empty org; the GETs would find nothing
         ops: list[Operation] = []
+        columns_of: list[tuple[str, ...]] = []
         for i, (table, column, values, extra) in enumerate(specs):
             entity_set, pk = TABLES[table]
-            select = list(dict.fromkeys([pk, column, *extra]))
+            columns = (column,) if isinstance(column, str) else tuple(column)
+            columns_of.append(columns)
+            select = list(dict.fromkeys([pk, *columns, *extra]))
             uniq = list(dict.fromkeys(v for v in values if v))
-            for chunk in _chunks(uniq, self.config.lookup_chunk):
-                ops.append(Operation("GET", odata.query(entity_set, select=select, filter=odata.in_filter(column, chunk)), tag=i))
+            # The URL grows with every column the values are tested against.
+            size = max(1, self.config.lookup_chunk // len(columns))
+            for chunk in _chunks(uniq, size):
+                filt = " or ".join(odata.in_filter(c, chunk) for c in columns)
+                ops.append(Operation("GET", odata.query(entity_set, select=select, filter=filt, orderby="createdon asc"), tag=i))
         if not ops:
             return out
+        rows_of: list[list[dict[str, Any]]] = [[] for _ in specs]
         for res in self.executor.run(ops, phase=0):
             i = res.operation.tag
-            table, column = specs[i][0], specs[i][1]
             if not res.ok:
                 # A failed lookup must not turn into creates that duplicate existing rows.
-                raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
-            rows = list((res.body or {}).get("value", []))
+                raise LookupFailed(f"lookup of {specs[i][0]} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
+            rows_of[i].extend((res.body or {}).get("value", []))
             link = (res.body or {}).get("@odata.nextLink")
             if link:
-                rows.extend(self.executor.follow(link))
-            for row in rows:
-                value = row.get(column)
-                if isinstance(value, str):
-                    out[i].setdefault(value.lower(), row)
+                rows_of[i].extend(self.executor.follow(link))
+        for i, rows in enumerate(rows_of):
+            wanted = {str(v).lower() for v in specs[i][2] if v}
+            for column in columns_of[i]:
+                for row in rows:
+                    value = row.get(column)
+                    if isinstance(value, str) and value.lower() in wanted:
+                        out[i].setdefault(value.lower(), row)
         return out
+
+    def _still_in_org(self, table: str, stored: dict[str, Stored]) -> dict[str, Stored]:
+        """The stored records whose row is still in the org (one bulk lookup by id).
+
+        The state store is a cache: a CRM user may delete a contact or account this tool
+        wrote. Trusting the cache would leave it missing for good and fail every email whose
+        party binds to it; a record that is gone is treated as new instead (looked up by its
+        address or domain, else created again).
+        """
+        ids = [s.dataverse_id for s in stored.values() if s.dataverse_id]
+        if self.executor.dry_run or not ids:
+            return stored
+        rows = self._lookup_rows(table, TABLES[table][1], ids)
+        kept = {k: s for k, s in stored.items() if s.dataverse_id and s.dataverse_id.lower() in rows}
+        if len(kept) < len(stored):
+            log.info("%d %s record(s) in the state file are no longer in the org; looking them up again",
+                     len(stored) - len(kept), table)
+        return kept
 
     def _lookup_accounts_by_domain(self, domains: list[str]) -> dict[str, str]:
         """domain → accountid of an existing account whose website is that domain."""
         variants: dict[str, str] = {}
         for d in domains:
-            for v in (f"https://{d}", f"http://{d}", f"https://www.{d}", f"http://www.{d}", f"www.{d}", d,
-                      f"https://{d}/", f"https://www.{d}/"):
-                variants[v] = d
+            # The forms people type into an account's website: with or without scheme, www.
+            # and a trailing slash (the service compares case-insensitively).
+            for scheme in ("https://", "http://", ""):
+                for host in (d, f"www.{d}"):
+                    for end in ("", "/"):
+                        variants[f"{scheme}{host}{end}"] = d
         rows = self._lookup_rows("account", "websiteurl", list(variants), extra=("createdon",))
         found: dict[str, str] = {}
         for value, row in sorted(rows.items(), key=lambda kv: str(kv[1].get("createdon", ""))):
@@ -514,7 +560,11 @@ class Planner:
         specs: list[tuple[str, str, list[str], tuple[str, ...]]] = [
             ("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], ())
         ]
-        specs += [(t, PARTY_ADDRESS_COLUMN[t], addresses, ()) for t in tables]
+        # This run's contacts are bound without a lookup unless a table ranked before
+        # "contact" holds the same address (a system user, in the default precedence).
+        before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
+        specs += [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in self.run_contacts], ())
+                  for t in tables]
         targets = {e.regarding for e in todo if e.regarding is not None and e.regarding not in self._regarding_cache}
         target_specs = self._regarding_specs(targets)
         specs += [s for s, _ in target_specs]
@@ -523,6 +573,9 @@ class Planner:
         for address in addresses:
             hit = None
             for t, rows in zip(tables, found[1 : 1 + len(tables)]):
+                if t == "contact" and address in self.run_contacts:
+                    hit = ("contact", self.run_contacts[address])
+                    break
                 row = rows.get(address)
                 if row is not None:
                     hit = (t, row[TABLES[t][1]])
@@ -681,7 +734,11 @@ class Planner:
                 for res in self.executor.run(ops, phase=0):
                     if not res.ok:
                         raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}")
-                    for row in (res.body or {}).get("value", []):
+                    rows = list((res.body or {}).get("value", []))
+                    link = (res.body or {}).get("@odata.nextLink")
+                    if link:  # an account's newest may sit on a later page behind busier accounts
+                        rows.extend(self.executor.follow(link))
+                    for row in rows:
                         newest_by_account.setdefault(str(row.get("_parentaccountid_value")), row[pk])
             for t in ts:
                 acc = self.account_ids.get(t.value)
@@ -753,10 +810,16 @@ def _same_as_org(column: str, value: Any, row: dict[str, Any]) -> bool:
         wanted = value.rsplit("(", 1)[-1].rstrip(")")
         return str(row.get(lookup, "")).lower() == wanted.lower()
     current = row.get(column)
-    if column.startswith("emailaddress") and isinstance(current, str) and isinstance(value, str):
+    if column in ADDRESS_COLUMNS and isinstance(value, str):
         # Addresses are matched case-insensitively: rewriting Zoe@X.com as zoe@x.com would be
-        # an update for nothing, and would overwrite how the CRM user typed it.
-        return current.casefold() == value.casefold()
+        # an update for nothing, and would overwrite how the CRM user typed it. An address the
+        # row already holds in another address column (the row may have been found by its
+        # emailaddress2) is not copied again, and an address column a CRM user already filled
+        # is not overwritten: only empty address columns are filled.
+        held = [row.get(c) for c in ADDRESS_COLUMNS]
+        if any(isinstance(h, str) and h.casefold() == value.casefold() for h in held):
+            return True
+        return isinstance(current, str) and current != ""
     return current == value
 
 
