@@ -222,6 +222,12 @@ class Planner:
                 p.id = deterministic_id("account", p.key)
             self.account_ids[p.key] = p.id
         self._write_table("account", planned, alt_key=None)
+        for p in planned:
+            if p.outcome == "failed":
+                # Binding contacts to an account that was never created would fail them too
+                # (and every email party bound to them): they are written unlinked instead.
+                del self.account_ids[p.key]
+                self.report.warnings.append(f"account {p.key} was not written; its contacts are not linked to it")
 
     def _write_contacts(self, contacts: dict[str, MappedContact]) -> None:
         planned: list[_Planned] = []

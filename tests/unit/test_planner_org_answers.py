@@ -81,3 +81,29 @@ def test_an_alternate_key_still_being_indexed_is_not_used_for_upserts():
     assert pending.alternate_keys("contact") == set()
     assert failed.alternate_keys("contact") == set()
     assert active.alternate_keys("contact") == {("emailaddress1",)}
+
+
+class AccountsRefused(ScriptedOrg):
+    """An org that refuses every account write (a plugin or a business rule on account)."""
+
+    def _answer(self, op: Operation, phase: int, changeset: int | None) -> Result:
+        if op.method == "POST" and op.path.startswith("accounts"):
+            return Result(op, 400, error_code="0x80040265", error_message="refused by a business rule")
+        if op.method == "GET":
+            return Result(op, 200, body={"value": []})
+        return super()._answer(op, phase, changeset)
+
+
+def test_a_contact_whose_account_failed_is_written_without_the_link():
+    # Binding to the account that was never created would fail the contact as well, and then
+    # every email party that binds to the contact.
+    config = RunConfig(owner_addresses=("me@own.example",))
+    plugins, mappings = build_runtime(config)
+    org = AccountsRefused()
+    person = {"id": "c1", "given_name": "A", "surname": "B", "emails": [{"email": "a@acme.example"}]}
+    with StateStore(None) as state:
+        report = Planner(mappings, plugins, config, org, state, Report()).run([(RecordRef("c.json", 0, "c1"), person)], [])
+    assert report.entities["account"].failed == 1
+    assert report.entities["contact"].created == 1 and report.entities["contact"].failed == 0
+    (create,) = [w for w in org.recorded if w["path"].startswith("contacts")]
+    assert all("parentcustomerid" not in k for k in create["body"]["Targets"][0])
