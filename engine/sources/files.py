@@ -340,7 +340,7 @@ class _JsonArray:
             hint = ""
             if lead == b"{":
                 hint = (" (a raw Nylas API response or a single record? the CLI's --json list "
-                        "output is a bare array; one object per line is NDJSON: use --format ndjson)")
+                        "output is a bare array; one object per line is NDJSON: use --input-format ndjson)")
             raise SourceError(
                 f"{name}: the top-level JSON value is {what}, expected an array of records or null{hint}"
             )
@@ -727,7 +727,7 @@ def open_source(spec: str | os.PathLike[str], kind: str, *, plugins: Any = None,
     hint = "" if sources else " (mbox/EML need the mbox plugin, which is not loaded)"
     raise SourceError(
         f"{spec}: cannot tell the format of this {what}: expected a JSON array, NDJSON"
-        f"{', ' + ', '.join(sorted(sources)) if sources else ''}{hint}; use --format"
+        f"{', ' + ', '.join(sorted(sources)) if sources else ''}{hint}; use --input-format"
     )
 
 
