@@ -39,8 +39,9 @@ _GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 
 @functools.lru_cache(maxsize=32)
 def _pattern(text: str) -> re.Pattern[str]:
-    # Compiled once per distinct pattern, not once per message.
-    return re.compile(text)
+    # Compiled once per distinct pattern, not once per message. Case-insensitive: people type
+    # "re: cas-01234-a1b2c3" too, and Dataverse compares ticket numbers case-insensitively.
+    return re.compile(text, re.IGNORECASE)
 
 
 def _as_guid(value: str) -> str | None:
@@ -56,7 +57,7 @@ def _case(message: dict[str, Any], config: RunConfig) -> RegardingTarget | bool:
     match = _pattern(config.case_number_pattern).search(subject)
     if match is None:
         return False
-    number = match.group(0)
+    number = match.group(0).upper()  # the form Dynamics gives ticket numbers
     return RegardingTarget(
         table="incident",
         by="column",

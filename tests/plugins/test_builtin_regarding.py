@@ -122,3 +122,13 @@ def test_wrong_answer_type_is_a_plugin_error(make_plugins, answer):
 
     with pytest.raises(PluginError, match=r"regarding_target\(message 'm1'\) returned"):
         target(make_plugins(extra=[Sloppy()]))
+
+
+def test_hook_regarding_target_matches_a_case_number_typed_in_lower_case():
+    from mail2dataverse.config import RunConfig
+    from mail2dataverse.plugins import Plugins, make_plugin_manager
+    from mail2dataverse.plugins import regarding as builtin
+
+    plugins = Plugins(make_plugin_manager(autoload=False, extra=[("regarding", builtin)]), RunConfig(profile="service"))
+    target = plugins.regarding_target({"subject": "re: cas-01234-a1b2c3 still broken"}, {"external_domains": []})
+    assert (target.table, target.column, target.value) == ("incident", "ticketnumber", "CAS-01234-A1B2C3")

@@ -71,7 +71,9 @@ def test_heavy_drops_before_and_after_commit_end_in_the_clean_state(workload, re
     report, stats, _ = soak(workload, faults, reference, tmp_path)
     assert stats["dropped"] > 0 and stats["throttled"] > 0
     assert report.http["transport_errors"] > 0
-    assert report.http["errors_by_code"].get("0x80040237", 0) > 0  # repeated creates were refused
+    # Whether a lost answer hits a create (and its resend comes back as 0x80040237) depends on
+    # where the seeded drops fall, so it is not asserted here; the end state above is the
+    # property. tests/writers/test_webapi_emulator.py forces that path deterministically.
 
 
 def test_fault_soak_with_an_alternate_key_on_emailaddress1(tmp_path):
