@@ -24,7 +24,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def _input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--messages", metavar="FILE", help="messages: Nylas CLI JSON/NDJSON file, mbox, EML folder, or - for stdin")
     p.add_argument("--contacts", metavar="FILE", help="contacts: Nylas CLI JSON/NDJSON file, or - for stdin")
-    p.add_argument("--input-format", dest="input_format", choices=["json", "ndjson", "mbox", "eml"], help="input format (default: detect)")
+    p.add_argument("--input-format", dest="input_format", metavar="FORMAT",
+                   help="input format: json, ndjson, mbox, eml, or another source plugin's name (default: detect)")
     p.add_argument("--from-nylas", nargs="?", const="", metavar="GRANT", help="run the nylas CLI to export messages and contacts (optional grant id)")
     p.add_argument("--with-headers", action="store_true", help="with --from-nylas: fetch each message's headers so the real Message-ID is its identity")
     p.add_argument("--limit", type=int, metavar="N", help="with --from-nylas: at most N messages, the newest (default: all)")
@@ -52,12 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help="write contacts, accounts and emails to a Dataverse org")
     _input_options(p)
     p.add_argument("--url", help="the org, e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)")
-    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
+    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: MAIL2DATAVERSE_AUTH, else certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
     p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE")
     p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
     p.add_argument("--full", action="store_true", help="ignore the incremental coverage and consider every message")
     p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
-    p.add_argument("--format", choices=["text", "json", "yaml", "table"], default="text", help="summary format (text or json); with --dry-run the preview format")
+    p.add_argument("--format", choices=["text", "json", "yaml", "table"], default=None,
+                   help="the summary as text (default) or json; with --dry-run, the preview as json (default), yaml or table")
     p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
     p.add_argument("--max-retries", type=int, default=8, metavar="N",
                    help="resends after throttling (429), 502/503/504, timeouts and dropped connections (default 8)")
@@ -203,15 +205,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from .sync import RunStopped, sync
 
     if args.dry_run:
-        args.format = args.format if args.format in ("json", "yaml", "table") else "json"
+        if args.format == "text":
+            raise ConfigError("--dry-run prints the preview: --format json, yaml or table")
+        args.format = args.format or "json"
         args.summary = False
         return cmd_preview(args)
+    args.format = args.format or "text"
+    if args.format not in ("text", "json"):
+        raise ConfigError(f"--format {args.format} is a preview format: use it with --dry-run (the summary is text or json)")
     config = load_config(args.config)
     url = args.url or os.environ.get("DATAVERSE_URL") or os.environ.get("DYNAMICS_ORG")
     if not url:
         raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
     url = url.rstrip("/")
-    kind = args.auth or ("certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret")
+    kind = args.auth or os.environ.get("MAIL2DATAVERSE_AUTH") or (
+        "certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret"
+    )
     auth = auth_from_env(kind, url)
     try:
         report = sync(

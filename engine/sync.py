@@ -78,9 +78,15 @@ def _open_inputs(stack: ExitStack, inputs: Inputs, plugins: Any, *, report: Repo
         src.validate()
         if report is not None:
             report.sources.append({"kind": kind, "name": src.name, "records": src.count, **_meta(src)})
-            report.warnings.extend(getattr(src, "warnings", []))
+            # Warnings come while records are read (a header fetch that failed...): collected
+            # when the inputs close, after the run has read everything.
+            stack.callback(_collect_warnings, src, report)
         opened.append(src)
     return opened[0], opened[1]
+
+
+def _collect_warnings(src: Any, report: Report) -> None:
+    report.warnings.extend(getattr(src, "warnings", []))
 
 
 def _meta(src: Any) -> dict[str, Any]:

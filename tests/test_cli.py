@@ -173,3 +173,31 @@ def test_a_run_stopped_by_an_unreadable_org_still_writes_its_report(tmp_path, ca
     assert data["ok"] is False and data["entities"]["email"]["created"] == 0
     assert data["stopped"].startswith("lookup of")
     assert data["http"]["retries"] >= 1  # --max-retries 1: resent once, then stopped
+
+
+def test_format_flags_say_which_mode_they_belong_to(capsys):
+    assert main(["sync", *SAMPLE, "--format", "table", "--url", "http://x", "--auth", "none"]) == 2
+    assert "use it with --dry-run" in capsys.readouterr().err
+    assert main(["sync", *SAMPLE, "--dry-run", "--format", "text"]) == 2
+    assert "--dry-run prints the preview" in capsys.readouterr().err
+    assert main(["sync", *SAMPLE, "--dry-run", "--format", "table"]) == 0
+    assert "write operations" in capsys.readouterr().out
+
+
+def test_auth_kind_from_the_environment(monkeypatch, capsys, tmp_path):
+    with Emulator() as emu:
+        seed_org(emu)
+        monkeypatch.setenv("MAIL2DATAVERSE_AUTH", "none")
+        code = main(["sync", *SAMPLE, "--url", emu.base_url, "--state", str(tmp_path / "s.sqlite3")])
+        assert code == 0, capsys.readouterr().err
+        assert len(emu.records("email")) == 8
+
+
+def test_input_format_names_a_source_plugin_or_says_which_exist(capsys, tmp_path):
+    f = tmp_path / "x.dat"
+    f.write_text("[]", encoding="utf-8")
+    assert main(["preview", "--messages", str(f), "--input-format", "json"]) == 0
+    capsys.readouterr()
+    assert main(["preview", "--messages", str(f), "--input-format", "csv"]) == 2
+    err = capsys.readouterr().err
+    assert "csv" in err and "Traceback" not in err

@@ -313,3 +313,38 @@ def test_an_impossibly_long_address_drops_that_party_not_the_email(seeded, sampl
     assert len(seeded.records("email")) == 8
     assert not [p for p in seeded.records("activityparty") if len(p["addressused"] or "") > 320]
     assert any("party dropped, address longer than 320" in w for w in report.warnings)
+
+
+def test_warnings_a_source_raises_while_it_is_read_reach_the_report(seeded, sample_config, monkeypatch):
+    import json
+
+    import mail2dataverse.sources as sources
+
+    records = json.loads(open(SAMPLE_INPUTS.messages, encoding="utf-8").read())
+
+    class LateWarnings:
+        """Like the nylas source with --with-headers: a failed fetch is known only while reading."""
+
+        name, count, warnings = "nylas:g/messages", len(records), []
+
+        def validate(self):
+            return self.count
+
+        def __iter__(self):
+            from mail2dataverse.model import RecordRef
+
+            for i, r in enumerate(records):
+                if i == 2:
+                    self.warnings.append(f"message {r['id']}: headers not fetched (exit 1)")
+                yield RecordRef(self.name, i, r["id"]), r
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    real = sources.open_source
+    monkeypatch.setattr(sources, "open_source", lambda spec, kind, **kw: LateWarnings() if kind == "messages" else real(spec, kind, **kw))
+    report = run_sync(seeded, sample_config)
+    assert any("headers not fetched" in w for w in report.warnings)
