@@ -13,9 +13,10 @@ import pytest
 
 from mail2dataverse.emulator import Emulator
 
-sdk = pytest.importorskip("PowerPlatform.Dataverse.client")
-from azure.core.credentials import AccessToken  # noqa: E402  (after the importorskip above)
-from PowerPlatform.Dataverse.models.upsert import UpsertItem  # noqa: E402
+# The official SDK is a test dependency (pyproject's [test] extra): missing, this file fails.
+import PowerPlatform.Dataverse.client as sdk
+from azure.core.credentials import AccessToken
+from PowerPlatform.Dataverse.models.upsert import UpsertItem
 
 
 class FakeCredential:

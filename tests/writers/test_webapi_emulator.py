@@ -8,14 +8,12 @@ from __future__ import annotations
 import random
 import uuid
 
-import pytest
 
 from mail2dataverse.auth import StaticToken
 from mail2dataverse.operations import ChangeSet, Operation
 from mail2dataverse.writers.webapi import WebApiClient
 
-emulator = pytest.importorskip("mail2dataverse.emulator", reason="the emulator package is not available")
-Emulator = emulator.Emulator
+from mail2dataverse.emulator import Emulator
 
 
 def _client(emu, sleeps, auth=None, **kwargs):
