@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import uuid
 
-
 from mail2dataverse.auth import StaticToken
 from mail2dataverse.operations import ChangeSet, Operation
 from mail2dataverse.writers.webapi import WebApiClient
