@@ -290,11 +290,11 @@ class Planner:
         ops: list[Operation] = []
         size = self.config.batch_size
         odata_type = f"Microsoft.Dynamics.CRM.{table}"
-        if alt_key:
-            keyed = [p for p in creates if odata.key_segment_ok(p.columns.get(alt_key, p.key))]
-            by_id = [p for p in creates if p not in keyed]
-        else:
-            keyed, by_id = [], creates
+        keyed: list[_Planned] = []
+        by_id: list[_Planned] = []
+        for p in creates:
+            # A value with + / % ... cannot stand in a key segment: that record goes by id.
+            (keyed if alt_key and odata.key_segment_ok(p.columns.get(alt_key, p.key)) else by_id).append(p)
         for chunk in _chunks(by_id, size):
             targets = [{"@odata.type": odata_type, pk: p.id, **p.columns, **p.binds} for p in chunk]
             ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", {"Targets": targets}, tag=("create", table, chunk)))
