@@ -221,7 +221,7 @@ class Progress:
 
     def __call__(self, report: Report) -> None:
         e = report.entities["email"]
-        done = e.created + e.updated + e.unchanged + e.skipped + e.failed
+        done = e.total()
         c = report.entities["contact"]
         contacts = c.created + c.updated + c.unchanged
         fraction = done / self.total if self.total else 1.0
