@@ -149,13 +149,6 @@ class _Input:
             return open(self._spool_path, "rb")
         return io.BufferedReader(_PreadRaw(self._spool.fileno()), _CHUNK)
 
-    def size(self) -> int:
-        """Current size in bytes (for messages such as "truncated at byte N of M")."""
-        if self.path is not None:
-            return self.path.stat().st_size
-        assert self._spool is not None
-        return os.fstat(self._spool.fileno()).st_size
-
     def close(self) -> None:
         """Delete the spool, if any. Files given by path are left alone."""
         if self._spool is not None:
@@ -546,7 +539,7 @@ class RecordSource:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _where(self, index: int) -> str:
+    def _where(self) -> str:
         line = getattr(self._reader, "line_of", 0)
         return f"{self.name}:{line}" if line else self.name
 
@@ -565,7 +558,7 @@ class RecordSource:
             count += 1
             if not allow_non_objects and not isinstance(record, dict):
                 raise SourceError(
-                    f"{self._where(count - 1)}: record {count} is {_type_name(record)}, not an object "
+                    f"{self._where()}: record {count} is {_type_name(record)}, not an object "
                     "(a Nylas export is an array of message or contact objects)"
                 )
         self.count = count
