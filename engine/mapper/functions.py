@@ -459,6 +459,25 @@ def synthetic_message_id(grant_id: str | None, message_id: str | None) -> str | 
     return f"<nylas.sha256.{digest}@{SYNTHETIC_DOMAIN}>"
 
 
+def address_local_part(address: str | None) -> str | None:
+    """The part before the last ``@`` (the ``local_part`` function and transform), or None."""
+    if not address or "@" not in address:
+        return None
+    return address.strip().rpartition("@")[0] or None
+
+
+def address_domain(address: str | None) -> str | None:
+    """The lower-cased part after the last ``@`` (the ``domain`` function and transform), or None."""
+    if not address or "@" not in address:
+        return None
+    return address.strip().rpartition("@")[2].lower() or None
+
+
+def domain_or_self(value: str | None) -> str:
+    """The domain of an address, or ``value`` itself lower-cased when it is already a domain."""
+    return (address_domain(value) or "") if value and "@" in value else (value or "").strip().lower()
+
+
 def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[list[str]]]]:
     """Return the custom JMESPath functions the engine provides to every mapping.
 
@@ -500,18 +519,8 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
                     return True
         return False
 
-    def local_part(address: str | None) -> str | None:
-        if not address or "@" not in address:
-            return None
-        return address.strip().rpartition("@")[0] or None
-
-    def domain(address: str | None) -> str | None:
-        if not address or "@" not in address:
-            return None
-        return address.strip().rpartition("@")[2].lower() or None
-
     def is_freemail(address: str | None) -> bool:
-        d = domain(address) if address and "@" in address else (address or "").strip().lower()
+        d = domain_or_self(address)
         return bool(d) and bool(plugins.is_freemail(d))
 
     def nylas_message_id(grant_id: str | None, message_id: str | None) -> str | None:
@@ -525,8 +534,8 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
         "header": (header, [["array", "null"], ["string"]]),
         "is_owner": (is_owner, [s_or_null]),
         "in_sent_folder": (in_sent_folder, [["array", "null"]]),
-        "local_part": (local_part, [s_or_null]),
-        "domain": (domain, [s_or_null]),
+        "local_part": (address_local_part, [s_or_null]),
+        "domain": (address_domain, [s_or_null]),
         "is_freemail": (is_freemail, [s_or_null]),
         "nylas_message_id": (nylas_message_id, [s_or_null, s_or_null]),
     }

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import PluginError
-from .functions import describe
+from .functions import address_domain, address_local_part, describe, domain_or_self
 
 Fn = Callable[[Any], Any]
 
@@ -250,24 +250,12 @@ def _t_split_name(part: Any) -> Fn:
     return _stringwise("split_name", lambda s: split_name(s, part))
 
 
-def _domain_of(address: str) -> str | None:
-    if "@" not in address:
-        return None
-    return address.strip().rpartition("@")[2].lower() or None
-
-
-def _local_part_of(address: str) -> str | None:
-    if "@" not in address:
-        return None
-    return address.strip().rpartition("@")[0] or None
-
-
 def _t_domain() -> Fn:
-    return _stringwise("domain", _domain_of)
+    return _stringwise("domain", address_domain)
 
 
 def _t_local_part() -> Fn:
-    return _stringwise("local_part", _local_part_of)
+    return _stringwise("local_part", address_local_part)
 
 
 def _t_join(sep: Any = " ") -> Fn:
@@ -379,7 +367,7 @@ def _t_format(template: Any) -> Fn:
 def _builtins(plugins: Any) -> list[TransformSpec]:
     def _t_registrable_domain() -> Fn:
         def registrable(s: str) -> str | None:
-            d = _domain_of(s) if "@" in s else s.strip().lower()
+            d = domain_or_self(s)
             return plugins.registrable_domain(d) if d else None
 
         return _stringwise("registrable_domain", registrable)
