@@ -263,8 +263,11 @@ _KINDS = ("secret", "certificate", "none")
 EMULATOR_TOKEN = "emulator"
 
 
-def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None) -> TokenProvider:
+def auth_from_env(kind: str | None, org_url: str, env: Mapping[str, str] | None = None) -> TokenProvider:
     """The token provider for ``--auth kind``, configured from environment variables.
+
+    ``kind`` None is the default: ``MAIL2DATAVERSE_AUTH``, else ``certificate`` when
+    ``AZURE_CLIENT_CERTIFICATE_PATH`` is set, else ``secret``.
 
     * ``secret``: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_SECRET``;
     * ``certificate``: ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID``, ``AZURE_CLIENT_CERTIFICATE_PATH``
@@ -278,6 +281,9 @@ def auth_from_env(kind: str, org_url: str, env: Mapping[str, str] | None = None)
     :raises ConfigError: unknown kind, or required variables missing (named, never their values).
     """
     env = os.environ if env is None else env
+    kind = kind or env.get("MAIL2DATAVERSE_AUTH") or (
+        "certificate" if env.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret"
+    )
     if kind not in _KINDS:
         raise ConfigError(f"unknown auth kind {kind!r}: use one of {', '.join(_KINDS)}")
     if kind == "none":

@@ -218,10 +218,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not url:
         raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
     url = url.rstrip("/")
-    kind = args.auth or os.environ.get("MAIL2DATAVERSE_AUTH") or (
-        "certificate" if os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret"
-    )
-    auth = auth_from_env(kind, url)
+    auth = auth_from_env(args.auth, url)
     try:
         report = sync(
             _inputs(args),

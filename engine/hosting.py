@@ -244,11 +244,7 @@ class _Runner:
         if auth is None:
             from .auth import auth_from_env
 
-            auth_env = certificate_env(env)
-            kind = env.get("MAIL2DATAVERSE_AUTH") or (
-                "certificate" if auth_env.get("AZURE_CLIENT_CERTIFICATE_PATH") else "secret"
-            )
-            auth = auth_from_env(kind, self.url, env=auth_env)
+            auth = auth_from_env(None, self.url, env=certificate_env(env))
         self.auth = auth
 
     def config(self, path: str | None) -> RunConfig:
