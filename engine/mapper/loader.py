@@ -145,40 +145,11 @@ def _file_names(path: Path) -> list[str]:
     return names
 
 
-class _BuiltinsOnly:
-    """Stand-in for the plugins when none are available (validation without a plugin set-up)."""
-
-    def __init__(self) -> None:
-        from ..config import RunConfig
-
-        self.config = RunConfig()
-
-    def transforms(self) -> dict[str, Any]:
-        return {}
-
-    def jmespath_functions(self) -> dict[str, Any]:
-        return {}
-
-    def is_freemail(self, domain: str) -> bool:
-        return False
-
-    def registrable_domain(self, domain: str) -> str:
-        return domain
-
-    def account_for_address(self, address: str, contact: Any) -> None:
-        return None
-
-    def regarding_target(self, message: Any, context: Any) -> None:
-        return None
-
-
 def _default_plugins() -> Any:
-    """The installed plugins with a default configuration, or built-ins only if unavailable."""
-    try:
-        from ..config import RunConfig
-        from ..plugins import Plugins, make_plugin_manager  # type: ignore[attr-defined]
-    except ImportError:
-        return _BuiltinsOnly()
+    """The installed plugins with a default configuration."""
+    from ..config import RunConfig
+    from ..plugins import Plugins, make_plugin_manager
+
     return Plugins(make_plugin_manager(), RunConfig())
 
 
