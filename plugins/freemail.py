@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..hookspecs import hookimpl
-from . import registrable_domain
+from . import _normalize_domain as _norm, registrable_domain
 
 __all__ = ["FreemailPolicy", "configure", "is_freemail", "known_freemail_domains"]
 
@@ -93,10 +93,6 @@ class FreemailPolicy:
     def is_freemail(self, domain: str) -> bool | None:
         """Answer ``is_freemail`` with this policy (see :meth:`decide`)."""
         return self.decide(domain)
-
-
-def _norm(domain: str) -> str:
-    return domain.strip().strip(".").lower()
 
 
 def _parents(domain: str, base: str) -> Iterable[str]:
