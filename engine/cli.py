@@ -141,11 +141,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except MappingError as exc:
             problems.extend(exc.problems)
     # The transforms and functions a mapping may name depend on the plugins the run loads.
-    if config is not None:
-        plugins = Plugins(make_plugin_manager(disable=config.plugins_disable), config)
-        problems[:0] = validate_paths(paths, plugins=plugins)
-    else:
-        problems[:0] = validate_paths(paths)
+    plugins = Plugins(make_plugin_manager(disable=config.plugins_disable), config) if config is not None else None
+    problems[:0] = validate_paths(paths, plugins=plugins)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
