@@ -466,18 +466,23 @@ def error_of(status: int, body: Any, reason: str = "") -> tuple[str | None, str 
     return None, reason or f"HTTP {status}"
 
 
-def result_from_part(op: Operation, part: RawPart) -> Result:
-    """A :class:`Result` for ``op`` from its sub-response."""
-    code, message = error_of(part.status, part.body, part.reason)
+def result_from_answer(op: Operation, status: int, body: Any, headers: Any, reason: str = "") -> Result:
+    """A :class:`Result` for ``op`` from an HTTP answer (a sub-response or a single request's)."""
+    code, message = error_of(status, body, reason)
     return Result(
         operation=op,
-        status=part.status,
-        body=part.body,
-        headers=dict(part.headers),
-        entity_id=entity_id_from_headers(part.headers),
+        status=status,
+        body=body,
+        headers=dict(headers),
+        entity_id=entity_id_from_headers(headers),
         error_code=code,
         error_message=message,
     )
+
+
+def result_from_part(op: Operation, part: RawPart) -> Result:
+    """A :class:`Result` for ``op`` from its sub-response."""
+    return result_from_answer(op, part.status, part.body, part.headers, part.reason)
 
 
 def not_executed(op: Operation, why: str) -> Result:

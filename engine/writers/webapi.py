@@ -67,12 +67,12 @@ from mail2dataverse.writers.batch import (
     count_operations,
     decode_batch_response,
     encode_batch,
-    entity_id_from_headers,
     error_of,
     map_batch_failure,
     map_batch_results,
     parse_body,
     quote_path,
+    result_from_answer,
 )
 
 log = logging.getLogger("mail2dataverse.webapi")
@@ -386,17 +386,7 @@ class WebApiClient:
             result = Result(operation=op, status=0, error_code="TransportError", error_message=f"not executed or outcome unknown: {exc}")
             self._count_errors([result])
             return result
-        body = parse_body(resp.content)
-        code, message = error_of(resp.status_code, body, resp.reason or "")
-        result = Result(
-            operation=op,
-            status=resp.status_code,
-            body=body,
-            headers=dict(resp.headers),
-            entity_id=entity_id_from_headers(resp.headers),
-            error_code=code,
-            error_message=message,
-        )
+        result = result_from_answer(op, resp.status_code, parse_body(resp.content), resp.headers, resp.reason or "")
         self._count("operations")
         self._count_errors([result])
         return result
