@@ -198,7 +198,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from .auth import auth_from_env
-    from .config import load_config
+    from .config import load_config, org_url_from
     from .sync import RunStopped, sync
 
     if args.dry_run:
@@ -211,10 +211,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.format not in ("text", "json"):
         raise ConfigError(f"--format {args.format} is a preview format: use it with --dry-run (the summary is text or json)")
     config = load_config(args.config)
-    url = args.url or os.environ.get("DATAVERSE_URL") or os.environ.get("DYNAMICS_ORG")
-    if not url:
-        raise ConfigError("no org URL: give --url or set DATAVERSE_URL (or DYNAMICS_ORG)")
-    url = url.rstrip("/")
+    url = org_url_from(os.environ, args.url, flag="--url")
     auth = auth_from_env(args.auth, url)
     try:
         report = sync(

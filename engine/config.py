@@ -58,6 +58,23 @@ class RunConfig:
     path: str | None = None
 
 
+#: Where the org's URL comes from when not given directly (``DYNAMICS_ORG`` is the Nylas guide's name).
+ORG_URL_ENV = ("DATAVERSE_URL", "DYNAMICS_ORG")
+
+
+def org_url_from(env: Any, given: str | None = None, *, flag: str | None = None) -> str:
+    """The org URL: ``given``, else ``DATAVERSE_URL``, else ``DYNAMICS_ORG``; no trailing slash.
+
+    :param flag: the command-line flag that gives it (``--url``), named in the error.
+    :raises ConfigError: none is set.
+    """
+    url = given or next((env.get(name) for name in ORG_URL_ENV if env.get(name)), None)
+    if not url:
+        how = f"give {flag} or set" if flag else "set"
+        raise ConfigError(f"no org URL: {how} DATAVERSE_URL (or DYNAMICS_ORG)")
+    return url.rstrip("/")
+
+
 def config_schema() -> dict[str, Any]:
     """Return the JSON Schema of the configuration file (shipped as package data)."""
     text = resources.files("mail2dataverse.schemas").joinpath("config.schema.json").read_text("utf-8")

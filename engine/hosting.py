@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, load_config
+from .config import RunConfig, load_config, org_url_from
 from .errors import ConfigError, Mail2DataverseError, SourceError
 from .report import ENTITIES, OUTCOMES, Report
 from .sync import Inputs, sync
@@ -234,10 +234,7 @@ class _Runner:
 
     def __init__(self, env: Mapping[str, str], auth: Any = None):
         self.env = env
-        url = env.get("DATAVERSE_URL") or env.get("DYNAMICS_ORG")
-        if not url:
-            raise ConfigError("no org URL: set DATAVERSE_URL (or DYNAMICS_ORG)")
-        self.url = url.rstrip("/")
+        self.url = org_url_from(env)
         self.root = env.get("MAIL2DATAVERSE_INPUT_ROOT")
         self.state = env.get("MAIL2DATAVERSE_STATE") or None
         self._configs: dict[str | None, RunConfig] = {}

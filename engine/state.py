@@ -41,10 +41,17 @@ CREATE TABLE IF NOT EXISTS mailboxes (
 """
 
 
+def _canonical(columns: dict[str, Any]) -> str:
+    return json.dumps(columns, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def content_hash(columns: dict[str, Any]) -> str:
     """Stable hash of a payload: canonical JSON (sorted keys, no spaces), SHA-256, 32 hex chars."""
-    text = json.dumps(columns, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return _hash_text(_canonical(columns))
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +103,10 @@ class StateStore:
 
     def put(self, kind: str, key: str, dataverse_id: str | None, columns: dict[str, Any], source_ref: str = "") -> None:
         """Remember that ``key`` of ``kind`` now holds ``columns`` in the org under ``dataverse_id``."""
+        text = _canonical(columns)  # serialised once: stored, and hashed (once per record written)
         self._db.execute(
             "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                kind,
-                key,
-                dataverse_id,
-                content_hash(columns),
-                json.dumps(columns, sort_keys=True, ensure_ascii=False, default=str),
-                source_ref,
-                _now(),
-            ),
+            (kind, key, dataverse_id, _hash_text(text), text, source_ref, _now()),
         )
 
     def count(self, kind: str) -> int:
