@@ -36,7 +36,7 @@ OWNER = "dana@acme-widgets.example"
 
 
 class BenchPlugins:
-    """Minimal plugins with the surface of mail2dataverse.plugins.Plugins."""
+    """Minimal plugins with the surface of mail2dataverse.pluginmanager.Plugins."""
 
     def __init__(self) -> None:
         self.config = RunConfig(profile="sales", owner_addresses=(OWNER,))
@@ -125,7 +125,8 @@ def make_contacts(n: int, seed: int = 11) -> list[dict[str, Any]]:
 
 def real_plugins() -> Any:
     """The built-in plugins behind the real wrapper, nothing else from the environment."""
-    from mail2dataverse.plugins import Plugins, accounts, freemail, make_plugin_manager, regarding
+    from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
+    from mail2dataverse.plugins import accounts, freemail, regarding
 
     config = RunConfig(profile="sales", owner_addresses=(OWNER,))
     return Plugins(make_plugin_manager(autoload=False, extra=[freemail, accounts, regarding]), config)

@@ -126,7 +126,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
     from .mapper import validate_paths
 
-    from .plugins import Plugins, make_plugin_manager
+    from .pluginmanager import Plugins, make_plugin_manager
 
     paths = [Path(p) for p in args.paths]
     if not paths:
@@ -244,7 +244,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import format_plugins, list_plugins, make_plugin_manager
+    from .pluginlist import format_plugins, list_plugins
+    from .pluginmanager import make_plugin_manager
 
     from .config import load_config
 

@@ -41,7 +41,7 @@ class Inputs:
 def build_runtime(config: RunConfig, mappings_dirs: Sequence[str | Path] = (), *, extra_plugins: Sequence[Any] = ()):
     """Plugin manager, typed plugin wrapper and compiled mappings for ``config``."""
     from .mapper import load_mappings
-    from .plugins import Plugins, make_plugin_manager
+    from .pluginmanager import Plugins, make_plugin_manager
 
     pm = make_plugin_manager(disable=config.plugins_disable, extra=extra_plugins)
     plugins = Plugins(pm, config)

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..addresses import domain_of, registrable_domain
 from ..hookspecs import hookimpl
 from ..model import DerivedAccount
-from . import domain_of, registrable_domain
 
 __all__ = ["account_from_domain", "derive_account", "name_from_domain"]
 

@@ -31,8 +31,8 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+from ..addresses import normalize_domain as _norm, registrable_domain
 from ..hookspecs import hookimpl
-from . import _normalize_domain as _norm, registrable_domain
 
 __all__ = ["FreemailPolicy", "configure", "is_freemail", "known_freemail_domains"]
 

@@ -27,10 +27,10 @@ import re
 import uuid
 from typing import Any
 
+from ..addresses import registrable_domain
 from ..config import RunConfig
 from ..hookspecs import hookimpl
 from ..model import RegardingTarget
-from . import registrable_domain
 
 __all__ = ["regarding_target"]
 

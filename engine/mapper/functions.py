@@ -481,7 +481,7 @@ def domain_or_self(value: str | None) -> str:
 def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[list[str]]]]:
     """Return the custom JMESPath functions the engine provides to every mapping.
 
-    :param plugins: the :class:`mail2dataverse.plugins.Plugins` wrapper; its ``config`` gives
+    :param plugins: the :class:`mail2dataverse.pluginmanager.Plugins` wrapper; its ``config`` gives
         the owner addresses and sent folders, ``is_freemail`` answers ``is_freemail()``.
     :returns: name → ``(function, signature)``; a signature lists the accepted JMESPath types
         of each argument.

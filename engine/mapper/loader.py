@@ -148,7 +148,7 @@ def _file_names(path: Path) -> list[str]:
 def _default_plugins() -> Any:
     """The installed plugins with a default configuration."""
     from ..config import RunConfig
-    from ..plugins import Plugins, make_plugin_manager
+    from ..pluginmanager import Plugins, make_plugin_manager
 
     return Plugins(make_plugin_manager(), RunConfig())
 
@@ -183,7 +183,7 @@ def load_mappings(user_dirs: Sequence[Path] = (), *, plugins: Any) -> MappingSet
     :param user_dirs: ``--mappings`` folders (or single files), applied in order over the
         defaults. A file with ``extends: default`` merges over what came before it; a file
         without it replaces that entity's mapping.
-    :param plugins: the :class:`mail2dataverse.plugins.Plugins` wrapper: its transforms and
+    :param plugins: the :class:`mail2dataverse.pluginmanager.Plugins` wrapper: its transforms and
         JMESPath functions become available to mappings, its policy hooks are asked per record.
     :returns: a :class:`MappingSet` ready to map records.
     :raises MappingError: any file is invalid; the error lists **every** problem in every file

@@ -457,7 +457,7 @@ def _plugin_spec(name: str, fn: Callable[..., Any]) -> TransformSpec:
 def transform_registry(plugins: Any) -> dict[str, TransformSpec]:
     """Return every transform a mapping can name: the built-ins plus the plugins' transforms.
 
-    :param plugins: the :class:`mail2dataverse.plugins.Plugins` wrapper.
+    :param plugins: the :class:`mail2dataverse.pluginmanager.Plugins` wrapper.
     :raises PluginError: a plugin registers a name that is built in.
     """
     registry = {spec.name: spec for spec in _builtins(plugins)}

@@ -1,7 +1,7 @@
 """Fixtures for the mapping-language tests.
 
 The mapper is tested against :class:`mapper_fakes.FakePlugins`, a small stand-in with the surface of
-:class:`mail2dataverse.plugins.Plugins` (transforms, jmespath_functions, is_freemail,
+:class:`mail2dataverse.pluginmanager.Plugins` (transforms, jmespath_functions, is_freemail,
 account_for_address, regarding_target, registrable_domain, config), so these tests neither
 depend on the built-in plugins' policies nor change when they do.
 """

@@ -1,4 +1,4 @@
-"""A stand-in for :class:`mail2dataverse.plugins.Plugins`, shared by the mapper tests.
+"""A stand-in for :class:`mail2dataverse.pluginmanager.Plugins`, shared by the mapper tests.
 
 Kept in its own uniquely named module (not conftest.py) so tests can import the class: several
 test folders have a conftest.py, and ``from conftest import ...`` would pick any of them.

@@ -15,7 +15,7 @@ import pytest
 
 from mail2dataverse.cli import main
 from mail2dataverse.demo import sample_path
-from mail2dataverse.plugins import AUTOLOAD_ENV, DISABLE_ENV
+from mail2dataverse.pluginmanager import AUTOLOAD_ENV, DISABLE_ENV
 
 SAMPLE = ["--messages", str(sample_path("messages.json")), "--contacts", str(sample_path("contacts.json"))]
 

@@ -15,16 +15,8 @@ from typing import Any
 import pytest
 
 from mail2dataverse.config import RunConfig
-from mail2dataverse.plugins import (
-    AUTOLOAD_ENV,
-    DISABLE_ENV,
-    TRACE_ENV,
-    Plugins,
-    accounts,
-    freemail,
-    make_plugin_manager,
-    regarding,
-)
+from mail2dataverse.pluginmanager import AUTOLOAD_ENV, DISABLE_ENV, TRACE_ENV, Plugins, make_plugin_manager
+from mail2dataverse.plugins import accounts, freemail, regarding
 
 BUILTINS = (freemail, accounts, regarding)
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "plugins" / "example_plugin"

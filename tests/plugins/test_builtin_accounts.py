@@ -7,7 +7,8 @@ import pytest
 from mail2dataverse.errors import PluginError
 from mail2dataverse.hookspecs import hookimpl
 from mail2dataverse.model import DerivedAccount
-from mail2dataverse.plugins import accounts, domain_of, registrable_domain
+from mail2dataverse.addresses import domain_of, registrable_domain
+from mail2dataverse.plugins import accounts
 
 
 @pytest.mark.parametrize(

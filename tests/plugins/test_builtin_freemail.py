@@ -93,7 +93,8 @@ def test_external_false_beats_builtin_true(make_plugins):
 
 
 def test_external_plugin_registered_after_builtins_still_wins(make_plugins):
-    from mail2dataverse.plugins import Plugins, accounts, make_plugin_manager, regarding
+    from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
+    from mail2dataverse.plugins import accounts, regarding
 
     class Partner:
         @hookimpl

@@ -126,7 +126,7 @@ def test_wrong_answer_type_is_a_plugin_error(make_plugins, answer):
 
 def test_hook_regarding_target_matches_a_case_number_typed_in_lower_case():
     from mail2dataverse.config import RunConfig
-    from mail2dataverse.plugins import Plugins, make_plugin_manager
+    from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
     from mail2dataverse.plugins import regarding as builtin
 
     plugins = Plugins(make_plugin_manager(autoload=False, extra=[("regarding", builtin)]), RunConfig(profile="service"))

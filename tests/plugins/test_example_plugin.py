@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from mail2dataverse.config import RunConfig
-from mail2dataverse.plugins import list_plugins
+from mail2dataverse.pluginlist import list_plugins
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "plugins" / "example_plugin"
 
@@ -65,7 +65,8 @@ def test_example_transform(make_plugins, example_module):
 
 
 def test_example_registered_after_builtins_still_wins(example_module):
-    from mail2dataverse.plugins import Plugins, accounts, freemail, make_plugin_manager, regarding
+    from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
+    from mail2dataverse.plugins import accounts, freemail, regarding
 
     pm = make_plugin_manager(autoload=False, extra=[example_module, freemail, accounts, regarding])
     plugins = Plugins(pm, SETTINGS)

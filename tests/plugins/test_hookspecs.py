@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mail2dataverse import hookspecs
-from mail2dataverse.plugins import make_plugin_manager
+from mail2dataverse.pluginmanager import make_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins.md"

@@ -18,17 +18,15 @@ import pytest
 
 from mail2dataverse.config import RunConfig
 from mail2dataverse.errors import PluginError
-from mail2dataverse.plugins import (
+from mail2dataverse.pluginlist import list_plugins
+from mail2dataverse.pluginmanager import (
     AUTOLOAD_ENV,
     DISABLE_ENV,
     ENTRY_POINT_GROUP,
     Plugins,
-    accounts,
-    freemail,
-    list_plugins,
     make_plugin_manager,
-    regarding,
 )
+from mail2dataverse.plugins import accounts, freemail, regarding
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "plugins" / "example_plugin"
 

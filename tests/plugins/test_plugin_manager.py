@@ -10,17 +10,9 @@ import pytest
 from mail2dataverse.config import RunConfig
 from mail2dataverse.errors import ConfigError, PluginError
 from mail2dataverse.hookspecs import hookimpl
-from mail2dataverse.plugins import (
-    DISABLE_ENV,
-    TRACE_ENV,
-    Plugins,
-    accounts,
-    format_plugins,
-    freemail,
-    list_plugins,
-    make_plugin_manager,
-    regarding,
-)
+from mail2dataverse.pluginlist import format_plugins, list_plugins
+from mail2dataverse.pluginmanager import DISABLE_ENV, TRACE_ENV, Plugins, make_plugin_manager
+from mail2dataverse.plugins import accounts, freemail, regarding
 
 BUILTINS = (freemail, accounts, regarding)
 

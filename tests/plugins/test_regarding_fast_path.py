@@ -3,7 +3,7 @@
 from mail2dataverse.config import RunConfig
 from mail2dataverse.hookspecs import hookimpl
 from mail2dataverse.model import RegardingTarget
-from mail2dataverse.plugins import Plugins, make_plugin_manager
+from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
 from mail2dataverse.plugins import regarding as builtin_regarding
 
 MESSAGE = {"id": "m1", "subject": "[CAS-01234-A1B2C3] help"}

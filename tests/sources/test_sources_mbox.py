@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mail2dataverse.errors import SourceError
-from mail2dataverse.plugins import Plugins, make_plugin_manager
+from mail2dataverse.pluginmanager import Plugins, make_plugin_manager
 from mail2dataverse.plugins import mbox as mbox_module
 from mail2dataverse.sources import open_source
 
