@@ -55,6 +55,8 @@ def test_every_mapping_and_schema_file_is_in_the_wheel(wheel_names):
         assert f"mail2dataverse/schemas/{schema.name}" in wheel_names
     assert "mail2dataverse/samples/messages.json" in wheel_names
     assert "mail2dataverse/samples/config.yaml" in wheel_names
+    assert "mail2dataverse/emulator/schema_data.json" in wheel_names
+    assert "mail2dataverse/emulator/schema_overrides.yaml" in wheel_names
 
 
 def test_mapping_modelines_resolve_inside_the_wheel(wheel, wheel_names):
