@@ -1,0 +1,101 @@
+"""What every part of one planner run shares: the org's tables, the executor, the run's state.
+
+The phases (:mod:`.contacts`, :mod:`.emails`) and the org lookups (:mod:`.lookups`) each hold a
+reference to one :class:`RunContext` instead of being slices of one class: the context carries
+the inputs of the run (mappings, plugins, config, executor, state store, report) and the few
+facts phase 1 learns for phase 2 (which accounts and contacts exist, under which ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config import RunConfig
+from ..model import RecordRef
+from ..operations import ChangeSet, Operation, Result
+from ..report import Report
+from ..state import StateStore
+
+#: logical name → (entity set, primary key)
+TABLES: dict[str, tuple[str, str]] = {
+    "account": ("accounts", "accountid"),
+    "contact": ("contacts", "contactid"),
+    "email": ("emails", "activityid"),
+    "systemuser": ("systemusers", "systemuserid"),
+    "lead": ("leads", "leadid"),
+    "queue": ("queues", "queueid"),
+    "opportunity": ("opportunities", "opportunityid"),
+    "incident": ("incidents", "incidentid"),
+}
+#: the address columns of a contact, account or lead; an org's users put an address in any of
+#: them (a work address in emailaddress2 is common), and Dataverse resolves email parties
+#: against all three, so lookups by address read all three.
+ADDRESS_COLUMNS = ("emailaddress1", "emailaddress2", "emailaddress3")
+#: the columns holding a table's email addresses, for binding activity parties
+PARTY_ADDRESS_COLUMN: dict[str, tuple[str, ...]] = {
+    "systemuser": ("internalemailaddress",),
+    "contact": ADDRESS_COLUMNS,
+    "account": ADDRESS_COLUMNS,
+    "lead": ADDRESS_COLUMNS,
+    "queue": ("emailaddress",),
+}
+DUPLICATE_CODES = frozenset({"0x80040237", "0x80060892"})  # DuplicateRecord, DuplicateRecordEntityKey
+
+
+class Executor(Protocol):
+    """Runs operations: the dry-run recorder or the Web API client."""
+
+    dry_run: bool
+
+    def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
+        """Execute ``items`` (GETs outside change sets, writes, change sets); one result per operation."""
+
+    def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
+        """The active alternate keys of ``table`` (each a tuple of column names)."""
+
+    def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
+        """Rows of the pages after a first page that carried ``@odata.nextLink``."""
+
+
+class LookupFailed(Exception):
+    """A bulk lookup failed; writing anyway could duplicate records, so the run stops."""
+
+
+@dataclass
+class RunContext:
+    """The inputs of one run and what phase 1 hands to phase 2."""
+
+    mappings: Any
+    plugins: Any
+    config: RunConfig
+    executor: Executor
+    state: StateStore
+    report: Report
+    full: bool = False
+    progress: Any = None
+    #: registrable domains of the mailbox owners: their own company gets no account
+    owner_domains: set[str] = field(default_factory=set)
+    #: registrable domain → accountid (phase 1; phase 2's regarding lookups add to it)
+    account_ids: dict[str, str] = field(default_factory=dict)
+    #: address (lower) → contactid of this run's contacts (phase 1). Kept apart from phase 2's
+    #: address book: a system user with the same address must still win when the precedence
+    #: ranks system users first.
+    run_contacts: dict[str, str] = field(default_factory=dict)
+
+    def remember(self, table: str, key: str, dataverse_id: str | None, columns: dict[str, Any], ref: RecordRef) -> None:
+        """Record a write in the state store; a dry run writes nothing, so it remembers nothing."""
+        if not self.executor.dry_run:
+            self.state.put(table, key, dataverse_id, columns, str(ref))
+
+    def tick(self) -> None:
+        """Tell the progress callback (if any) that a phase step has ended."""
+        if self.progress:
+            self.progress(self.report)
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,290 @@
+"""Phase 2: one email activity per message, with its parties and regarding link, in chunks.
+
+Messages stream through in chunks of :data:`EMAIL_CHUNK` so a huge export never sits in memory.
+Per chunk: the state store, then one round of org lookups (existing emails by Message-ID and
+alias, party addresses in the configured precedence, regarding targets), then one change set
+per new email (create, and mark completed). Each mailbox's :class:`~.coverage.Coverage` grows
+as messages pass, so the next run skips the dates this one covered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from ..model import MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
+from ..operations import ChangeSet, Operation, Result
+from ..state import covered
+from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext
+from .coverage import Coverage
+from .lookups import OrgLookups, Spec
+
+log = logging.getLogger("mail2dataverse.planner")
+
+STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
+EMAIL_CHUNK = 2000
+ADDRESS_MAX = 320  # activityparty.addressused
+
+
+class EmailPhase:
+    """Map and write messages; binds parties to phase 1's contacts and to what the org holds."""
+
+    def __init__(self, ctx: RunContext, lookups: OrgLookups):
+        self.ctx = ctx
+        self.lookups = lookups
+        self.regarding = RegardingLinks(ctx, lookups)
+        # party address (lower) → (table, id) | None, settled by the lookups in the
+        # configured precedence
+        self.address_book: dict[str, tuple[str, str] | None] = {}
+        self._content_id = 0
+        self._seen_identities: dict[str, str] = {}
+        # address → (bind key, bind value), or () for an unresolved address; filled lazily from
+        # address_book, which only ever gains entries for addresses not seen before.
+        self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
+
+    def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
+        """Map and write messages in chunks; extend each mailbox's coverage when done.
+
+        A mailbox's coverage is the set of date ranges in which every message is known to be in
+        the org. A message dated inside it is counted unchanged without being written. It rests
+        on what the Nylas CLI guarantees of an export (newest first, every message from the
+        oldest one exported up to the newest), which holds for ``--all`` and ``--limit N`` alike:
+        so a first run with ``--limit`` and a later complete export still writes the older mail.
+        """
+        ctx, report = self.ctx, self.ctx.report
+        marks: dict[str, Coverage] = {}
+        chunk: list[MappedEmail] = []
+        for ref, record in records:
+            report.inputs["messages"] += 1
+            mapped = ctx.mappings.map_message(record, ref)
+            if isinstance(mapped, Skip):
+                report.skip("email", str(ref), mapped.reason)
+                continue
+            mailbox = mapped.mailbox or ref.source
+            mark = marks.get(mailbox)
+            if mark is None:
+                mark = marks[mailbox] = Coverage([] if ctx.full else ctx.state.coverage(mailbox))
+            mark.seen(mapped.date)
+            if mapped.date and mark.previous and covered(mark.previous, mapped.date):
+                report.count("email", "unchanged")
+                report.incremental_skipped += 1
+                continue
+            first = self._seen_identities.get(mapped.identity)
+            if first is not None:
+                report.skip("email", str(ref), f"duplicate: same message as {first}")
+                continue
+            self._seen_identities[mapped.identity] = str(ref)
+            chunk.append(mapped)
+            if len(chunk) >= EMAIL_CHUNK:
+                self._write(chunk, marks)
+                chunk = []
+        if chunk:
+            self._write(chunk, marks)
+        resolved: dict[str, int] = {}
+        for hit in self.address_book.values():
+            key = hit[0] if hit else "unresolved"
+            resolved[key] = resolved.get(key, 0) + 1
+        report.addresses = dict(sorted(resolved.items()))
+        if not ctx.executor.dry_run:
+            for mailbox, mark in marks.items():
+                ctx.state.add_coverage(mailbox, mark.ranges())
+            ctx.state.commit()
+
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> None:
+        ctx, report = self.ctx, self.ctx.report
+        # A message first synced without headers (its identity derived from the Nylas id) and
+        # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
+        keys = [k for e in emails for k in (e.identity, *e.aliases)]
+        stored = ctx.state.get_many("email", keys)
+        todo = []
+        for e in emails:
+            if e.identity in stored or any(a in stored for a in e.aliases):
+                report.count("email", "unchanged")
+            else:
+                todo.append(e)
+
+        # Round 1: existing emails, party addresses and regarding targets, in one go.
+        addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
+        tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
+        specs: list[Spec] = [("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], ())]
+        # This run's contacts are bound without a lookup unless a table ranked before
+        # "contact" holds the same address (a system user, in the default precedence).
+        before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
+        specs += [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts], ())
+                  for t in tables]
+        targets = {e.regarding for e in todo if e.regarding is not None and not self.regarding.known(e.regarding)}
+        target_specs = self.regarding.specs(targets)
+        specs += [s for s, _ in target_specs]
+        found = self.lookups.many(specs)
+        existing = found[0]
+        for address in addresses:
+            hit = None
+            for t, rows in zip(tables, found[1 : 1 + len(tables)]):
+                if t == "contact" and address in ctx.run_contacts:
+                    hit = ("contact", ctx.run_contacts[address])
+                    break
+                row = rows.get(address)
+                if row is not None:
+                    hit = (t, row[TABLES[t][1]])
+                    break
+            self.address_book[address] = hit
+        self.regarding.settle(target_specs, found[1 + len(tables) :])
+
+        items: list[ChangeSet] = []
+        for e in todo:
+            row = next((existing[k.lower()] for k in (e.identity, *e.aliases) if k.lower() in existing), None)
+            if row is not None:
+                # Already in the org (another mailbox, a lost state file, server-side sync).
+                report.count("email", "unchanged")
+                ctx.remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
+                continue
+            items.append(self._changeset(e))
+        if not items:
+            ctx.state.commit()
+            return
+        results = ctx.executor.run(items, phase=2)
+        by_email: dict[int, list[Result]] = {}
+        for res in results:
+            by_email.setdefault(id(res.operation.tag), []).append(res)
+        for cs in items:
+            e = cs.tag
+            rs = by_email.get(id(e), [])
+            create = rs[0] if rs else None
+            mark = marks[e.mailbox or e.ref.source]
+            if rs and all(r.ok for r in rs):
+                report.count("email", "created")
+                ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
+            elif create is not None and create.error_code in DUPLICATE_CODES:
+                # Created by a concurrent run, or by this one before a lost response.
+                report.count("email", "unchanged")
+                ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
+            else:
+                bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
+                report.fail("email", str(e.ref), bad.error_code if bad else None,
+                            bad.error_message if bad else "no result", bad.status if bad else 0)
+                mark.failed(e.date)
+        ctx.state.commit()
+        counts = report.entities["email"]
+        log.info("emails: %d created, %d unchanged, %d skipped, %d failed of %d read",
+                 counts.created, counts.unchanged, counts.skipped, counts.failed, report.inputs["messages"])
+        ctx.tick()
+
+    def _changeset(self, e: MappedEmail) -> ChangeSet:
+        # Runs once per email: the per-address bind strings are built once per address.
+        body: dict[str, Any] = {"activityid": deterministic_id("email", e.identity), **e.columns}
+        parties = []
+        seen: set[tuple[int, str]] = set()
+        binds = self._party_binds
+        has_sender = False
+        for party in e.parties:
+            address = party.address
+            key = (party.mask, address)
+            if key in seen:
+                continue
+            if len(address) > ADDRESS_MAX:
+                # Longer than any real address (RFC 5321: 254) and than addressused can hold:
+                # the email lands without this party rather than failing whole.
+                self.ctx.report.warnings.append(f"{e.ref}: party dropped, address longer than {ADDRESS_MAX} characters")
+                continue
+            if party.mask == 1:
+                # RFC 5322 allows several From mailboxes; an email row has exactly one sender,
+                # so the first one is it (the service refuses a second sender party).
+                if has_sender:
+                    continue
+                has_sender = True
+            seen.add(key)
+            bind = binds.get(address)
+            if bind is None:
+                hit = self.address_book.get(address)
+                bind = binds[address] = (f"partyid_{hit[0]}@odata.bind", f"/{TABLES[hit[0]][0]}({hit[1]})") if hit else ()
+            if bind:
+                parties.append({"participationtypemask": party.mask, bind[0]: bind[1], "addressused": address})
+            else:
+                parties.append({"participationtypemask": party.mask, "addressused": address})
+        body["email_activity_parties"] = parties
+        if e.regarding is not None:
+            self.regarding.link(e, body)
+        self._content_id += 1
+        cid = str(self._content_id)
+        ops = [Operation("POST", "emails", body, content_id=cid, tag=e)]
+        if self.ctx.config.create_completed:
+            self._content_id += 1
+            status = STATUS_SENT if e.outgoing else STATUS_RECEIVED
+            ops.append(Operation("PATCH", f"${cid}", {"statecode": STATE_COMPLETED, "statuscode": status},
+                                 content_id=str(self._content_id), tag=e))
+        return ChangeSet(ops, tag=e)
+
+
+class RegardingLinks:
+    """Resolve the regarding targets the plugins name (by id, by column, newest open of an
+    account) to row ids, once per target per run."""
+
+    def __init__(self, ctx: RunContext, lookups: OrgLookups):
+        self.ctx = ctx
+        self.lookups = lookups
+        self._cache: dict[RegardingTarget, str | None] = {}
+
+    def known(self, target: RegardingTarget) -> bool:
+        """Whether ``target`` was settled already (found, or known not to be there)."""
+        return target in self._cache
+
+    def specs(self, targets: set[RegardingTarget]) -> list[tuple[Spec, list[RegardingTarget]]]:
+        """Lookup specs for regarding targets, each with the targets it answers."""
+        out = []
+        by_kind: dict[tuple[str, str, str | None], list[RegardingTarget]] = {}
+        for t in targets:
+            if t.table not in TABLES:
+                self._cache[t] = None
+                continue
+            by_kind.setdefault((t.table, t.by, t.column), []).append(t)
+        for (table, by, column), ts in sorted(by_kind.items(), key=lambda kv: str(kv[0])):
+            if by == "id":
+                out.append(((table, TABLES[table][1], [t.value for t in ts], ()), ts))
+            elif by == "column" and column:
+                out.append(((table, column, [t.value for t in ts], ()), ts))
+            elif by == "account_newest_open":
+                # Resolved in a second round once the accounts are known.
+                out.append((("account", "websiteurl", [], ()), ts))
+            else:
+                for t in ts:
+                    self._cache[t] = None
+        return out
+
+    def settle(self, target_specs: list[tuple[Spec, list[RegardingTarget]]], results: list[dict[str, dict[str, Any]]]) -> None:
+        """Record what the lookups of :meth:`specs` found; resolve "newest open" targets."""
+        newest: list[RegardingTarget] = []
+        for (_spec, ts), rows in zip(target_specs, results):
+            for t in ts:
+                if t.by == "account_newest_open":
+                    newest.append(t)
+                    continue
+                row = rows.get(t.value.lower())
+                self._cache[t] = row[TABLES[t.table][1]] if row else None
+        if not newest:
+            return
+        account_ids = self.ctx.account_ids
+        domains = sorted({t.value for t in newest})
+        unknown = [d for d in domains if d not in account_ids]
+        if unknown and not self.ctx.executor.dry_run:
+            account_ids.update(self.lookups.accounts_by_domain(unknown))
+        by_table: dict[str, list[RegardingTarget]] = {}
+        for t in newest:
+            by_table.setdefault(t.table, []).append(t)
+        for table, ts in by_table.items():
+            ids = sorted({account_ids[t.value] for t in ts if t.value in account_ids})
+            newest_by_account = self.lookups.newest_open_by_account(table, ids)
+            for t in ts:
+                acc = account_ids.get(t.value)
+                self._cache[t] = newest_by_account.get(acc) if acc else None
+
+    def link(self, e: MappedEmail, body: dict[str, Any]) -> None:
+        """Bind ``body`` (an email being created) to its regarding row, or note why it is not."""
+        rid = self._cache.get(e.regarding)
+        if rid:
+            body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"/{TABLES[e.regarding.table][0]}({rid})"
+        elif self.ctx.executor.dry_run:
+            # The preview cannot look the target up; it shows what the sync will resolve.
+            body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"<{e.regarding.describe()}>"
+        else:
+            self.ctx.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")

@@ -1,0 +1,140 @@
+"""Bulk lookups against the org: what already exists, asked before anything is created.
+
+Every question goes out as ``In(...)`` filters of at most ``lookup_chunk`` values, sent as GETs
+(the executor packs many into one ``$batch``), and every answer follows ``@odata.nextLink`` to
+the last page. A failed lookup raises :class:`~.context.LookupFailed`: writing without the
+answer could duplicate rows. A dry run has no org and finds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from .. import odata
+from ..operations import Operation
+from ..state import Stored
+from .context import TABLES, LookupFailed, RunContext, chunks
+
+log = logging.getLogger("mail2dataverse.planner")
+
+#: (table, column or columns to match, values, extra columns to read)
+Spec = tuple[str, str | tuple[str, ...], list[str], tuple[str, ...]]
+
+
+class OrgLookups:
+    """The planner's read side: rows by column value, stored ids still present, accounts by domain."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+
+    def rows(
+        self, table: str, column: str | tuple[str, ...], values: list[str], *, extra: Iterable[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """Rows of ``table`` whose ``column`` (or one of several) is one of ``values``, keyed by
+        the lower-cased value."""
+        return self.many([(table, column, values, tuple(extra))])[0]
+
+    def many(self, specs: list[Spec]) -> list[dict[str, dict[str, Any]]]:
+        """Several bulk lookups sent together (one ``$batch`` of GETs when there are many).
+
+        A spec with several columns matches a value in any of them; a row matching on an earlier
+        column wins over one matching on a later column. Among rows matching on the same column
+        the oldest wins (``$orderby=createdon``), so an org holding the same address twice gets
+        the same answer on every run instead of whichever row the service returns first.
+        """
+        out: list[dict[str, dict[str, Any]]] = [{} for _ in specs]
+        executor = self.ctx.executor
+        if executor.dry_run:
+            return out  # the preview assumes an empty org; the GETs would find nothing
+        ops: list[Operation] = []
+        columns_of: list[tuple[str, ...]] = []
+        for i, (table, column, values, extra) in enumerate(specs):
+            entity_set, pk = TABLES[table]
+            columns = (column,) if isinstance(column, str) else tuple(column)
+            columns_of.append(columns)
+            select = list(dict.fromkeys([pk, *columns, *extra]))
+            uniq = list(dict.fromkeys(v for v in values if v))
+            # The URL grows with every column the values are tested against.
+            size = max(1, self.ctx.config.lookup_chunk // len(columns))
+            for chunk in chunks(uniq, size):
+                filt = " or ".join(odata.in_filter(c, chunk) for c in columns)
+                ops.append(Operation("GET", odata.query(entity_set, select=select, filter=filt, orderby="createdon asc"), tag=i))
+        if not ops:
+            return out
+        rows_of: list[list[dict[str, Any]]] = [[] for _ in specs]
+        for res in executor.run(ops, phase=0):
+            i = res.operation.tag
+            if not res.ok:
+                # A failed lookup must not turn into creates that duplicate existing rows.
+                raise LookupFailed(f"lookup of {specs[i][0]} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
+            rows_of[i].extend((res.body or {}).get("value", []))
+            link = (res.body or {}).get("@odata.nextLink")
+            if link:
+                rows_of[i].extend(executor.follow(link))
+        for i, rows in enumerate(rows_of):
+            wanted = {str(v).lower() for v in specs[i][2] if v}
+            for column in columns_of[i]:
+                for row in rows:
+                    value = row.get(column)
+                    if isinstance(value, str) and value.lower() in wanted:
+                        out[i].setdefault(value.lower(), row)
+        return out
+
+    def still_in_org(self, table: str, stored: dict[str, Stored]) -> dict[str, Stored]:
+        """The stored records whose row is still in the org (one bulk lookup by id).
+
+        The state store is a cache: a CRM user may delete a contact or account this tool
+        wrote. Trusting the cache would leave it missing for good and fail every email whose
+        party binds to it; a record that is gone is treated as new instead (looked up by its
+        address or domain, else created again).
+        """
+        ids = [s.dataverse_id for s in stored.values() if s.dataverse_id]
+        if self.ctx.executor.dry_run or not ids:
+            return stored
+        rows = self.rows(table, TABLES[table][1], ids)
+        kept = {k: s for k, s in stored.items() if s.dataverse_id and s.dataverse_id.lower() in rows}
+        if len(kept) < len(stored):
+            log.info("%d %s record(s) in the state file are no longer in the org; looking them up again",
+                     len(stored) - len(kept), table)
+        return kept
+
+    def accounts_by_domain(self, domains: list[str]) -> dict[str, str]:
+        """domain → accountid of an existing account whose website is that domain."""
+        variants: dict[str, str] = {}
+        for d in domains:
+            # The forms people type into an account's website: with or without scheme, www.
+            # and a trailing slash (the service compares case-insensitively).
+            for scheme in ("https://", "http://", ""):
+                for host in (d, f"www.{d}"):
+                    for end in ("", "/"):
+                        variants[f"{scheme}{host}{end}"] = d
+        rows = self.rows("account", "websiteurl", list(variants), extra=("createdon",))
+        found: dict[str, str] = {}
+        for value, row in sorted(rows.items(), key=lambda kv: str(kv[1].get("createdon", ""))):
+            found.setdefault(variants.get(value, value), row["accountid"])
+        return found
+
+    def newest_open_by_account(self, table: str, account_ids: list[str]) -> dict[str, str]:
+        """accountid → id of the newest open ``table`` row (an opportunity, a case) of that account."""
+        newest: dict[str, str] = {}
+        if not account_ids or self.ctx.executor.dry_run:
+            return newest
+        entity_set, pk = TABLES[table]
+        ops = [
+            Operation("GET", odata.query(entity_set, select=[pk, "_parentaccountid_value", "createdon"],
+                                         filter=f"{odata.in_filter('parentaccountid', chunk)} and statecode eq 0",
+                                         orderby="createdon desc"))
+            for chunk in chunks(account_ids, self.ctx.config.lookup_chunk)
+        ]
+        for res in self.ctx.executor.run(ops, phase=0):
+            if not res.ok:
+                raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}")
+            rows = list((res.body or {}).get("value", []))
+            link = (res.body or {}).get("@odata.nextLink")
+            if link:  # an account's newest may sit on a later page behind busier accounts
+                rows.extend(self.ctx.executor.follow(link))
+            for row in rows:
+                newest.setdefault(str(row.get("_parentaccountid_value")), row[pk])
+        return newest
