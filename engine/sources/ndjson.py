@@ -1,0 +1,48 @@
+"""The NDJSON reader: one JSON value per line, errors named ``file:line``."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import SourceError
+from .inputs import Input, sniff
+
+
+class Ndjson:
+    """One JSON value per line (``jq -c '.[]'`` output); blank lines are skipped."""
+
+    format = "ndjson"
+
+    def __init__(self, inp: Input):
+        self._inp = inp
+        self._encoding, self._bom = sniff(inp)
+        self.line_of: int = 0  # line number of the record last yielded (for messages)
+
+    def records(self) -> Iterator[Any]:
+        """Yield each line's value; an invalid line raises ``SourceError "file:line: ..."``."""
+        name = self._inp.display
+        raw = self._inp.open()
+        stream: Iterable[Any]
+        if self._encoding == "utf-16":
+            stream = io.TextIOWrapper(raw, encoding="utf-16", newline="\n")
+        else:
+            if self._bom:
+                raw.read(self._bom)
+            stream = raw
+        with raw:
+            for lineno, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except UnicodeDecodeError as exc:
+                    raise SourceError(f"{name}:{lineno}: not UTF-8 text: {exc.reason}") from None
+                except json.JSONDecodeError as exc:
+                    raise SourceError(f"{name}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                except RecursionError:
+                    raise SourceError(f"{name}:{lineno}: JSON nested too deeply (a damaged or hostile file)") from None
+                self.line_of = lineno
+                yield record
