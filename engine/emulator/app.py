@@ -17,7 +17,9 @@ from typing import Any, Callable
 
 from . import batch as batchmod
 from . import errors, metadata
-from .query import ATTR_PREFIX, compile_filter, parse_expand, parse_key, parse_orderby, parse_select
+from .filters import ATTR_PREFIX, compile_filter
+from .keys import parse_key
+from .queryoptions import parse_expand, parse_orderby, parse_select
 from .schema import Table
 from .store import Store, WriteContext
 

@@ -14,7 +14,9 @@ import uuid
 from typing import Any
 
 from . import errors
-from .query import compile_filter, parse_expand, parse_key, parse_select
+from .filters import compile_filter
+from .keys import parse_key
+from .queryoptions import parse_expand, parse_select
 from .schema import ATTRIBUTE_TYPES, METADATA_NS, Column, Table
 
 _ATTR_ODATA_TYPES = {

@@ -18,39 +18,14 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from . import errors
-from .query import GUID_RE, parse_key
+from .keys import parse_key
 from .schema import EDM_TYPES, Column, Table
+from .values import GUID_RE, normalize_datetime, now_utc
 
-_ISO_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})?)?$"
-)
 ACTIVITY_TABLES = {"email", "task", "phonecall"}
-
-
-def normalize_datetime(value: str) -> str:
-    """Parse an ISO 8601 date/datetime and return it in UTC as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    m = _ISO_RE.match(value)
-    if not m:
-        raise ValueError(value)
-    text = value.replace(" ", "T")
-    if m.group(4) is None:
-        text += "T00:00:00Z"
-    elif m.group(8) is None:
-        text += "Z"
-    frac = m.group(7)
-    if frac and len(frac) > 6:
-        text = text.replace("." + frac, "." + frac[:6])
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now_utc() -> str:
-    """Current time in the service's wire form."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

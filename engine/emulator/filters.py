@@ -1,9 +1,8 @@
-"""OData query parsing: key segments, ``$filter``, ``$select``, ``$orderby`` and ``$expand``.
+"""OData ``$filter``: a small recursive-descent parser over the subset Dataverse clients use.
 
-The parser is a small recursive-descent one over the subset Dataverse clients use. It is strict
-where the service is: unknown properties, unterminated literals, type mismatches and
-single-quoted ``In`` values with an embedded apostrophe all raise the service's 400 messages.
-String comparisons are case-insensitive, like the SQL collation behind Dataverse.
+It is strict where the service is: unknown properties, unterminated literals, type mismatches
+and single-quoted ``In`` values with an embedded apostrophe all raise the service's 400
+messages. String comparisons are case-insensitive, like the SQL collation behind Dataverse.
 
 A filter compiles to a predicate ``pred(get) -> bool`` where ``get(name)`` returns a row's
 value for a property; the caller decides what a property is (a table column, a lookup
@@ -14,116 +13,23 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import errors
+from .keys import IDENT, read_string
+from .schema import EDM_TYPES
+from .values import normalize_datetime
 
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _GUID_PREFIX = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?")
 _NUM_PREFIX = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDlLfF]?")
-_IDENT = re.compile(r"[A-Za-z_@$][A-Za-z0-9_.]*")
-
-# Characters a key value in a URL segment cannot contain (IIS/ASP.NET request filtering).
-FORBIDDEN_KEY_CHARS = set("/<>*%&:\\?+")
 
 Resolver = Callable[[str], str]
 
 # ``In(PropertyName='x')`` names an *attribute* (a lookup by its logical name, not ``_x_value``);
 # the resolver and the row getter receive such names with this prefix so they can tell them apart.
 ATTR_PREFIX = "\x00attr:"
-
-
-def _is_guid(value: str) -> bool:
-    return bool(GUID_RE.match(value))
-
-
-# --------------------------------------------------------------------------------------------
-# key segments:  (guid) | (name='value',name2=1)
-# --------------------------------------------------------------------------------------------
-
-
-def parse_key(text: str) -> str | dict[str, Any]:
-    """Parse the inside of ``set(...)``: a bare GUID or ``name='value'`` pairs (quotes undoubled).
-
-    Raises 400 for parameter aliases, malformed literals and characters the service's request
-    filtering refuses in a key value (``/ < > * % & : \\ ? +``).
-    """
-    text = text.strip()
-    if _is_guid(text):
-        return text.lower()
-    pairs: dict[str, Any] = {}
-    pos = 0
-    n = len(text)
-    while pos < n:
-        m = _IDENT.match(text, pos)
-        if not m or "=" not in text[m.end():m.end() + 1]:
-            raise errors.bad_request(f"Bad Request - Error in query syntax.")
-        name = m.group(0)
-        pos = m.end() + 1
-        if pos < n and text[pos] == "@":
-            raise errors.bad_request(
-                f"Parameter alias '{text[pos:].split(',')[0]}' is not supported in a key segment."
-            )
-        if pos < n and text[pos] == "'":
-            value, pos = _read_string(text, pos)
-            bad = sorted({ch for ch in value if ch in FORBIDDEN_KEY_CHARS})
-            if bad:
-                raise errors.bad_request(
-                    f"A potentially dangerous Request.Path value was detected from the client ({bad[0]})."
-                )
-        else:
-            m2 = re.compile(r"[^,]+").match(text, pos)
-            raw = m2.group(0).strip() if m2 else ""
-            pos = m2.end() if m2 else pos
-            value = _parse_bare_literal(raw, text)
-        pairs[name] = value
-        if pos < n:
-            if text[pos] != ",":
-                raise errors.bad_request(f"Syntax error at position {pos} in '{text}'.")
-            pos += 1
-    if not pairs:
-        raise errors.bad_request("Bad Request - Error in query syntax.")
-    return pairs
-
-
-def _read_string(text: str, pos: int) -> tuple[str, int]:
-    """Read an OData single-quoted literal at ``pos`` (``''`` is an escaped quote)."""
-    assert text[pos] == "'"
-    out = []
-    i = pos + 1
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "'":
-            if i + 1 < n and text[i + 1] == "'":
-                out.append("'")
-                i += 2
-                continue
-            return "".join(out), i + 1
-        out.append(ch)
-        i += 1
-    raise errors.bad_request(f"There is an unterminated literal at position {n} in '{text}'.")
-
-
-def _parse_bare_literal(raw: str, text: str) -> Any:
-    if raw in ("true", "false"):
-        return raw == "true"
-    if raw == "null":
-        return None
-    if _is_guid(raw):
-        return raw.lower()
-    if re.fullmatch(r"-?\d+", raw):
-        return int(raw)
-    if re.fullmatch(r"-?\d+\.\d+[mMdD]?", raw):
-        return float(raw.rstrip("mMdD"))
-    raise errors.bad_request(f"Syntax error at position 0 in '{text}'.")
-
-
-# --------------------------------------------------------------------------------------------
-# $filter
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -167,7 +73,7 @@ class _FilterParser:
 
     def peek_word(self) -> str | None:
         self.ws()
-        m = _IDENT.match(self.text, self.pos)
+        m = IDENT.match(self.text, self.pos)
         return m.group(0) if m else None
 
     def error(self, pos: int | None = None) -> errors.ODataError:
@@ -186,7 +92,7 @@ class _FilterParser:
         i, text = 0, self.text
         while i < len(text):
             if text[i] == "'":
-                _, i = _read_string(text, i)
+                _, i = read_string(text, i)
             elif text[i] == "[":
                 i = _scan_array(text, i)
             else:
@@ -251,10 +157,10 @@ class _FilterParser:
             raise self.error()
         ch = text[pos]
         if ch == "'":
-            value, self.pos = _read_string(text, pos)
+            value, self.pos = read_string(text, pos)
             return Lit(value, "string")
         if ch == "@":
-            m = _IDENT.match(text, pos)
+            m = IDENT.match(text, pos)
             name = m.group(0)
             if name not in self.aliases:
                 raise errors.bad_request(f"The parameter alias '{name}' was not found in the request.")
@@ -274,7 +180,7 @@ class _FilterParser:
             self.pos = m.end()
             raw = m.group(0).rstrip("mMdDlLfF")
             return Lit(float(raw) if ("." in raw or "e" in raw.lower()) else int(raw), "number")
-        m = _IDENT.match(text, pos)
+        m = IDENT.match(text, pos)
         if not m:
             raise self.error()
         word = m.group(0)
@@ -327,7 +233,7 @@ class _FilterParser:
         params: dict[str, Any] = {}
         while True:
             self.ws()
-            m = _IDENT.match(self.text, self.pos)
+            m = IDENT.match(self.text, self.pos)
             if not m:
                 raise self.error()
             pname = m.group(0)
@@ -336,7 +242,7 @@ class _FilterParser:
             self.ws()
             if pname == "PropertyValues":
                 if self.text.startswith("@", self.pos):
-                    m2 = _IDENT.match(self.text, self.pos)
+                    m2 = IDENT.match(self.text, self.pos)
                     self.pos = m2.end()
                     if m2.group(0) not in self.aliases:
                         raise errors.bad_request(f"The parameter alias '{m2.group(0)}' was not found in the request.")
@@ -408,8 +314,6 @@ class _FilterParser:
             or (ptype == "meta" )
         )
         if not ok:
-            from .schema import EDM_TYPES
-
             kinds = {"string": "Edm.String", "number": "Edm.Int32", "bool": "Edm.Boolean", "guid": "Edm.Guid",
                      "datetime": "Edm.DateTimeOffset"}
             opname = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual",
@@ -444,8 +348,6 @@ def _compare(a: Any, op: str, b: Any) -> bool:
 
 def normalize_datetime_literal(value: str) -> str:
     """Bring a filter date/datetime literal to the stored ``YYYY-MM-DDTHH:MM:SSZ`` form."""
-    from .store import normalize_datetime
-
     try:
         return normalize_datetime(value if "T" in value else value + "T00:00:00Z")
     except ValueError:
@@ -535,84 +437,3 @@ def parse_json_array(raw: str) -> list:
 def compile_filter(text: str, resolve: Resolver, logical: str, aliases: dict[str, str] | None = None) -> Callable:
     """Compile ``$filter`` text into ``pred(get) -> bool``; raises 400 on any error."""
     return _FilterParser(text, resolve, aliases or {}, logical).parse()
-
-
-# --------------------------------------------------------------------------------------------
-# $select / $orderby / $expand
-# --------------------------------------------------------------------------------------------
-
-
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split on ``sep`` outside parentheses, brackets and quotes."""
-    out, depth, quote, cur = [], 0, None, []
-    for ch in text:
-        if quote:
-            cur.append(ch)
-            if ch == quote:
-                quote = None
-            continue
-        if ch in "'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            out.append("".join(cur))
-            cur = []
-            continue
-        cur.append(ch)
-    out.append("".join(cur))
-    return [p.strip() for p in out]
-
-
-def parse_select(text: str) -> list[str]:
-    """Split a ``$select`` list; empty items are a syntax error."""
-    items = [s.strip() for s in text.split(",")]
-    if any(not s for s in items):
-        raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
-    return items
-
-
-def parse_orderby(text: str) -> list[tuple[str, bool]]:
-    """Parse ``$orderby`` into ``[(property, descending)]``."""
-    out = []
-    for item in split_top_level(text):
-        parts = item.split()
-        if not parts or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("asc", "desc")):
-            raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
-        out.append((parts[0], len(parts) == 2 and parts[1] == "desc"))
-    return out
-
-
-@dataclass
-class ExpandItem:
-    """One ``$expand`` entry with its nested query options."""
-
-    nav: str
-    options: dict[str, str] = field(default_factory=dict)
-
-
-def parse_expand(text: str) -> list[ExpandItem]:
-    """Parse ``$expand=nav($select=a,b;$filter=...),nav2``."""
-    items = []
-    for part in split_top_level(text):
-        if not part:
-            raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
-        if "(" in part:
-            if not part.endswith(")"):
-                raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
-            nav, inner = part.split("(", 1)
-            inner = inner[:-1]
-            opts = {}
-            for opt in split_top_level(inner, ";"):
-                if not opt:
-                    continue
-                if "=" not in opt:
-                    raise errors.bad_request(f"Syntax error at position {len(text)} in '{text}'.")
-                k, v = opt.split("=", 1)
-                opts[k.strip()] = v.strip()
-            items.append(ExpandItem(nav.strip(), opts))
-        else:
-            items.append(ExpandItem(part))
-    return items
