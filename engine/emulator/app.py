@@ -21,7 +21,8 @@ from .filters import ATTR_PREFIX, compile_filter
 from .keys import parse_key
 from .queryoptions import parse_expand, parse_orderby, parse_select
 from .schema import Table
-from .store import Store, WriteContext
+from .references import WriteContext
+from .store import Store
 
 JSON_CT = "application/json; odata.metadata=minimal"
 JSON_STREAM_CT = "application/json; odata.metadata=minimal; odata.streaming=true"
@@ -568,8 +569,7 @@ class Service:
             child, cid = self.store.resolve_reference(body["@odata.id"], ctx, table.entity_set)
             if child.logical != table.collections[prop].child:
                 raise errors.bad_request(f"The navigation property '{prop}' cannot refer to a '{child.logical}'.")
-            with self.store.atomic():
-                self.store._bind_children(table, rid, prop, [(child, cid)])
+            self.store.bind_children(table, rid, prop, [(child, cid)])
             return Response(204, [("OData-Version", "4.0")])
         elif prop not in table.collections:
             raise errors.resource_not_found(prop)

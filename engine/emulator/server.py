@@ -24,7 +24,8 @@ from . import errors
 from .app import MAX_URL, Request, Response, Service, error_response
 from .faults import FaultInjector, FaultProfile, ServiceProtection
 from .schema import build_tables
-from .store import Options, Store, dumps_state
+from .state import dumps_state
+from .store import Options, Store
 
 _DROP = object()
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

@@ -1,0 +1,60 @@
+"""References between rows in a write: ``@odata.bind`` / ``@odata.id`` URLs and ``$n`` ids.
+
+A reference may be relative (``/contacts(id)``), absolute (the service root or any
+``https://<org>/api/data/v9.x/``), by alternate key (``contacts(emailaddress1='a@b')``) or a
+``$n`` Content-ID of an earlier request in the same ``$batch`` change set.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import errors
+from .keys import parse_key
+from .rows import TableRows
+from .schema import Table
+
+
+@dataclass
+class WriteContext:
+    """What a write needs from its request: how to resolve ``$n`` and absolute URLs."""
+
+    service_root: str
+    content_ids: dict[str, str] = field(default_factory=dict)  # "1" -> "contacts(<guid>)"
+
+
+def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
+    """Resolve a bind/``@odata.id`` URL (``/contacts(id)``, absolute, alt-key or ``$n``).
+
+    Returns the target table and id; raises 404 when the target row does not exist.
+    """
+    text = ref.strip()
+    if text.startswith("$"):
+        m = re.match(r"^\$([A-Za-z0-9_.-]+)$", text)
+        if not m or m.group(1) not in ctx.content_ids:
+            raise errors.bad_request(f"Content-ID Reference: '{text}' does not exist in the batch context.")
+        text = ctx.content_ids[m.group(1)]
+    root = ctx.service_root
+    if root and text.startswith(root):
+        text = text[len(root):]
+    elif "://" in text:
+        m = re.match(r"^https?://[^/]+/api/data/v9\.\d/(.*)$", text)
+        if not m:
+            raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
+        text = m.group(1)
+    else:
+        text = re.sub(r"^/?(api/data/v9\.\d/)?", "", text)
+    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$", text)
+    if not m:
+        raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
+    table = rows.by_set.get(m.group(1))
+    if table is None:
+        raise errors.resource_not_found(m.group(1))
+    key = parse_key(m.group(2))
+    rid = rows.find(table, key)
+    if rid is None:
+        if isinstance(key, str):
+            raise errors.not_found(table.logical, key)
+        raise errors.key_not_found(table.logical)
+    return table, rid

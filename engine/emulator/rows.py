@@ -1,0 +1,185 @@
+"""The emulated org's table rows, their alternate-key indexes and the undo journal of writes.
+
+Rows are plain dicts keyed by attribute logical names (lookups hold the target id under the
+lookup column, polymorphic lookups also the target table in their type column), one row map per
+table. Every alternate key has a case-insensitive index beside the rows, so a duplicate key
+fails on write exactly as the service's unique index does. While a transaction runs, every
+:meth:`TableRows.put` and :meth:`TableRows.remove` first records the row's prior state, so
+:meth:`TableRows.rollback` can restore rows and indexes together.
+
+Nothing here locks: :class:`~.transactions.Transactions` owns the store's lock.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .schema import Table
+
+# Column types that may be part of an alternate key (the maker portal offers only these).
+_KEYABLE_TYPES = ("string", "int", "bigint", "decimal", "lookup", "datetime", "picklist", "uniqueidentifier")
+
+
+@dataclass(frozen=True)
+class AltKey:
+    """A declared alternate key: a name and its columns (values unique per table)."""
+
+    table: str
+    name: str
+    columns: tuple[str, ...]
+
+
+class TableRows:
+    """Per-table row maps, alternate-key indexes and the journal of the running transaction."""
+
+    def __init__(self, tables: dict[str, Table], undeclared_key_code: str):
+        self.tables = tables
+        self.by_set = {t.entity_set: t for t in tables.values()}
+        self.undeclared_key_code = undeclared_key_code
+        self.rows: dict[str, dict[str, dict]] = {name: {} for name in tables}
+        self.keys: dict[str, list[AltKey]] = {name: [] for name in tables}
+        self._key_index: dict[tuple[str, str], dict[tuple, str]] = {}
+        # (table, id) -> the row before the transaction first touched it (None: it did not exist).
+        self.journal: dict[tuple[str, str], dict | None] | None = None
+        self.write_count = 0
+
+    # ---------------------------------------------------------------- alternate keys
+
+    def declare_key(self, table: str, columns, name: str | None = None) -> AltKey:
+        """Declare an alternate key (like creating one in the maker portal); existing dupes fail."""
+        if table not in self.tables:
+            raise ValueError(f"unknown table {table!r}")
+        cols = (columns,) if isinstance(columns, str) else tuple(columns)
+        t = self.tables[table]
+        for c in cols:
+            if c not in t.columns or t.columns[c].type not in _KEYABLE_TYPES:
+                raise ValueError(f"column {c!r} of {table!r} cannot be part of an alternate key")
+        key = AltKey(table, name or f"{table}_{'_'.join(cols)}", cols)
+        index: dict[tuple, str] = {}
+        for rid, row in self.rows[table].items():
+            kv = self._key_values(key, row)
+            if kv is not None:
+                if kv in index:
+                    raise ValueError(f"duplicate values for key {key.name}: {kv}")
+                index[kv] = rid
+        self.keys[table].append(key)
+        self._key_index[(table, key.name)] = index
+        return key
+
+    @staticmethod
+    def _key_values(key: AltKey, row: dict) -> tuple | None:
+        vals = []
+        for c in key.columns:
+            v = row.get(c)
+            if v is None:
+                return None  # rows with a null key column are not indexed (SQL filtered index)
+            vals.append(v.casefold() if isinstance(v, str) else v)
+        return tuple(vals)
+
+    def index_remove(self, table: str, row: dict) -> None:
+        """Drop ``row``'s entries from its table's key indexes (only entries that point at it)."""
+        for key in self.keys[table]:
+            kv = self._key_values(key, row)
+            if kv is not None:
+                idx = self._key_index[(table, key.name)]
+                if idx.get(kv) == row[self.tables[table].pk]:
+                    del idx[kv]
+
+    def index_add(self, table: str, row: dict) -> None:
+        """Index ``row`` under each alternate key; another row holding the values is the real 412."""
+        rid = row[self.tables[table].pk]
+        for key in self.keys[table]:
+            kv = self._key_values(key, row)
+            if kv is None:
+                continue
+            idx = self._key_index[(table, key.name)]
+            other = idx.get(kv)
+            if other is not None and other != rid:
+                raise errors.duplicate_entity_key(key.name, list(key.columns))
+            idx[kv] = rid
+
+    def match_key(self, table: Table, key: dict[str, Any]) -> AltKey:
+        """The declared key whose columns are exactly ``key``'s names, else the real 400."""
+        names = set(key)
+        if names == {table.pk}:
+            return AltKey(table.logical, table.pk, (table.pk,))
+        for k in self.keys[table.logical]:
+            if set(k.columns) == names:
+                return k
+        raise errors.invalid_key(table.logical, self.undeclared_key_code)
+
+    def find(self, table: Table, key: str | dict[str, Any]) -> str | None:
+        """Return the id of the row a GUID or alternate-key dict names, or None."""
+        if isinstance(key, str):
+            return key if key in self.rows[table.logical] else None
+        altkey = self.match_key(table, key)
+        if altkey.name == table.pk:
+            v = key[table.pk]
+            return v if isinstance(v, str) and v in self.rows[table.logical] else None
+        kv = tuple(
+            (key[c].casefold() if isinstance(key[c], str) else key[c]) for c in altkey.columns
+        )
+        return self._key_index[(table.logical, altkey.name)].get(kv)
+
+    def holds(self, rid: str) -> bool:
+        """Whether any table has a row with this id (server-generated ids must not collide)."""
+        return any(rid in rows for rows in self.rows.values())
+
+    # ---------------------------------------------------------------- journaled writes
+
+    def _touch(self, table: str, rid: str) -> None:
+        if self.journal is not None and (table, rid) not in self.journal:
+            old = self.rows[table].get(rid)
+            self.journal[(table, rid)] = copy.deepcopy(old) if old is not None else None
+
+    def put(self, table: str, row: dict) -> None:
+        """Store ``row`` (insert or replace), keeping the indexes; a key clash leaves all as it was."""
+        rid = row[self.tables[table].pk]
+        self._touch(table, rid)
+        old = self.rows[table].get(rid)
+        if old is not None:
+            self.index_remove(table, old)
+        try:
+            self.index_add(table, row)
+        except errors.ODataError:
+            if old is not None:
+                self.index_add(table, old)
+            raise
+        self.rows[table][rid] = row
+        self.write_count += 1
+
+    def remove(self, table: str, rid: str) -> None:
+        """Delete a row and its index entries."""
+        self._touch(table, rid)
+        row = self.rows[table].pop(rid)
+        self.index_remove(table, row)
+
+    def rollback(self) -> None:
+        """Restore every row the running transaction touched, then re-index the restored rows.
+
+        Indexes are cleared for all touched rows first and re-added afterwards, so two rows that
+        swapped a key value inside the transaction do not clash while being restored.
+        """
+        journal = self.journal or {}
+        for (table, rid), old in reversed(list(journal.items())):
+            current = self.rows[table].get(rid)
+            if current is not None:
+                self.index_remove(table, current)
+            if old is None:
+                self.rows[table].pop(rid, None)
+            else:
+                self.rows[table][rid] = old
+        for (table, rid), old in journal.items():
+            if old is not None:
+                self.index_add(table, old)
+        self.journal = {}
+
+    def clear(self) -> None:
+        """Empty every table and index (declared keys stay declared)."""
+        for name in self.rows:
+            self.rows[name] = {}
+        for idx in self._key_index.values():
+            idx.clear()

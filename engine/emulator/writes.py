@@ -1,0 +1,294 @@
+"""The write operations of the emulated org: create (with deep inserts), update, upsert,
+delete, associate/disassociate and admin seeding.
+
+Each operation is atomic (it joins a running change set) and applies the platform's write rules
+from :mod:`.validation`. The :class:`Writer` also owns the server-side sequences that make a run
+reproducible for a seed: generated ids, row version numbers and case ticket numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import uuid
+from typing import Any
+
+from . import errors
+from .references import WriteContext, resolve_reference
+from .rows import TableRows
+from .schema import Table
+from .transactions import Transactions
+from .validation import (
+    ACTIVITY_TABLES,
+    PayloadReader,
+    apply_state,
+    check_editable,
+    check_one_sender,
+    check_party,
+    coerce,
+)
+from .values import GUID_RE, now_utc
+
+
+class Writer:
+    """Dataverse write semantics over the rows, inside the store's transactions."""
+
+    def __init__(self, rows: TableRows, tx: Transactions, statecode_on_create: str, seed: int):
+        self.rows = rows
+        self.tx = tx
+        self.reader = PayloadReader(self.resolve, statecode_on_create)
+        # One generator for ids and ticket suffixes, drawn in request order: same seed, same org.
+        self._rng = random.Random(seed)
+        self._version = itertools.count(1_000_001)
+        self._ticket = itertools.count(1001)
+
+    def resolve(self, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
+        """Resolve a bind/``@odata.id`` URL to ``(table, id)``; see :func:`.references.resolve_reference`."""
+        return resolve_reference(self.rows, ref, ctx, entity_set_for_errors)
+
+    def versions_after(self, version: int) -> None:
+        """Make the next row version number larger than ``version`` (rows loaded from a state file)."""
+        self._version = itertools.count(max(next(self._version), version + 1))
+
+    def new_id(self) -> str:
+        """A server-generated GUID, deterministic for a given seed and request order.
+
+        Ids already present (e.g. loaded from a state file written by a run with the same seed)
+        are skipped, so a generated id never overwrites a row.
+        """
+        with self.tx.lock:
+            while True:
+                rid = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+                if not self.rows.holds(rid):
+                    return rid
+
+    def finish_row(self, table: Table, row: dict, creating: bool) -> None:
+        """Set what the platform computes on every save: timestamps, version, type code, names."""
+        stamp = now_utc()
+        if creating:
+            row["createdon"] = row.pop("overriddencreatedon", None) or stamp
+            if table.logical in ACTIVITY_TABLES:
+                row["activitytypecode"] = table.logical
+            if table.logical == "incident" and not row.get("ticketnumber"):
+                row["ticketnumber"] = f"CAS-{next(self._ticket):05d}-{self._rng.randrange(36**6):06X}"[:16]
+        row["modifiedon"] = stamp
+        row["versionnumber"] = next(self._version)
+        if "fullname" in table.columns and ("firstname" in table.columns):
+            row["fullname"] = " ".join(p for p in (row.get("firstname"), row.get("lastname")) if p) or None
+
+    def create(self, table: Table, body: Any, ctx: WriteContext, *, key_values: dict | None = None,
+               direct: bool = True) -> str:
+        """Create a row (with deep inserts) and return its id; atomic."""
+        if direct and not table.creatable:
+            raise errors.unsupported_message("Create", table.logical)
+        with self.tx.atomic():
+            values, deep_single, deep_coll, coll_binds = self.reader.prepare(table, body, ctx, creating=True)
+            if key_values:
+                for k, v in key_values.items():
+                    values[k] = coerce(table, table.columns[k], v)
+            rid = values.get(table.pk)
+            if rid is None:
+                rid = self.new_id()
+            elif rid in self.rows.rows[table.logical]:
+                raise errors.duplicate_record()
+            values[table.pk] = rid
+            for nav_name, child_body in deep_single:
+                nav = table.navs[nav_name]
+                child_table = self.rows.tables[nav.target]
+                child_id = self.create(child_table, child_body, ctx)
+                values[nav.column] = child_id
+                if table.columns[nav.column].type_column:
+                    values[table.columns[nav.column].type_column] = child_table.logical
+            row = {c: None for c in table.columns}
+            row.update(values)
+            apply_state(table, values, row, creating=True)
+            row.update(values)
+            self.finish_row(table, row, creating=True)
+            self.rows.put(table.logical, row)
+            for coll_name, items in deep_coll:
+                self._create_children(table, rid, coll_name, items, ctx)
+            for coll_name, refs in coll_binds:
+                self.bind_children(table, rid, coll_name, refs)
+            return rid
+
+    def _create_children(self, parent: Table, parent_id: str, coll_name: str, items: list, ctx: WriteContext):
+        coll = parent.collections[coll_name]
+        child = self.rows.tables[coll.child]
+        if parent.logical == "email" and child.logical == "activityparty":
+            check_one_sender(items)
+        for item in items:
+            if child.logical == "activityparty":
+                check_party(parent, item)
+            values, deep_single, deep_coll, binds = self.reader.prepare(child, item, ctx, creating=True)
+            if deep_single or deep_coll or binds:
+                raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
+            cid = values.get(child.pk) or self.new_id()
+            if cid in self.rows.rows[child.logical]:
+                raise errors.duplicate_record()
+            values[child.pk] = cid
+            values[coll.child_column] = parent_id
+            tcol = child.columns[coll.child_column].type_column
+            if tcol:
+                values[tcol] = parent.logical
+            row = {c: None for c in child.columns}
+            row.update(values)
+            apply_state(child, values, row, creating=True)
+            row.update(values)
+            self.finish_row(child, row, creating=True)
+            if child.logical == "activityparty":
+                row["ispartydeleted"] = False
+            self.rows.put(child.logical, row)
+
+    def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
+        coll = parent.collections[coll_name]
+        for child_table, cid in refs:
+            row = copy.deepcopy(self.rows.rows[child_table.logical][cid])
+            row[coll.child_column] = parent_id
+            tcol = child_table.columns[coll.child_column].type_column
+            if tcol:
+                row[tcol] = parent.logical
+            self.finish_row(child_table, row, creating=False)
+            self.rows.put(child_table.logical, row)
+
+    def update(self, table: Table, rid: str, body: Any, ctx: WriteContext) -> None:
+        """Update an existing row; closed activities are read-only; atomic."""
+        with self.tx.atomic():
+            existing = self.rows.rows[table.logical].get(rid)
+            if existing is None:
+                raise errors.not_found(table.logical, rid)
+            values, _single, deep_coll, coll_binds = self.reader.prepare(table, body, ctx, creating=False)
+            if table.pk in values and values[table.pk] != rid:
+                raise errors.bad_request(
+                    f"The value of the primary key '{table.pk}' in the payload does not match the key in the URI.")
+            values.pop(table.pk, None)
+            check_editable(table, existing)
+            row = copy.deepcopy(existing)
+            apply_state(table, values, row, creating=False)
+            row.update(values)
+            self.finish_row(table, row, creating=False)
+            self.rows.put(table.logical, row)
+            for coll_name, items in deep_coll:
+                coll = table.collections[coll_name]
+                for cid, crow in list(self.rows.rows[coll.child].items()):
+                    if crow.get(coll.child_column) == rid:
+                        self.rows.remove(coll.child, cid)
+                self._create_children(table, rid, coll_name, items, ctx)
+            for coll_name, refs in coll_binds:
+                self.bind_children(table, rid, coll_name, refs)
+
+    def upsert(self, table: Table, key: str | dict, body: Any, ctx: WriteContext, *, if_match: str | None = None,
+               if_none_match: str | None = None) -> tuple[str, bool]:
+        """PATCH semantics: update if the key matches, else create (honouring If-Match/If-None-Match).
+
+        Returns ``(id, created)``.
+        """
+        with self.tx.atomic():
+            rid = self.rows.find(table, key)
+            if rid is not None:
+                if if_none_match == "*":
+                    raise errors.duplicate_record()
+                if if_match and if_match != "*":
+                    current = f'W/"{self.rows.rows[table.logical][rid]["versionnumber"]}"'
+                    if if_match.strip() != current:
+                        raise errors.etag_mismatch()
+                self.update(table, rid, body, ctx)
+                return rid, False
+            if if_match:
+                if isinstance(key, str):
+                    raise errors.not_found(table.logical, key)
+                raise errors.key_not_found(table.logical)
+            if isinstance(key, str):
+                if isinstance(body, dict) and table.pk in body and str(body[table.pk]).lower() != key:
+                    raise errors.bad_request(
+                        f"The value of the primary key '{table.pk}' in the payload does not match the key in the URI.")
+                body = dict(body) if isinstance(body, dict) else body
+                if isinstance(body, dict):
+                    body[table.pk] = key
+                return self.create(table, body, ctx), True
+            return self.create(table, body, ctx, key_values=key), True
+
+    def delete(self, table: Table, rid: str) -> None:
+        """Delete a row and the activity parties that belong to it."""
+        with self.tx.atomic():
+            if rid not in self.rows.rows[table.logical]:
+                raise errors.not_found(table.logical, rid)
+            self.rows.remove(table.logical, rid)
+            if table.logical in ACTIVITY_TABLES:
+                for cid, crow in list(self.rows.rows["activityparty"].items()):
+                    if crow.get("activityid") == rid:
+                        self.rows.remove("activityparty", cid)
+
+    def set_lookup(self, table: Table, rid: str, nav_name: str, target: tuple[Table, str] | None) -> None:
+        """``PUT .../nav/$ref`` (associate) or ``DELETE .../nav/$ref`` (disassociate)."""
+        with self.tx.atomic():
+            nav = table.navs[nav_name]
+            row = copy.deepcopy(self.rows.rows[table.logical][rid])
+            check_editable(table, row)  # a $ref is an update too: closed activities refuse it
+            col = table.columns[nav.column]
+            if target is None:
+                row[nav.column] = None
+                if col.type_column:
+                    row[col.type_column] = None
+            else:
+                ttable, tid = target
+                if ttable.logical != nav.target:
+                    raise errors.bad_request(f"The navigation property '{nav_name}' cannot refer to a "
+                                             f"'{ttable.logical}' record.")
+                row[nav.column] = tid
+                if col.type_column:
+                    row[col.type_column] = ttable.logical
+            self.finish_row(table, row, creating=False)
+            self.rows.put(table.logical, row)
+
+    def seed(self, logical: str, row: dict) -> str:
+        """Insert a row as an admin would (state, read-only columns and lookups by id allowed)."""
+        table = self.rows.tables[logical]
+        with self.tx.lock:
+            self.tx.seeding = True  # pre-existing data, not writes made by a client
+            try:
+                return self._seed(table, logical, row)
+            finally:
+                self.tx.seeding = False
+
+    def _seed(self, table: Table, logical: str, row: dict) -> str:
+        with self.tx.atomic():
+            values: dict[str, Any] = {}
+            for k, v in row.items():
+                if k.endswith("@odata.bind"):
+                    ctx = WriteContext(service_root="")
+                    nav = table.navs.get(k[:-11])
+                    if nav is None:
+                        raise errors.undeclared_annotation_property(table.entity_set, k[:-11])
+                    target, tid = self.resolve(v, ctx, table.entity_set)
+                    values[nav.column] = tid
+                    if table.columns[nav.column].type_column:
+                        values[table.columns[nav.column].type_column] = target.logical
+                    continue
+                col = table.columns.get(k)
+                if col is None:
+                    raise errors.invalid_property(logical, k)
+                if col.type == "lookup":
+                    if not isinstance(v, str) or not GUID_RE.match(v):
+                        raise ValueError(f"{k} must be a GUID")
+                    values[k] = v.lower()
+                    if col.type_column and col.type_column not in row:
+                        if len(col.targets) != 1:
+                            raise ValueError(f"{k} is polymorphic: give {col.type_column} or use @odata.bind")
+                        values[col.type_column] = col.targets[0]
+                    continue
+                values[k] = coerce(table, col, v) if col.type != "entityname" else v
+            rid = values.get(table.pk) or self.new_id()
+            if rid in self.rows.rows[logical]:
+                raise errors.duplicate_record()
+            values[table.pk] = rid
+            full = {c: None for c in table.columns}
+            full.update(values)
+            if table.state_defaults:
+                st = full.get("statecode") or 0
+                full["statecode"] = st
+                if full.get("statuscode") is None:
+                    full["statuscode"] = table.state_defaults[st]
+            self.finish_row(table, full, creating=True)
+            self.rows.put(logical, full)
+            return rid
