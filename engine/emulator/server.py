@@ -21,11 +21,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import errors
-from .app import MAX_URL, Request, Response, Service, error_response
+from .app import Service
 from .faults import FaultInjector, FaultProfile, ServiceProtection
 from .schema import build_tables
 from .state import dumps_state
 from .store import Options, Store
+from .wire import MAX_URL, Request, Response, error_response
 
 _DROP = object()
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
