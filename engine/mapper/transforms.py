@@ -227,9 +227,30 @@ def _t_strip() -> Fn:
     return _stringwise("strip", str.strip)
 
 
+def utf16_length(text: str) -> int:
+    """The length Dataverse checks MaxLength against: UTF-16 code units (an emoji counts 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def truncate_utf16(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-16 code units, never through a surrogate pair.
+
+    Slicing by Python characters would let a subject full of emoji through at up to twice the
+    column's MaxLength, and the service refuses it with ``0x80044331``.
+    """
+    if len(text) * 2 <= limit or utf16_length(text) <= limit:
+        return text
+    units = 0
+    for index, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            return text[:index]
+    return text
+
+
 def _t_truncate(n: Any) -> Fn:
     limit = _require_int("truncate", n, 1)
-    return _stringwise("truncate", lambda s: s[:limit])
+    return _stringwise("truncate", lambda s: truncate_utf16(s, limit))
 
 
 def _t_default(fallback: Any) -> Fn:
@@ -377,7 +398,8 @@ def _builtins(plugins: Any) -> list[TransformSpec]:
         TransformSpec("upper", _t_upper, "upper", "Upper-case a string.", "upper"),
         TransformSpec("strip", _t_strip, "strip", "Remove surrounding whitespace.", "strip"),
         TransformSpec(
-            "truncate", _t_truncate, "truncate(n)", "Cut a string to at most n characters (a column's max length).",
+            "truncate", _t_truncate, "truncate(n)",
+            "Cut a string to at most n UTF-16 code units, as Dataverse counts a column's max length (an emoji is 2).",
             "{truncate: 100}",
         ),
         TransformSpec(

@@ -47,6 +47,12 @@ def test_every_builtin_is_tested_here():
         ("truncate", (3,), "abcdef", "abc"),
         ("truncate", (10,), "abc", "abc"),
         ("truncate", (2,), ["abc", "d"], ["ab", "d"]),
+        # UTF-16 code units, as the service counts MaxLength: an emoji is 2, never cut in half
+        ("truncate", (5,), "ab😀😀", "ab😀"),
+        ("truncate", (4,), "ab😀c", "ab😀"),
+        ("truncate", (3,), "ab😀", "ab"),
+        ("truncate", (4,), "ab😀", "ab😀"),
+        ("truncate", (2,), "ééé", "éé"),
         ("default", ("(unknown)",), None, "(unknown)"),
         ("default", ("(unknown)",), "", "(unknown)"),
         ("default", ("(unknown)",), [], "(unknown)"),
