@@ -19,8 +19,9 @@ Encoding rules (the service answers 400 "Stream was not readable" when they are 
 Content-IDs. OData requires them unique within the whole batch, but the planner builds each
 change set on its own (``Content-ID 1`` = the email, ``PATCH $1`` = mark it completed). So every
 change-set member gets a fresh batch-wide number, 1..n in order, and the change set's ``$<id>``
-references (a path ``$1`` / ``$1/...``, a body string ``"$1"`` / ``"$1/..."``) are rewritten to
-the new numbers. :func:`content_ids` gives the numbering so responses map back to operations.
+references (a path ``$1`` / ``$1/...``, or the value ``"$1"`` / ``"$1/..."`` of an ``@odata.bind``
+or ``@odata.id`` key) are rewritten to the new numbers. No other body string is ever touched: a
+column value that happens to read ``$3`` is data, not a reference. :func:`content_ids` gives the numbering so responses map back to operations.
 
 Paths. :attr:`Operation.path` is *raw* OData text (``contacts?$filter=emailaddress1 eq
 'a+b@x.com'``); :func:`quote_path` percent-encodes it once, here, for both single requests and
@@ -163,13 +164,32 @@ def _rewrite_ref(value: str, mapping: dict[str, str]) -> str:
     return value
 
 
+# Only these annotations carry URLs, so only their values may be ``$n`` references. Any other
+# string is column data: a subject "$3" or a body "$51/month" must reach the org unchanged.
+_REFERENCE_ANNOTATIONS = ("@odata.bind", "@odata.id")
+
+
 def _rewrite_body(body: Any, mapping: dict[str, str]) -> Any:
+    """``body`` with the ``$n`` references of its bind/``@odata.id`` values renumbered.
+
+    Nested objects and lists (deep inserts such as ``email_activity_parties``) are walked, but a
+    string is rewritten only when it is the value of a key ending in ``@odata.bind`` or
+    ``@odata.id`` (a collection bind's list of URLs included).
+    """
     if not mapping:
         return body
-    if isinstance(body, str):
-        return _rewrite_ref(body, mapping)
     if isinstance(body, dict):
-        return {k: _rewrite_body(v, mapping) for k, v in body.items()}
+        out: dict[str, Any] = {}
+        for key, value in body.items():
+            if isinstance(key, str) and key.endswith(_REFERENCE_ANNOTATIONS):
+                if isinstance(value, str):
+                    value = _rewrite_ref(value, mapping)
+                elif isinstance(value, list):
+                    value = [_rewrite_ref(v, mapping) if isinstance(v, str) else v for v in value]
+                out[key] = value
+            else:
+                out[key] = _rewrite_body(value, mapping)
+        return out
     if isinstance(body, list):
         return [_rewrite_body(v, mapping) for v in body]
     return body

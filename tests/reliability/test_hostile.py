@@ -1,0 +1,58 @@
+"""Hostile input, issue 15: no hang, no traceback, no silent change of data.
+
+Each test here failed before its fix. Cases that are one sync of a bad file also sit in the
+``test_bad_input.py`` corpus; these are the ones that need a closer look than "clear error or a
+reasoned skip": the org's exact contents, a file's mode, a limit's message.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mail2dataverse.emulator import Emulator
+from mail2dataverse.operations import ChangeSet, Operation
+from mail2dataverse.writers.batch import encode_batch
+
+from .conftest import config, export, run
+
+
+# --- Content-ID references only in URLs and @odata.bind values -----------------------------------
+
+def test_a_column_value_that_reads_like_a_content_id_is_sent_unchanged():
+    def email(subject, body):
+        return ChangeSet([
+            Operation("POST", "emails", {"subject": subject, "description": body,
+                                         "email_activity_parties": [{"addressused": "$1",
+                                                                     "partyid_contact@odata.bind": "$1"}]},
+                      content_id="1"),
+            Operation("PATCH", "$1", {"statecode": 1, "regardingobjectid_account_email@odata.bind": "$1",
+                                      "x@odata.id": "$1/x"}, content_id="2"),
+        ])
+
+    text = encode_batch([email("a", "b"), email("$1", "$2"), email("$3", "$51/month")])[1].decode()
+    bodies = [json.loads(line) for line in text.split("\r\n") if line.startswith("{")]
+    assert [(b.get("subject"), b.get("description")) for b in bodies[::2]] == [("a", "b"), ("$1", "$2"), ("$3", "$51/month")]
+    # the references are renumbered (batch-wide ids 1, 3, 5), the column values are not
+    assert [b["email_activity_parties"][0] for b in bodies[::2]] == [
+        {"addressused": "$1", "partyid_contact@odata.bind": f"${n}"} for n in (1, 3, 5)]
+    assert [(b["regardingobjectid_account_email@odata.bind"], b["x@odata.id"]) for b in bodies[1::2]] == [
+        (f"${n}", f"${n}/x") for n in (1, 3, 5)]
+
+
+def test_subjects_and_bodies_equal_to_a_content_id_reach_the_org_unchanged(tmp_path):
+    # The planner numbers Content-IDs across the run (email k: $2k-1 created, $2k completed), so
+    # message k's own subject "$2k-1" and body "$2k/month" name its own change set's operations.
+    n = 30
+    inputs = export(tmp_path, 3, n)
+    messages = json.loads(open(inputs.messages, encoding="utf-8").read())
+    texts = [(f"${2 * k + 1}", f"${2 * k + 2}/month") for k in range(n)]
+    for m, (subject, body) in zip(messages, texts):
+        m["subject"], m["body"] = subject, body
+    with open(inputs.messages, "w", encoding="utf-8") as fh:
+        json.dump(messages, fh)
+    for size in (2, 60):
+        with Emulator() as emu:
+            report = run(emu, inputs, config(batch_size=size))
+            assert report.to_dict()["ok"], report.to_dict()["failures"]
+            stored = sorted((e["subject"], e["description"]) for e in emu.records("email"))
+        assert stored == sorted(texts), size
