@@ -28,6 +28,13 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
+#: Limits on what a YAML document may become once its aliases are expanded (docs/reliability.md,
+#: "Limits"). A 380-byte file of nested aliases can stand for 10^9 nodes: every consumer that
+#: walks the data as a tree (schema validation, the compiler) would run for minutes. Real mapping
+#: files and configs hold a few hundred nodes and a handful of levels.
+MAX_EXPANDED_NODES = 100_000
+MAX_NESTING_DEPTH = 100
+
 
 def load_yaml(text: str, filename: str) -> tuple[Any, Node | None]:
     """Parse one YAML document, returning the Python data and the composed node tree.
@@ -44,7 +51,8 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Node | None]:
         node = loader.get_single_node()
         if node is None:
             return None, None
-        duplicates = list(_duplicate_keys(node, [], filename))
+        _check_expansion(node, filename)
+        duplicates = list(_duplicate_keys(node, [], filename, set()))
         if duplicates:
             raise MappingError(duplicates)
         data = loader.construct_document(node)
@@ -62,8 +70,81 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Node | None]:
     return data, node
 
 
-def _duplicate_keys(node: Node, path: list[Any], filename: str) -> Iterable[Problem]:
-    """Yield one problem per key that appears twice in the same mapping (anywhere in the tree)."""
+def _children(node: Node) -> list[tuple[Any, Node]]:
+    """The ``(key, child)`` pairs of a node: mapping keys (their value node), list indexes."""
+    if isinstance(node, MappingNode):
+        return [(k.value if isinstance(k, ScalarNode) else None, v) for k, v in node.value]
+    if isinstance(node, SequenceNode):
+        return list(enumerate(node.value))
+    return []
+
+
+def _linked_path(link: tuple | None) -> list[Any]:
+    """Unroll a ``(parent_link, part)`` chain into a list of keys and indexes."""
+    parts: list[Any] = []
+    while link is not None:
+        link, part = link
+        parts.append(part)
+    return parts[::-1]
+
+
+def _check_expansion(root: Node, filename: str) -> None:
+    """Refuse a document that is too big or too deep once its aliases are expanded.
+
+    An alias is the same node object reached twice, so the walk memoises each node's expanded
+    size and depth (computed once, post-order, without recursion): the alias graph is never
+    expanded as a tree, and a 10^9-node bomb is measured in a few dozen steps. An alias inside
+    its own anchor (``&a [*a]``) is refused as recursive.
+
+    :raises MappingError: located at the node that crossed a limit (its file:line:col and path).
+    """
+    memo: dict[int, tuple[int, int]] = {}
+    on_path: set[int] = set()
+    # (node, children done?, path link): the link is (parent link, key) so no path is copied
+    stack: list[tuple[Node, bool, tuple | None]] = [(root, False, None)]
+
+    def refuse(node: Node, link: tuple | None, message: str) -> None:
+        mark = node.start_mark
+        raise MappingError([Problem(SourceLocation(filename, mark.line + 1, mark.column + 1,
+                                                   json_path(_linked_path(link))), message)])
+
+    while stack:
+        node, done, link = stack.pop()
+        nid = id(node)
+        if done:
+            on_path.discard(nid)
+            kids = [memo[id(child)] for _, child in _children(node)]
+            size = 1 + sum(k[0] for k in kids)
+            depth = 1 + max((k[1] for k in kids), default=0)
+            memo[nid] = (size, depth)
+            if size > MAX_EXPANDED_NODES:
+                refuse(node, link, f"alias expansion: this value stands for {size:,} nodes once its aliases "
+                                   f"are expanded (limit {MAX_EXPANDED_NODES:,})")
+            if depth > MAX_NESTING_DEPTH:
+                refuse(node, link, f"nesting: this value is {depth:,} levels deep once its aliases are "
+                                   f"expanded (limit {MAX_NESTING_DEPTH})")
+            continue
+        if nid in memo:
+            continue
+        if nid in on_path:
+            refuse(node, link, "recursive alias: this value contains itself")
+        if len(on_path) >= MAX_NESTING_DEPTH:
+            refuse(node, link, f"nesting: more than {MAX_NESTING_DEPTH} levels deep (limit {MAX_NESTING_DEPTH})")
+        on_path.add(nid)
+        stack.append((node, True, link))
+        for key, child in reversed(_children(node)):  # document order: a node's path is its first
+            stack.append((child, False, (link, key)))
+
+
+def _duplicate_keys(node: Node, path: list[Any], filename: str, seen_nodes: set[int]) -> Iterable[Problem]:
+    """Yield one problem per key that appears twice in the same mapping (anywhere in the tree).
+
+    ``seen_nodes`` holds the nodes already walked: an aliased node is checked once, at its
+    first path, so the walk is linear in the file, not in the expanded document.
+    """
+    if id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, MappingNode):
         seen: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -77,10 +158,10 @@ def _duplicate_keys(node: Node, path: list[Any], filename: str) -> Iterable[Prob
                 )
             elif key is not None:
                 seen[key] = key_node
-            yield from _duplicate_keys(value_node, [*path, key], filename)
+            yield from _duplicate_keys(value_node, [*path, key], filename, seen_nodes)
     elif isinstance(node, SequenceNode):
         for i, item in enumerate(node.value):
-            yield from _duplicate_keys(item, [*path, i], filename)
+            yield from _duplicate_keys(item, [*path, i], filename, seen_nodes)
 
 
 def json_path(path: Iterable[Any]) -> str:

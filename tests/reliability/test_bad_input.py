@@ -56,6 +56,15 @@ def deep(n: int) -> str:
     return "[" * n + "]" * n
 
 
+def alias_bomb(levels: int = 9, width: int = 10) -> str:
+    """``levels`` anchors, each a list of ``width`` aliases of the previous one: ~430 bytes that
+    stand for width**levels nodes (10^9 with the defaults) once expanded."""
+    lines = ["a0: &a0 [" + ",".join(["x"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
 # (id, kind, payload, expected). kind: messages | contacts | mapping | config | messages_raw.
 # messages / contacts payloads are JSON values (written with json.dumps) or bytes written as-is.
 CASES = [
@@ -154,6 +163,10 @@ CASES = [
     ("mapping-yaml-bomb", "mapping", "a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
                                       "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
                                       "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nentity: email\n", "error"),
+    # issue 15: the duplicate-key walk expanded the alias graph as a tree (minutes at full CPU)
+    ("mapping-alias-bomb-10^9-nodes", "mapping", alias_bomb() + "entity: email\n", "error"),
+    ("mapping-recursive-alias", "mapping", "entity: email\ncolumns: &c {subject: {from: subject, x: *c}}\n", "error"),
+    ("mapping-nesting-10000-deep", "mapping", "entity: email\ncolumns: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n", "error"),
     ("mapping-python-tag", "mapping", "entity: !!python/object/apply:os.system ['echo pwned']\n", "error"),
     ("mapping-binary", "mapping", b"\x00\xff\xfe", "error"),
     # --- configs ------------------------------------------------------------------------------
@@ -163,6 +176,7 @@ CASES = [
     ("config-unknown-key", "config", "owner_adresses: [a@b.c]\n", "error"),
     ("config-bad-regex", "config", "case_number_pattern: '(['\n", "error"),
     ("config-a-list", "config", "- profile\n", "error"),
+    ("config-alias-bomb-10^9-nodes", "config", alias_bomb() + "batch_size: 100\n", "error"),
     ("config-python-tag", "config", "profile: !!python/object/apply:os.system ['echo pwned']\n", "error"),
     ("config-null-everywhere", "config", "profile: null\nowner_addresses: null\nbatch_size: null\n", "error"),
     ("config-missing-file", "config", None, "error"),

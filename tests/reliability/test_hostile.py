@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from mail2dataverse.emulator import Emulator
 from mail2dataverse.operations import ChangeSet, Operation
 from mail2dataverse.writers.batch import encode_batch
@@ -56,3 +58,37 @@ def test_subjects_and_bodies_equal_to_a_content_id_reach_the_org_unchanged(tmp_p
             assert report.to_dict()["ok"], report.to_dict()["failures"]
             stored = sorted((e["subject"], e["description"]) for e in emu.records("email"))
         assert stored == sorted(texts), size
+
+
+# --- YAML alias expansion ------------------------------------------------------------------------
+
+def test_an_alias_bomb_is_refused_at_the_anchor_that_crosses_the_limit(tmp_path):
+    from mail2dataverse.errors import MappingError
+    from mail2dataverse.yamlio import MAX_EXPANDED_NODES, load_yaml
+
+    from .test_bad_input import alias_bomb
+
+    text = alias_bomb(levels=9, width=10)
+    assert len(text) < 500
+    with pytest.raises(MappingError) as info:
+        load_yaml(text, "bomb.yaml")
+    # a4 is the first anchor past 100,000 nodes (11,111 ... 111,111): line 5, column 5
+    assert str(info.value) == (f"bomb.yaml:5:5: $.a4: alias expansion: this value stands for 111,111 nodes once "
+                               f"its aliases are expanded (limit {MAX_EXPANDED_NODES:,})")
+
+
+def test_aliases_within_the_limits_still_load_and_merge():
+    from mail2dataverse.yamlio import load_yaml
+
+    data, _ = load_yaml("base: &b {from: subject}\ncolumns:\n  subject: *b\n  other: {<<: *b, transforms: [trim]}\n",
+                        "ok.yaml")
+    assert data["columns"] == {"subject": {"from": "subject"}, "other": {"from": "subject", "transforms": ["trim"]}}
+
+
+def test_a_duplicate_key_under_an_alias_is_reported_once_at_its_line():
+    from mail2dataverse.errors import MappingError
+    from mail2dataverse.yamlio import load_yaml
+
+    with pytest.raises(MappingError) as info:
+        load_yaml("a: &a {k: 1, k: 2}\nb: [*a, *a, *a]\n", "dup.yaml")
+    assert str(info.value) == "dup.yaml:1:14: $.a.k: duplicate key 'k' (first defined on line 1)"
