@@ -45,6 +45,13 @@ from .transforms import TransformArgumentError, TransformSpec
 
 BIND_SUFFIX = "@odata.bind"
 
+#: Limits on one JMESPath expression (docs/reliability.md, "Limits"). jmespath's parser and the
+#: closure compiler recurse once per level, so 500 nested parentheses or 3,000 ``[*]`` exhausted
+#: Python's recursion limit with a traceback. Real expressions are a few dozen characters and a
+#: few levels deep.
+MAX_EXPRESSION_CHARS = 1_000
+MAX_EXPRESSION_DEPTH = 50
+
 
 @dataclass(frozen=True)
 class MappingDocument:
@@ -161,11 +168,21 @@ class Compiler:
         """Compile the JMESPath string at ``item.path + sub``; record problems, None on error."""
         full = (*item.path, *sub)
         text = _get(item.doc.data, full)
+        too_big = _over_limits(text)
+        if too_big is not None:
+            self._problem_at(_expression_location(item.doc, full, too_big[0]), too_big[1])
+            return None
         try:
             parsed = jmespath.compile(text).parsed
         except jp_exceptions.JMESPathError as exc:
             offset, message = _parse_error(exc, text)
             self._problem_at(_expression_location(item.doc, full, offset), message)
+            return None
+        except RecursionError:  # a shape the pre-checks did not foresee: still one located line
+            self._problem_at(_expression_location(item.doc, full, 0), _TOO_DEEP)
+            return None
+        if _ast_depth(parsed) > MAX_EXPRESSION_DEPTH:
+            self._problem_at(_expression_location(item.doc, full, 0), _TOO_DEEP)
             return None
         ok = True
         for name, count in sorted(set(function_calls(parsed))):
@@ -409,6 +426,51 @@ _TOKEN_NAMES = {
     "filter": "'[?'",
     "flatten": "'[]'",
 }
+
+
+_TOO_DEEP = f"JMESPath expression nests more than {MAX_EXPRESSION_DEPTH} levels deep (limit {MAX_EXPRESSION_DEPTH})"
+
+
+def _over_limits(text: str) -> tuple[int, str] | None:
+    """``(offset, message)`` when an expression is too long or brackets too deep to parse safely.
+
+    The bracket count skips quoted literals (``'('``, ``"a)"``, backtick JSON), so only syntax
+    counts; it runs before ``jmespath.compile`` because the parser itself is what recurses.
+    """
+    if len(text) > MAX_EXPRESSION_CHARS:
+        return MAX_EXPRESSION_CHARS, (f"JMESPath expression is {len(text):,} characters long "
+                                      f"(limit {MAX_EXPRESSION_CHARS:,})")
+    depth, quote, escaped = 0, "", False
+    for offset, ch in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                return offset, _TOO_DEEP
+        elif ch in ")]}":
+            depth -= 1
+    return None
+
+
+def _ast_depth(parsed: dict) -> int:
+    """The depth of a parsed JMESPath tree, measured without recursion (a chain of 1,000 ``||``
+    is a tree 1,000 deep, which the closure compiler would recurse through)."""
+    deepest, stack = 0, [(parsed, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in node.get("children", ()):
+            if isinstance(child, dict):
+                stack.append((child, depth + 1))
+    return deepest
 
 
 def _parse_error(exc: jp_exceptions.JMESPathError, text: str) -> tuple[int, str]:

@@ -167,6 +167,14 @@ CASES = [
     ("mapping-alias-bomb-10^9-nodes", "mapping", alias_bomb() + "entity: email\n", "error"),
     ("mapping-recursive-alias", "mapping", "entity: email\ncolumns: &c {subject: {from: subject, x: *c}}\n", "error"),
     ("mapping-nesting-10000-deep", "mapping", "entity: email\ncolumns: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n", "error"),
+    # issue 15: JMESPath expressions that exhausted Python's recursion limit (a traceback)
+    *[(f"mapping-jmespath-{name}", "mapping", "entity: email\nextends: default\ncolumns:\n  subject:\n    from: " + json.dumps(expr) + "\n", "error")
+      for name, expr in [("500-nested-parentheses", "(" * 500 + "subject" + ")" * 500),
+                         ("60-nested-parentheses", "(" * 60 + "subject" + ")" * 60),
+                         ("1000-term-or", " || ".join(["subject"] * 1000)),
+                         ("200-term-or", "||".join(["a"] * 200)),
+                         ("3000-projections", "subject" + "[*]" * 3000),
+                         ("300-projections", "a" + "[*]" * 300)]],
     ("mapping-python-tag", "mapping", "entity: !!python/object/apply:os.system ['echo pwned']\n", "error"),
     ("mapping-binary", "mapping", b"\x00\xff\xfe", "error"),
     # --- configs ------------------------------------------------------------------------------

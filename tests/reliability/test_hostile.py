@@ -92,3 +92,31 @@ def test_a_duplicate_key_under_an_alias_is_reported_once_at_its_line():
     with pytest.raises(MappingError) as info:
         load_yaml("a: &a {k: 1, k: 2}\nb: [*a, *a, *a]\n", "dup.yaml")
     assert str(info.value) == "dup.yaml:1:14: $.a.k: duplicate key 'k' (first defined on line 1)"
+
+
+# --- JMESPath expression limits -----------------------------------------------------------------
+
+def _mapping_problems(tmp_path, expression: str) -> list[str]:
+    from mail2dataverse.mapper import validate_paths
+
+    path = tmp_path / "email.yaml"
+    path.write_text("entity: email\nextends: default\ncolumns:\n  subject:\n    from: " + json.dumps(expression) + "\n",
+                    encoding="utf-8")
+    return [str(p) for p in validate_paths([path], plugins=None)]
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("(" * 500 + "subject" + ")" * 500, "JMESPath expression is 1,007 characters long (limit 1,000)"),
+    (" || ".join(["subject"] * 1000), "JMESPath expression is 10,996 characters long (limit 1,000)"),
+    ("(" * 51 + "subject" + ")" * 51, "JMESPath expression nests more than 50 levels deep (limit 50)"),
+    ("||".join(["a"] * 51), "JMESPath expression nests more than 50 levels deep (limit 50)"),
+    ("a" + "[*]" * 300, "JMESPath expression nests more than 50 levels deep (limit 50)"),
+])
+def test_jmespath_expressions_over_the_limits_are_refused_at_their_line(tmp_path, expression, message):
+    [line] = _mapping_problems(tmp_path, expression)
+    assert line.startswith(f"{tmp_path / 'email.yaml'}:5:") and line.endswith(f": $.columns.subject.from: {message}")
+
+
+def test_jmespath_expressions_within_the_limits_compile(tmp_path):
+    # brackets inside quoted literals are data, not nesting
+    assert _mapping_problems(tmp_path, "(" * 20 + "subject" + ")" * 20 + " || '" + "(" * 60 + "' || `\"[[[[\"`") == []
