@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test soak bench venv clean
+.PHONY: demo test soak bench fuzz venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# Property tests randomised and 20x longer (tests/fuzz_profiles.py; M2D_FUZZ_FACTOR=N to change).
+# A failure found here becomes an @example in its test, so `make test` keeps checking it.
+fuzz: $(STAMP)
+	M2D_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" \
+		$(shell grep -rl --include='test_*.py' '@given' tests)

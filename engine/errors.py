@@ -17,6 +17,37 @@ request that failed. Nothing here ever formats a secret, token or Authorization 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+#: The longest skip reason or warning the report keeps (docs/reliability.md, "Limits"): a
+#: reason quoting a 1 MB field would make a 1 MB report line.
+MAX_REASON_CHARS = 500
+#: The longest ``repr`` of a record value quoted in a reason.
+MAX_VALUE_CHARS = 40
+
+
+def shown(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    """A record value as a reason quotes it: its ``repr`` (newlines and control characters
+    escaped, never raw), cut to ``limit`` characters with ``...``."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        # repr() of an int over 4,300 digits raises; no reason needs more than its size
+        text = f"<integer of about {int(value.bit_length() * 0.30103):,} digits>"
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` on one line and at most ``limit`` characters: every character that does not
+    print (newline, CR, tab, NUL, U+2028...) is written as its escape, and the rest is cut with
+    a count of what was left out. Skip reasons and warnings pass through here, so a record value
+    that slipped into one unquoted still cannot break the report's one-reason-per-line shape."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if len(text) > limit:
+        suffix = f"... ({len(text):,} characters, cut)"
+        text = text[: limit - len(suffix)] + suffix
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .errors import one_line
+
 #: Namespace of the deterministic ids the planner gives to records it creates. A record created
 #: twice (a re-run after a crash, two syncs at once) gets the same primary key both times, so the
 #: service rejects the second create as a duplicate instead of storing two rows.
@@ -154,3 +156,7 @@ class Skip:
 
     ref: RecordRef
     reason: str
+
+    def __post_init__(self) -> None:
+        # one line, bounded: whatever a mapping or plugin put in the reason (errors.one_line)
+        object.__setattr__(self, "reason", one_line(self.reason))

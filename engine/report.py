@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import one_line
+
 ENTITIES = ("account", "contact", "email")
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 #: Keep the report readable on huge runs: details beyond this many per list are counted only.
@@ -72,6 +74,7 @@ class Report:
 
     def skip(self, entity: str, ref: str, reason: str) -> None:
         """Record one skipped input record and why."""
+        reason = one_line(reason)  # reasons quote record values: one line, bounded
         counts = self.entities[entity]
         counts.skipped += 1
         counts.skip_reasons[reason_kind(reason)] += 1
@@ -87,7 +90,7 @@ class Report:
 
     def note_unlinked(self, ref: str, target: str, reason: str) -> None:
         """An email was written without its regarding link (the target was not found)."""
-        self._detail(self.unlinked, {"record": ref, "target": target, "reason": reason})
+        self._detail(self.unlinked, {"record": ref, "target": one_line(target), "reason": one_line(reason)})
 
     def _detail(self, bucket: list, item: dict) -> None:
         if len(bucket) < MAX_DETAILS:
@@ -126,7 +129,7 @@ class Report:
             "failures": self.failures,
             "skips": self.skips,
             "unlinked": self.unlinked,
-            "warnings": self.warnings[:MAX_DETAILS],
+            "warnings": [one_line(w) for w in self.warnings[:MAX_DETAILS]],
             "incremental": {"already_covered": self.incremental_skipped},
             "addresses": self.addresses,
             "details_dropped": self.dropped_details + max(0, len(self.warnings) - MAX_DETAILS),

@@ -1,5 +1,6 @@
 """Fixtures every test gets."""
 
+import fuzz_profiles  # noqa: F401 - registers and loads the Hypothesis profile before any test module
 import pytest
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from jmespath import functions as jp_functions
+
+from ..errors import shown
 from jmespath.visitor import Options, TreeInterpreter, _Expression
 
 Evaluator = Callable[[Any], Any]
@@ -44,10 +46,7 @@ def jmespath_type(value: Any) -> str:
 
 def describe(value: Any) -> str:
     """Short, one-line description of a value for error messages: ``number 5``, ``string 'x'``."""
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{jmespath_type(value)} {text}"
+    return f"{jmespath_type(value)} {shown(value)}"
 
 
 class ExpressionTypeError(ValueError):

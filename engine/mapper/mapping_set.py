@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from jmespath import exceptions as jp_exceptions
+
 from ..errors import RecordError, SourceLocation
 from ..model import DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip
 from .compiler import BIND_SUFFIX
@@ -54,6 +56,10 @@ def _is_false(value: Any) -> bool:
 
 
 def _error_text(exc: Exception) -> str:
+    if isinstance(exc, jp_exceptions.JMESPathTypeError):
+        # jmespath's own text embeds the raw value (a newline, a megabyte): quote it, cut
+        expected = " or ".join(exc.expected_types) if isinstance(exc.expected_types, list) else exc.expected_types
+        return f"{exc.function_name}() expects {expected}, got {describe(exc.current_value)}"
     if isinstance(exc, ValueError) or exc.__class__.__module__.startswith("jmespath"):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"  # a plugin transform or function broke: keep its type

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import PluginError
+from ..errors import PluginError, shown
 from .functions import address_domain, address_local_part, describe, domain_or_self
 
 Fn = Callable[[Any], Any]
@@ -109,7 +109,23 @@ def _require_str(name: str, what: str, s: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+#: The earliest date-time Dataverse stores (SQL Server ``datetime``); sending one before it
+#: fails on a real org on every run, so the mapper refuses it and the record is skipped.
+EARLIEST = datetime(1753, 1, 1, tzinfo=UTC)
+
+
 def parse_instant(value: Any) -> datetime:
+    """Parse like :func:`_parse_instant`, and refuse a moment before 1753-01-01 (:data:`EARLIEST`).
+
+    :raises ValueError: as :func:`_parse_instant`, or the moment lies before 1753-01-01 UTC.
+    """
+    moment = _parse_instant(value)
+    if moment < EARLIEST:
+        raise ValueError(f"date-time {shown(value)} is before 1753-01-01, the earliest Dataverse stores")
+    return moment
+
+
+def _parse_instant(value: Any) -> datetime:
     """Parse an RFC 3339 string (any offset), Unix seconds, or an aware datetime → UTC datetime.
 
     :raises ValueError: unparseable text, a date-time without offset (naive: its instant is
@@ -118,6 +134,8 @@ def parse_instant(value: Any) -> datetime:
     if value.__class__ is str:
         text = value.strip()
         if text.isdigit():
+            if len(text) > 20:  # int() of 5,000 digits raises its own limit error; say it plainly
+                raise ValueError(f"Unix timestamp out of range: {shown(value)}")
             return _from_unix(int(text), value)
         try:
             parsed = datetime.fromisoformat(text)
@@ -125,10 +143,10 @@ def parse_instant(value: Any) -> datetime:
             try:  # RFC 3339 allows lower-case "t" and "z"; fromisoformat does not
                 parsed = datetime.fromisoformat(text.upper())
             except ValueError:
-                raise ValueError(f"not an RFC 3339 date-time: {value!r}") from None
+                raise ValueError(f"not an RFC 3339 date-time: {shown(value)}") from None
         if parsed.tzinfo is None:
             raise ValueError(
-                f"date-time {value!r} has no UTC offset; expected RFC 3339 such as 2025-03-04T09:05:09-05:00"
+                f"date-time {shown(value)} has no UTC offset; expected RFC 3339 such as 2025-03-04T09:05:09-05:00"
             )
         return parsed.astimezone(UTC)
     if isinstance(value, datetime):
@@ -144,7 +162,7 @@ def _from_unix(seconds: float, original: Any) -> datetime:
     try:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
-        raise ValueError(f"Unix timestamp out of range: {original!r}") from None
+        raise ValueError(f"Unix timestamp out of range: {shown(original)}") from None
 
 
 def format_utc(moment: datetime) -> str:

@@ -170,12 +170,8 @@ _REFERENCE_ANNOTATIONS = ("@odata.bind", "@odata.id")
 
 
 def _rewrite_body(body: Any, mapping: dict[str, str]) -> Any:
-    """``body`` with the ``$n`` references of its bind/``@odata.id`` values renumbered.
-
-    Nested objects and lists (deep inserts such as ``email_activity_parties``) are walked, but a
-    string is rewritten only when it is the value of a key ending in ``@odata.bind`` or
-    ``@odata.id`` (a collection bind's list of URLs included).
-    """
+    """``body`` with its ``$n`` references renumbered: deep inserts are walked, but only values of
+    ``@odata.bind`` / ``@odata.id`` keys (a collection bind's URL list too) are rewritten."""
     if not mapping:
         return body
     if isinstance(body, dict):

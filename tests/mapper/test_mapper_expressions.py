@@ -6,6 +6,7 @@ import jmespath
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from fuzz_profiles import examples
 
 from mail2dataverse.config import RunConfig
 from mail2dataverse.mapper.functions import (
@@ -73,7 +74,7 @@ def _outcome(fn, record):
         return ("error", type(exc).__name__)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(record=records)
 def test_closures_match_the_strict_interpreter(interp, record):
     for text in EXPRESSIONS:
@@ -92,7 +93,7 @@ well_typed = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(record=well_typed)
 def test_on_well_typed_records_results_equal_plain_jmespath(interp, record):
     options = jmespath.Options(custom_functions=interp._functions)  # noqa: SLF001

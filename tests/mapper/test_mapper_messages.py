@@ -171,7 +171,7 @@ def test_missing_date_leaves_columns_out(mappings, messages):
         ("to", [{"email": 7}], "$.parties[1]", "participant email must be a string, got number 7"),
         ("from", "a@b", "$.let.outgoing", "from: expected an array, got string 'a@b'"),
         ("subject", 12, "$.columns.subject", "truncate expects a string, got number 12"),
-        ("headers", "x", "$.let.identity", "In function header(), invalid type for value: x"),
+        ("headers", "x", "$.let.identity", "header() expects array or null, got string 'x'"),
         ("date", True, "$.let.date", "expected an RFC 3339 date-time or Unix seconds, got boolean True"),
     ],
 )

@@ -24,6 +24,7 @@ import pytest
 
 from mail2dataverse import cli
 from mail2dataverse.emulator import Emulator
+from mail2dataverse.errors import MAX_REASON_CHARS
 
 from .test_crash_resume import env
 
@@ -132,6 +133,15 @@ CASES = [
     ("subject-a-dict", "messages", [msg(subject={"a": 1})], "run"),
     ("subject-a-list", "messages", [msg(subject=["a", "b"])], "run"),
     ("recipients-with-null-entries", "messages", [msg(cc=[None, 5, "x", {"email": 7}])], "run"),
+    # issue 15: reasons quoted raw values (multi-line reasons, a 1 MB reason)
+    ("headers-a-newline", "messages", [msg(headers="\n")], "run"),
+    ("folders-a-string-with-newlines", "messages", [msg(folders="SENT\r\nBcc: x@y\n")], "run"),
+    ("headers-a-megabyte-string", "messages", [msg(headers="h\n" * (MB // 2))], "run"),
+    ("date-a-megabyte-string", "messages", [msg(date="2025\n" * (MB // 5))], "run"),
+    # issue 15: dates Dataverse cannot store were sent, and failed on a real org on every run
+    ("date-year-1", "messages", [msg(date="0001-01-01T00:00:00Z")], "run"),
+    ("date-1752", "messages", [msg(date="1752-12-31T23:59:59Z")], "run"),
+    ("date-negative-unix-seconds", "messages", [msg(date=-7_000_000_000)], "run"),
     ("unread-a-string", "messages", [msg(unread="yes", starred="no")], "run"),
     ("one-good-among-bad", "messages", [None, {}, MSG, msg(id="m2", **{"from": "x"})], "any"),
     # --- contacts -----------------------------------------------------------------------------
@@ -257,6 +267,10 @@ def check(case, code: int, out: str, err: str, tmp: Path) -> dict | None:
         e = report["entities"][entity]
         assert e["created"] + e["updated"] + e["unchanged"] + e["skipped"] + e["failed"] == report["inputs"][key], (entity, report)
     assert all(s["reason"] for s in report["skips"])
+    # reasons quote values with repr, cut: one printable line of at most MAX_REASON_CHARS
+    for text in [s["reason"] for s in report["skips"]] + report["warnings"] + list(
+            k for e in report["entities"].values() for k in e["skip_reasons"]):
+        assert text.isprintable() and len(text) <= MAX_REASON_CHARS, text[:300]
     assert all(f["message"] or f["code"] for f in report["failures"])
     assert (code == 1) == (not report["ok"])
     return report

@@ -13,6 +13,7 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from fuzz_profiles import examples
 
 from mail2dataverse import odata
 from mail2dataverse.auth import StaticToken
@@ -26,7 +27,7 @@ SPECIAL = st.sampled_from(list("'\"+%#&?/\\:*<>=()[]{},;$@! ~\t\r\n") + ["''", "
 TEXT = st.lists(st.one_of(st.text(st.characters(exclude_categories=("Cs",)), max_size=6), SPECIAL), max_size=12).map("".join)
 #: lastname holds 50 characters (counted in UTF-16 units, as the service does, to be safe)
 VALUES = TEXT.filter(lambda s: 0 < len(s.encode("utf-16-le")) // 2 <= 50)
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FAST = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])
 
 

@@ -120,3 +120,49 @@ def test_jmespath_expressions_over_the_limits_are_refused_at_their_line(tmp_path
 def test_jmespath_expressions_within_the_limits_compile(tmp_path):
     # brackets inside quoted literals are data, not nesting
     assert _mapping_problems(tmp_path, "(" * 20 + "subject" + ")" * 20 + " || '" + "(" * 60 + "' || `\"[[[[\"`") == []
+
+
+# --- skip reasons, dates ------------------------------------------------------------------------
+
+def _one_message_run(emu, tmp_path, **fields):
+    from .test_bad_input import MSG
+
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps([{**MSG, **fields}]), encoding="utf-8")
+    from mail2dataverse.sync import Inputs
+
+    return run(emu, Inputs(messages=str(path)), config()).to_dict()
+
+
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00Z", "1752-12-31T23:59:59+00:00", -7_000_000_000])
+def test_a_date_before_1753_skips_the_message_with_a_reason(emulator, tmp_path, date):
+    report = _one_message_run(emulator, tmp_path, date=date)
+    assert report["entities"]["email"]["skipped"] == 1 and not emulator.records("email")
+    [skip] = report["skips"]
+    assert "is before 1753-01-01, the earliest Dataverse stores" in skip["reason"]
+    assert skip["reason"].startswith("$.let.date: date-time ")
+
+
+def test_the_first_moment_of_1753_is_written(emulator, tmp_path):
+    report = _one_message_run(emulator, tmp_path, date="1753-01-01T00:00:00Z")
+    assert report["entities"]["email"]["created"] == 1
+    assert emulator.records("email")[0]["actualstart"].startswith("1753-01-01")
+
+
+@pytest.mark.parametrize("headers", ["\n", "h\n" * 500_000])
+def test_a_skip_reason_quotes_the_value_with_repr_cut(emulator, tmp_path, headers):
+    from mail2dataverse.errors import MAX_REASON_CHARS
+
+    report = _one_message_run(emulator, tmp_path, headers=headers)
+    [skip] = report["skips"]
+    assert skip["reason"].startswith("$.let.identity: header() expects array or null, got string 'h\\nh\\n"
+                                     if len(headers) > 1 else "$.let.identity: header() expects array or null, got string '\\n'")
+    assert len(skip["reason"]) <= MAX_REASON_CHARS and "\n" not in skip["reason"]
+
+
+def test_one_line_escapes_what_does_not_print_and_says_how_much_it_cut():
+    from mail2dataverse.errors import MAX_REASON_CHARS, one_line
+
+    assert one_line("a\nb\r\u2028c\x00") == "a\\nb\\r\\u2028c\\x00"
+    cut = one_line("x" * 1_000_000)
+    assert len(cut) == MAX_REASON_CHARS and cut.endswith("... (1,000,000 characters, cut)")

@@ -3,8 +3,9 @@
 import json
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from fuzz_profiles import examples
 
 from mail2dataverse import odata
 
@@ -23,6 +24,7 @@ def test_literal_doubles_single_quotes():
     assert odata.literal("") == "''"
 
 
+@settings(max_examples=examples(100))
 @given(st.text())
 def test_literal_round_trips_any_string(value):
     assert unquote_literal(odata.literal(value)) == value
@@ -46,6 +48,7 @@ def test_in_filter_uses_json_quoted_values():
     )
 
 
+@settings(max_examples=examples(100))
 @given(st.lists(st.text(), max_size=5))
 def test_in_filter_values_round_trip_through_json(values):
     text = odata.in_filter("col", values)
