@@ -1,8 +1,10 @@
 """The ``mail2dataverse`` command: a thin layer that turns options into library calls.
 
-Exit status: 0 success, 1 some records failed (the report says which), 2 usage or
-configuration error (nothing was written). Errors are one line on stderr, never a traceback
-(``MAIL2DATAVERSE_DEBUG=1`` shows it), and never contain a secret or a token.
+Exit status (README and docs/sync.md list them): 0 success; 1 some records failed or the run
+stopped part-way (the report says which); 2 usage, configuration, credentials, an unreachable
+org or unreadable input (nothing was written); 3 a mapping or plugin error skipped every record
+of a table; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). ``doctor`` exits 1 when a check
+fails. Errors are one line on stderr, never a traceback, and never contain a secret or a token.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +22,30 @@ from .errors import AuthError, ConfigError, Mail2DataverseError, MappingError, S
 
 PROG = "mail2dataverse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds the run like Ctrl-C does, so state and report are saved.
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` on the way swallows it.
+    """
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _logging_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    # Declared on the main parser and on every subcommand, so `-v` works before or after the
+    # command; a subcommand's default is SUPPRESS so it never resets what the main one set.
+    default = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("-v", "--verbose", action="count", help="more log lines on stderr (-vv for debug)",
+                   **({"default": 0} if top else default))
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr: no progress, no warnings",
+                   **({"default": False} if top else default))
+    p.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or one JSON object each",
+                   **({"default": "text"} if top else default))
 
 
 def _input_options(p: argparse.ArgumentParser) -> None:
@@ -38,8 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(prog=PROG, description="Write Nylas CLI email and contact exports into Dynamics 365 / Dataverse.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines on stderr (-vv for debug)")
+    _logging_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def add_command(name: str, **kwargs):
+        p = add_parser(name, **kwargs)
+        _logging_options(p, top=False)
+        return p
+
+    # Every subcommand, including one added later in this function, takes -v/-q/--log-format.
+    sub.add_parser = add_command  # type: ignore[method-assign]
 
     p = sub.add_parser("validate", help="check mapping files (and a config file) and print every problem")
     p.add_argument("paths", nargs="*", metavar="FILE|DIR", help="mapping files or folders (default: the shipped mappings)")
@@ -54,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     _input_options(p)
     p.add_argument("--url", help="the org, e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)")
     p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: MAIL2DATAVERSE_AUTH, else certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
-    p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE")
+    p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE (replaced when the run starts and "
+                                                   "again when it ends, however it ends; also with --dry-run)")
     p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
     p.add_argument("--full", action="store_true", help="ignore the incremental coverage and consider every message")
     p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
@@ -63,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
     p.add_argument("--max-retries", type=int, default=8, metavar="N",
                    help="resends after throttling (429), 502/503/504, timeouts and dropped connections (default 8)")
+
+    p = sub.add_parser("doctor", help="check a set-up before the first sync: org, token, privileges, mappings, Nylas CLI",
+                       description="Check everything a sync needs, each check passed or failed with how to fix it. "
+                                   "Exit 0 when all pass, 1 when one fails, 2 for usage errors.",
+                       epilog="example: mail2dataverse doctor --url http://127.0.0.1:8080 --auth none --config config.yaml")
+    from .doctor.cli import add_arguments as doctor_arguments
+
+    doctor_arguments(p)
 
     p = sub.add_parser("emulator", help="run the local Dataverse Web API emulator")
     from .emulator.cli import add_arguments as emulator_arguments
@@ -85,36 +130,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(args: argparse.Namespace) -> None:
+    from .logs import configure
+
+    configure(verbose=args.verbose, quiet=args.quiet, fmt=args.log_format)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(args)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    previous = None
     try:
-        return COMMANDS[args.command](args)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding host): SIGTERM stays theirs
+        pass
+    try:
+        code, error = _run(args)
+        run = getattr(args, "runfile", None)
+        if run is not None:
+            try:
+                run.finish(code, error)
+            except OSError as exc:
+                print(f"{PROG}: error: could not write the report {run.path}: {exc}", file=sys.stderr)
+                code = code or EXIT_FAILED
+        return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> tuple[int, str | None]:
+    """The command's exit status and the one-line error that ended it (printed to stderr)."""
+    def error(code: int, message: str) -> tuple[int, str]:
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return code, message
+
+    try:
+        return COMMANDS[args.command](args), None
     except MappingError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE, "; ".join(str(p) for p in exc.problems[:5])
     except (ConfigError, SourceError, AuthError) as exc:
-        # Nothing was written: the inputs, the settings or the credentials are wrong.
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        # Nothing was written: the inputs, the settings, the credentials or the org are wrong.
+        return error(EXIT_USAGE, f"error: {exc}")
     except Mail2DataverseError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return error(EXIT_FAILED, f"error: {exc}")
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; what was written is in the state file, re-run to continue", file=sys.stderr)
-        return 130
+        return error(EXIT_INTERRUPTED, "interrupted; what was written is in the state file, re-run to continue")
+    except Terminated:
+        return error(EXIT_TERMINATED, "terminated (SIGTERM); what was written is in the state file, re-run to continue")
     except BrokenPipeError:
-        return EXIT_OK
+        return EXIT_OK, None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,58 +255,73 @@ def _inputs(args: argparse.Namespace):
     )
 
 
-def cmd_preview(args: argparse.Namespace) -> int:
+def cmd_preview(args: argparse.Namespace, report=None) -> int:
     from .config import load_config
     from .sync import preview
     from .writers.dry_run import render
 
     config = load_config(args.config)
-    operations, report = preview(_inputs(args), config, args.mappings)
+    operations, report = preview(_inputs(args), config, args.mappings, report=report)
     sys.stdout.write(render(operations, args.format))
     if getattr(args, "summary", False):
         print(report.summary(), file=sys.stderr)
     return EXIT_OK
 
 
+def _start_report(args: argparse.Namespace, *, dry_run: bool):
+    """The run's report, its ``--report`` file replaced with a ``running`` one right away."""
+    from .report import Report
+    from .runfile import RunFile
+
+    report = Report(dry_run=dry_run)
+    args.runfile = RunFile(args.report, report, command="sync --dry-run" if dry_run else "sync")
+    try:
+        args.runfile.start()
+    except OSError as exc:
+        args.runfile = None
+        raise ConfigError(f"cannot write the report {args.report}: {exc.strerror or exc}") from None
+    return report
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from .auth import auth_from_env
     from .config import load_config, org_url_from
-    from .sync import RunStopped, sync
+    from .progress import make_progress
+    from .runfile import file_digest
+    from .sync import sync
 
+    report = _start_report(args, dry_run=args.dry_run)
+    report.run["digests"]["config"] = file_digest(args.config)
     if args.dry_run:
         if args.format == "text":
             raise ConfigError("--dry-run prints the preview: --format json, yaml or table")
         args.format = args.format or "json"
         args.summary = False
-        return cmd_preview(args)
+        return cmd_preview(args, report=report)
     args.format = args.format or "text"
     if args.format not in ("text", "json"):
         raise ConfigError(f"--format {args.format} is a preview format: use it with --dry-run (the summary is text or json)")
     config = load_config(args.config)
     url = org_url_from(os.environ, args.url, flag="--url")
+    report.run["org_url"] = url
     auth = auth_from_env(args.auth, url)
-    try:
-        report = sync(
-            _inputs(args),
-            config,
-            url=url,
-            auth=auth,
-            mappings_dirs=args.mappings,
-            state_path=args.state,
-            full=args.full,
-            verify=args.ca_file or True,
-            progress=True,
-            client_options={"max_retries": max(0, args.max_retries)},
-        )
-    except RunStopped as exc:
-        # An unattended run still leaves its report: what was written before the stop.
-        if args.report and exc.report is not None:
-            Path(args.report).write_text(exc.report.to_json() + "\n", encoding="utf-8")
-        raise
-    if args.report:
-        Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
+    sync(
+        _inputs(args),
+        config,
+        url=url,
+        auth=auth,
+        mappings_dirs=args.mappings,
+        state_path=args.state,
+        full=args.full,
+        verify=args.ca_file or True,
+        progress=make_progress(quiet=args.quiet),
+        client_options={"max_retries": max(0, args.max_retries)},
+        report=report,
+    )
+    code = report.exit_code()
+    args.runfile.finish(code)  # before printing: stdout and the file show the same, final report
     print(report.to_json() if args.format == "json" else report.summary())
-    return report.exit_code()
+    return code
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -267,8 +354,15 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor.cli import run
+
+    return run(args)
+
+
 COMMANDS = {
     "validate": cmd_validate,
+    "doctor": cmd_doctor,
     "preview": cmd_preview,
     "sync": cmd_sync,
     "emulator": cmd_emulator,

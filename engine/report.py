@@ -1,9 +1,24 @@
 """The run report: every input record counted as created, updated, unchanged, skipped or failed.
 
 The JSON shape (``--report FILE`` and ``--format json``) is stable and meant for machines
-(Power Automate, Azure Functions): ``{"ok", "dry_run", "entities": {"contact": {...}, ...},
-"failures": [...], "skips": [...], "unlinked": [...], "inputs": {...}, "http": {...}}``.
-Nothing in it ever contains a secret or a token.
+(Power Automate, Azure Functions): ``{"ok", "outcome", "exit_status", "run": {...}, "summary_text",
+"dry_run", "entities": {"contact": {...}, ...}, "failures": [...], "skips": [...],
+"unlinked": [...], "inputs": {...}, "http": {...}}``. Nothing in it ever contains a secret or a
+token. Writing it to a file (atomically, on every exit) is :mod:`mail2dataverse.runfile`'s job.
+
+Outcomes and the exit statuses they give (docs/sync.md "Exit statuses"):
+
+==================  ====  ==========================================================
+``ok``              0     every record written, unchanged, or skipped for a data reason
+``records_failed``  1     the service refused some records (listed under ``failures``)
+``stopped``         1     the run stopped part-way (the org could not be read)
+``usage_error``     2     usage, configuration, credentials, unreachable org or
+                          unreadable input: nothing was written
+``mapping_error``   3     a mapping or plugin error skipped every record of a table
+``interrupted``     130   Ctrl-C (SIGINT)
+``terminated``      143   SIGTERM
+``running``         -     written when the run starts, replaced when it ends
+==================  ====  ==========================================================
 """
 
 from __future__ import annotations
@@ -16,6 +31,8 @@ from typing import Any
 from .errors import one_line
 
 ENTITIES = ("account", "contact", "email")
+EXIT_STATUS = {"ok": 0, "records_failed": 1, "stopped": 1, "usage_error": 2, "mapping_error": 3,
+               "interrupted": 130, "terminated": 143}
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 #: Keep the report readable on huge runs: details beyond this many per list are counted only.
 MAX_DETAILS = 1000
@@ -29,6 +46,18 @@ def reason_kind(reason: str) -> str:
     before the first ``": "``. Writers of reasons keep record names out of the kind.
     """
     return reason.split(": ", 1)[0]
+
+
+def is_mapping_error(reason: str) -> bool:
+    """Whether a skip reason is a mapping or plugin error rather than a property of the data.
+
+    The mapper writes the reasons of entries that failed to evaluate (a JMESPath function on
+    the wrong type, a transform or plugin that raised, a column value that is not a scalar) as
+    ``$.json.path: message (mapping file:line:col)``; every data skip (``no email address``,
+    ``duplicate: ...``, a ``skip_record_when`` text) is plain words. The ``$.`` prefix is what
+    tells them apart.
+    """
+    return reason.startswith("$.")
 
 
 @dataclass
@@ -67,6 +96,13 @@ class Report:
         self.addresses: dict[str, int] = {}
         #: emails not looked at because their date lies in their mailbox's incremental coverage
         self.incremental_skipped = 0
+        #: the run's identity and circumstances (``run`` in the JSON): id, start/end, version, org,
+        #: digests; filled by :class:`~mail2dataverse.runfile.RunFile` and :func:`~mail2dataverse.sync.sync`
+        self.run: dict[str, Any] = {}
+        #: set by the caller that knows how the run ended (an exception, a signal); None: from counts
+        self.forced_outcome: str | None = None
+        #: the one-line error that ended the run (usage errors, interruptions), never a secret
+        self.error: str | None = None
 
     def count(self, entity: str, outcome: str, n: int = 1) -> None:
         """Add ``n`` records of ``entity`` with ``outcome`` (created, updated or unchanged)."""
@@ -103,14 +139,51 @@ class Report:
         """Number of failed records across entities."""
         return sum(c.failed for c in self.entities.values())
 
+    def mapping_failures(self) -> list[str]:
+        """Tables whose every input record was skipped by a mapping or plugin error.
+
+        Accounts are derived, not input, so only contacts and emails count. A table where every
+        record was skipped for data reasons (all duplicates, none with an address) is not one.
+        """
+        out = []
+        for name in ("contact", "email"):
+            c = self.entities[name]
+            if c.skipped and c.skipped == c.total() and any(is_mapping_error(k) for k in c.skip_reasons):
+                out.append(name)
+        return out
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended (see the module docstring): the worst that applies."""
+        if self.forced_outcome:
+            return self.forced_outcome
+        if self.mapping_failures():
+            return "mapping_error"
+        if self.stopped:
+            return "stopped"
+        if self.failed:
+            return "records_failed"
+        return "ok"
+
+    @property
+    def ok(self) -> bool:
+        """True when the run did everything it was asked (outcome ``ok``)."""
+        return self.outcome == "ok"
+
     def exit_code(self) -> int:
-        """0 when nothing failed, 1 when some records failed or the run stopped part-way."""
-        return 1 if self.failed or self.stopped else 0
+        """The process exit status of :attr:`outcome` (0 ok, 1 failed or stopped, 3 mapping error...)."""
+        return EXIT_STATUS.get(self.outcome, 1)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable report."""
+        outcome = self.outcome
         return {
-            "ok": self.failed == 0 and self.stopped is None,
+            "ok": outcome == "ok",
+            "outcome": outcome,
+            "exit_status": EXIT_STATUS.get(outcome),
+            "error": self.error,
+            "run": dict(self.run),
+            "summary_text": self.plain_summary(),
             "stopped": self.stopped,
             "dry_run": self.dry_run,
             "inputs": dict(self.inputs),
@@ -167,3 +240,65 @@ class Report:
                 "http: " + ", ".join(f"{k} {v}" for k, v in h.items() if isinstance(v, (int, float)))
             )
         return "\n".join(lines)
+
+    # -- plain language ------------------------------------------------------------------------
+
+    def _top_skips(self, n: int = 3) -> list[tuple[str, str, int]]:
+        """The most frequent skip reasons across entities: ``(entity, reason kind, count)``."""
+        rows = [(name, kind, k) for name, c in self.entities.items() for kind, k in c.skip_reasons.items()]
+        return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))[:n]
+
+    def _top_failures(self, n: int = 3) -> list[tuple[str, int]]:
+        """The most frequent service errors among the listed failures: ``(code and message, count)``."""
+        groups: Counter = Counter()
+        for f in self.failures:
+            message = " ".join(str(f.get("message") or "").split())
+            if len(message) > 120:
+                message = message[:117] + "..."
+            groups[f"{f.get('code') or 'HTTP ' + str(f.get('status') or '?')}: {message}".rstrip(": ")] += 1
+        return groups.most_common(n)
+
+    def plain_summary(self) -> str:
+        """What happened and what to do next, in a few plain sentences (``summary_text`` in the JSON).
+
+        Names the top reasons for skips and failures; meant for the person who reads a run
+        report they did not watch.
+        """
+        outcome = self.outcome
+        written = {n: c.created + c.updated for n, c in self.entities.items()}
+        verb = "Would write" if self.dry_run else "Wrote"
+        parts = []
+        if outcome == "running":
+            return "The run is still going (or was killed before it could say how it ended)."
+        if any(written.values()) or outcome in ("ok", "records_failed"):
+            parts.append(f"{verb} {written['contact']} contacts, {written['account']} accounts and "
+                         f"{written['email']} emails (created or updated); "
+                         f"{sum(c.unchanged for c in self.entities.values())} records were already up to date.")
+        skipped = sum(c.skipped for c in self.entities.values())
+        if skipped:
+            top = "; ".join(f"{k} × {kind} ({name})" for name, kind, k in self._top_skips())
+            parts.append(f"{skipped} records were skipped, most often: {top}.")
+        if self.failed:
+            top = "; ".join(f"{k} × {text}" for text, k in self._top_failures())
+            parts.append(f"{self.failed} records failed at the service, most often: {top}.")
+        parts.append(_NEXT.get(outcome, ""))
+        if outcome == "mapping_error":
+            parts.append(f"Tables skipped whole: {', '.join(self.mapping_failures())}.")
+        if self.error and outcome in ("usage_error", "interrupted", "terminated", "stopped"):
+            parts.append(f"Cause: {self.error}")
+        return " ".join(p for p in parts if p)
+
+
+#: What to do next, per outcome (the last sentence of the plain summary).
+_NEXT = {
+    "ok": "Nothing failed; a re-run sends only what is new.",
+    "records_failed": ("Re-run to retry the failed records: transient errors (timeouts, 5xx) go away; "
+                       "validation errors need the mapping or the record's data fixed (see failures)."),
+    "stopped": "The run stopped part-way without duplicating anything; re-run to continue.",
+    "mapping_error": ("A mapping or plugin error skipped every record of a table: fix the mapping at the "
+                      "file:line:col the skip reasons name, check it with `mail2dataverse validate`, re-run."),
+    "usage_error": ("Nothing was written. Fix the cause below and re-run; "
+                    "`mail2dataverse doctor` checks the URL, credentials, privileges and mappings."),
+    "interrupted": "The run was interrupted (Ctrl-C); what was written is in the state file, re-run to continue.",
+    "terminated": "The run was stopped by SIGTERM; what was written is in the state file, re-run to continue.",
+}

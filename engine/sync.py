@@ -8,8 +8,7 @@ already-resolved settings (no argv parsing, no environment reading except throug
 from __future__ import annotations
 
 import logging
-import sys
-import time
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -77,7 +76,7 @@ def _open_inputs(stack: ExitStack, inputs: Inputs, plugins: Any, *, report: Repo
         # looks like a complete one.
         src.validate()
         if report is not None:
-            report.sources.append({"kind": kind, "name": src.name, "records": src.count, **_meta(src)})
+            report.sources.append({"kind": kind, "name": src.name, "records": src.count, **_where(spec, inputs), **_meta(src)})
             # Warnings come while records are read (a header fetch that failed...): collected
             # when the inputs close, after the run has read everything.
             stack.callback(_collect_warnings, src, report)
@@ -87,6 +86,17 @@ def _open_inputs(stack: ExitStack, inputs: Inputs, plugins: Any, *, report: Repo
 
 def _collect_warnings(src: Any, report: Report) -> None:
     report.warnings.extend(getattr(src, "warnings", []))
+
+
+def _where(spec: str | None, inputs: Inputs) -> dict[str, Any]:
+    """The input's path and size for the report (``--from-nylas`` and stdin have neither)."""
+    if inputs.from_nylas or not spec or spec == "-":
+        return {"path": None if not spec or inputs.from_nylas else "-", "bytes": None}
+    try:
+        size = os.path.getsize(spec) if os.path.isfile(spec) else None
+    except OSError:
+        size = None
+    return {"path": os.path.abspath(spec), "bytes": size}
 
 
 def _meta(src: Any) -> dict[str, Any]:
@@ -123,6 +133,7 @@ def preview(
     mappings_dirs: Sequence[str | Path] = (),
     *,
     extra_plugins: Sequence[Any] = (),
+    report: Report | None = None,
 ) -> tuple[list[dict[str, Any]], Report]:
     """The write operations a sync would send to an org holding none of these records.
 
@@ -133,7 +144,9 @@ def preview(
 
     plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
     executor = DryRunExecutor()
-    report = Report(dry_run=True)
+    report = report if report is not None else Report(dry_run=True)
+    report.dry_run = True
+    _note_mappings(report, mappings_dirs)
     with ExitStack() as stack:
         contacts, messages = _open_inputs(stack, inputs, plugins, report=report)
         state = stack.enter_context(StateStore(None))
@@ -152,15 +165,24 @@ def sync(
     full: bool = False,
     verify: bool | str = True,
     extra_plugins: Sequence[Any] = (),
-    progress: bool = False,
+    progress: Any = None,
     client_options: dict[str, Any] | None = None,
+    report: Report | None = None,
+    probe: bool = True,
 ) -> Report:
     """Write the inputs to the org at ``url``; every input record ends up in the report.
 
     :param auth: a :class:`~mail2dataverse.auth.TokenProvider` (see ``auth_from_env``).
     :param state_path: the SQLite state file; ``None`` keeps state in memory (every run then
         relies on lookups alone, which is slower but still never duplicates).
-    :raises ConfigError, SourceError: before anything is written.
+    :param progress: a :class:`~mail2dataverse.progress.RunProgress` (or None): started with the
+        inputs' record counts, called by the planner, closed at the end.
+    :param report: the report to fill (the CLI passes the one its ``--report`` file shows, so an
+        interrupted run still reports what it did); a new one when None.
+    :param probe: first ask the org ``WhoAmI`` without retries, so a wrong URL, a closed port, a
+        DNS or TLS failure or a server that is not Dataverse ends the run at once
+        (:class:`~mail2dataverse.probe.OrgUnreachable`); retries are for an org that answered.
+    :raises ConfigError, SourceError: before anything is written (``OrgUnreachable`` is one).
     """
     from .writers.live import WebApiExecutor
     from .writers.webapi import WebApiClient
@@ -173,17 +195,26 @@ def sync(
             "(create, then mark completed): use 2 or more, or create_completed: false"
         )
     plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
-    report = Report(dry_run=False)
+    report = report if report is not None else Report(dry_run=False)
+    report.run["org_url"] = url
+    _note_mappings(report, mappings_dirs)
+    if probe:
+        from .probe import probe as probe_org
+
+        identity = probe_org(url, auth, verify=verify)
+        report.run["organization_id"] = identity.organization_id
     opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify}
     opts.update(client_options or {})
     with ExitStack() as stack:
         state = stack.enter_context(StateStore(state_path))
         contacts, messages = _open_inputs(stack, inputs, plugins, report=report, state=state, full=full)
         client = stack.enter_context(WebApiClient(url, auth, **opts))
-        bar = Progress(getattr(messages, "count", 0) or 0) if progress and sys.stderr.isatty() else None
-        if bar is not None:
-            stack.callback(bar.close)
-        planner = Planner(mappings, plugins, config, WebApiExecutor(client), state, report, full=full, progress=bar)
+        if progress is not None:
+            progress.start({"contacts": getattr(contacts, "count", 0) or 0,
+                            "emails": getattr(messages, "count", 0) or 0})
+            stack.callback(progress.close)
+        planner = Planner(mappings, plugins, config, WebApiExecutor(client), state, report, full=full,
+                          progress=progress)
         try:
             planner.run(contacts, messages)
         except LookupFailed as exc:
@@ -198,47 +229,16 @@ def sync(
     return report
 
 
+def _note_mappings(report: Report, mappings_dirs: Sequence[str | Path]) -> None:
+    from .runfile import mappings_digest
+
+    report.run.setdefault("digests", {})["mappings"] = mappings_digest(mappings_dirs)
+
+
 class RunStopped(Mail2DataverseError):
     """The run stopped part-way (the org could not be read); ``report`` holds what was done."""
 
     report: Report | None = None
-
-
-class Progress:
-    """A progress bar on stderr for terminals; nothing at all otherwise (logs stay line-oriented).
-
-    The total is the number of messages the validating pre-pass counted, so the bar knows its
-    end before the first write. It is called by the planner after each phase 1 table and each
-    chunk of emails.
-    """
-
-    def __init__(self, total_messages: int, stream: Any = None, width: int = 30):
-        self.total = total_messages
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.started = time.monotonic()
-        self.shown = False
-
-    def __call__(self, report: Report) -> None:
-        e = report.entities["email"]
-        done = e.total()
-        c = report.entities["contact"]
-        contacts = c.created + c.updated + c.unchanged
-        fraction = done / self.total if self.total else 1.0
-        filled = int(self.width * min(fraction, 1.0))
-        rate = done / max(time.monotonic() - self.started, 1e-6)
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%} "
-            f"{done:,}/{self.total:,} emails ({e.failed:,} failed, {rate:,.0f}/s) · {contacts:,} contacts"
-        )
-        self.stream.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        """End the bar's line so the summary starts on a fresh one."""
-        if self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 __all__ = ["Inputs", "preview", "sync", "build_runtime", "RunStopped", "SourceError", "ConfigError"]

@@ -35,12 +35,12 @@ class WebApiExecutor:
             self._keys[table] = keys
         return self._keys[table]
 
-    def attributes(self, table: str) -> set[str] | None:
-        """Logical names of ``table``'s columns from the org's metadata; None when unreadable."""
-        res = self.client.send(Operation("GET", f"EntityDefinitions(LogicalName='{table}')/Attributes?$select=LogicalName"))
-        if not res.ok:
-            return None
-        return {a["LogicalName"] for a in (res.body or {}).get("value", []) if "LogicalName" in a}
+    def attributes(self, table: str) -> dict[str, Any] | None:
+        """``table``'s columns (name → :class:`~mail2dataverse.preflight.ColumnInfo`: type and
+        length) from the org's metadata; None when unreadable."""
+        from ..preflight import read_columns
+
+        return read_columns(lambda path: self.client.send(Operation("GET", path)), table)
 
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
         """Rows of the pages behind ``next_link`` (an absolute, already-encoded URL of the org)."""

@@ -245,7 +245,7 @@ def check(case, code: int, out: str, err: str, tmp: Path) -> dict | None:
     """The assertions every case shares; returns the report of a run."""
     name, kind, _, expected = case
     assert "Traceback" not in err and "Traceback" not in out, err[-3000:]
-    assert code in (0, 1, 2), (code, err[-2000:])
+    assert code in (0, 1, 2, 3), (code, err[-2000:])
     if code == 2:
         assert expected in ("error", "any"), f"{name}: refused, expected a run: {err[:500]}"
         lines = err.strip().splitlines()
@@ -258,7 +258,11 @@ def check(case, code: int, out: str, err: str, tmp: Path) -> dict | None:
             assert len(lines) == 1 and lines[0].startswith("mail2dataverse: error:"), err[:2000]
             assert len(lines[0]) < 2000
             assert "b'" not in lines[0] and "\\n" not in lines[0]  # no Python bytes repr leaking through
-        assert not (tmp / "report.json").exists()
+        # The report is still written (a monitor never reads a stale one), and says nothing was.
+        refused = json.loads((tmp / "report.json").read_text("utf-8"))
+        assert refused["ok"] is False and refused["outcome"] == "usage_error" and refused["exit_status"] == 2
+        assert refused["error"] and all(sum(c[o] for o in ("created", "updated")) == 0
+                                        for c in refused["entities"].values())
         return None
     assert expected in ("run", "any"), f"{name}: ran (exit {code}), expected a clear error"
     report = json.loads((tmp / "report.json").read_text("utf-8"))
@@ -272,7 +276,7 @@ def check(case, code: int, out: str, err: str, tmp: Path) -> dict | None:
             k for e in report["entities"].values() for k in e["skip_reasons"]):
         assert text.isprintable() and len(text) <= MAX_REASON_CHARS, text[:300]
     assert all(f["message"] or f["code"] for f in report["failures"])
-    assert (code == 1) == (not report["ok"])
+    assert (code != 0) == (not report["ok"]) and report["exit_status"] == code
     return report
 
 

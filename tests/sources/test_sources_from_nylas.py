@@ -45,10 +45,16 @@ def test_preview_from_nylas_with_null_output_writes_nothing(fake_nylas, capsys):
     ("truncated", "printed output that is not a complete JSON array"),
     ("empty", "the file is empty"),
 ])
-def test_sync_from_nylas_failures_are_one_line_exit_2_before_any_request(fake_nylas, capsys, mode, words):
+def test_sync_from_nylas_failures_are_one_line_exit_2_before_any_request(fake_nylas, capsys, mode, words, tmp_path):
+    from mail2dataverse.emulator import Emulator
+
     fake_nylas.set(mode)
-    # an unreachable org: the export is refused before any connection is tried
-    status = main(["sync", "--from-nylas", "g-1", "--url", "http://127.0.0.1:9", "--auth", "none"])
+    with Emulator() as emu:
+        status = main(["sync", "--from-nylas", "g-1", "--url", emu.base_url, "--auth", "none",
+                       "--state", str(tmp_path / "s.sqlite3")])
+        # the org is asked who we are (a wrong URL fails fast), then the export is refused
+        # before the first read or write
+        assert emu.stats["requests"] == 1
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert words in err and "\n" not in err
