@@ -112,7 +112,8 @@ def sync_into_emulator(path: Path, expected: int) -> None:
     from mail2dataverse.sync import Inputs, sync
 
     # A separate process: the emulator keeps every record in memory, which is not ours to count.
-    emulator = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", "--anonymous"],
+    emulator = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", "--anonymous",
+                                 "--cost-model", "none"],
                                 stdout=subprocess.PIPE, text=True)
     try:
         assert emulator.stdout is not None

@@ -4,6 +4,10 @@ The emulator is seeded with what a real org would already hold (the mailbox owne
 user, an existing customer account with an open opportunity, a case), the sample export is
 synced, a short look at what landed is printed, and the same sync runs again to show that a
 re-run with nothing new sends no writes.
+
+The emulator runs the realistic cost model with four web servers, its clock 50 times faster than
+real time, so the demo shows the server time a real org would charge (and how much of the
+service-protection budget the sync used) while finishing in seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from .sync import Inputs, sync
 from .writers.webapi import WebApiClient
 
 MASKS = {1: "from", 2: "to", 3: "cc", 4: "bcc"}
+#: The demo's org: realistic server time per operation, four web servers, a 50× clock.
+DEMO_ORG = {"cost_model": "realistic", "web_servers": 4, "time_scale": 50}
 
 
 def sample_path(name: str) -> Path:
@@ -43,18 +49,22 @@ def run_demo(*, fmt: str = "text", out: TextIO | None = None) -> int:
     out = out or sys.stdout
     config = load_config(sample_path("config.yaml"))
     inputs = Inputs(messages=str(sample_path("messages.json")), contacts=str(sample_path("contacts.json")))
-    with Emulator() as emu, tempfile.TemporaryDirectory(prefix="m2d-demo-") as tmp:
+    with Emulator(**DEMO_ORG) as emu, tempfile.TemporaryDirectory(prefix="m2d-demo-") as tmp:
         seed_org(emu)
-        print(f"emulator: {emu.service_root}  (seeded: 1 system user, 1 account, 1 opportunity, 1 case)", file=out)
+        if fmt != "json":  # JSON output is one document, nothing before it
+            print(f"emulator: {emu.service_root}  (seeded: 1 system user, 1 account, 1 opportunity, 1 case)",
+                  file=out)
         state = Path(tmp) / "state.sqlite3"
         first = sync(inputs, config, url=emu.base_url, auth=StaticToken("demo"), state_path=state)
         writes_first = emu.stats.get("writes", 0)
+        usage_first = emu.usage()
         emu.reset_stats()
         second = sync(inputs, config, url=emu.base_url, auth=StaticToken("demo"), state_path=state)
         writes_second = emu.stats.get("writes", 0)
         if fmt == "json":
             print(json.dumps({"first_run": first.to_dict(), "re_run": second.to_dict(),
-                              "writes": {"first_run": writes_first, "re_run": writes_second}}, indent=2,
+                              "writes": {"first_run": writes_first, "re_run": writes_second},
+                              "server_usage": {"first_run": usage_first, "both_runs": emu.usage()}}, indent=2,
                              ensure_ascii=False), file=out)
         else:
             print("\nfirst sync:", file=out)
@@ -64,6 +74,8 @@ def run_demo(*, fmt: str = "text", out: TextIO | None = None) -> int:
                 print(_indent(landed(client)), file=out)
             print(f"\nre-run with the same state file: {writes_second} write operations "
                   f"(first run: {writes_first}); {second.entities['email'].unchanged} emails unchanged", file=out)
+            print("\nserver time, as a real org would charge it (realistic cost model, estimates):", file=out)
+            print(_indent(usage_summary(emu.usage())), file=out)
     return 0 if first.exit_code() == 0 and second.exit_code() == 0 and writes_second == 0 else 1
 
 
@@ -97,6 +109,24 @@ def landed(client: WebApiClient) -> str:
             lines.append(f"    {MASKS.get(party.get('participationtypemask'), '?'):<4} {party.get('addressused')}  → {who}")
     counts = {t: sum(1 for n in names.values() if n.startswith(t + " ")) for t in ("contact", "account")}
     lines.append(f"{counts['contact']} contacts, {counts['account']} accounts in the org")
+    return "\n".join(lines)
+
+
+def usage_summary(report: dict) -> str:
+    """The emulator's usage report in a few lines: requests, server time, budget, throttles."""
+    totals = report["totals"]
+    clock = report["clock"]
+    per_server = report["execution_seconds_per_second_per_user_and_server"]
+    bound = totals["execution_seconds"] / (per_server * report["web_servers"] * max(1, report["users"]))
+    throttled = sum(totals["throttled"].values())
+    lines = [f"{totals['requests']} requests, {totals['execution_seconds']:.1f} s of server time "
+             f"over {clock['modeled_seconds']:.1f} s (modeled; {clock['real_seconds']:.1f} s real at "
+             f"{clock['time_scale']:g}x)",
+             f"execution-time bound with {report['web_servers']} web servers: {bound:.1f} s; "
+             f"{throttled} throttled, {totals['timeouts']} timed out"]
+    for row in report["usage"]:
+        lines.append(f"  {row['user']} on server {row['server']}: {row['requests']} requests, "
+                     f"{row['execution_seconds']:.1f} s, peak concurrency {row['peak_concurrency']}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from . import errors
+from . import costs, errors
 from .keys import parse_key
 from .references import WriteContext
 from .schema import Table
@@ -62,7 +62,8 @@ class BulkActions:
                     "is specified.")
         self.bump("bulk_targets", len(targets))
         self.op_delay(len(targets))
-        with self.store.atomic():  # standard tables: one transaction, any error rolls back all
+        # Standard tables: one transaction, any error rolls back all; targets cost the bulk figures.
+        with self.store.atomic(), costs.bulk_message():
             if action == "CreateMultiple":
                 ids = []
                 for t in targets:

@@ -15,7 +15,7 @@ import urllib.parse
 from typing import Callable
 
 from . import batch as batchmod
-from . import errors, metadata
+from . import costs, errors, metadata
 from .actions import BulkActions, who_am_i
 from .entities import EntityHandlers
 from .keys import parse_key
@@ -96,10 +96,12 @@ class Service:
         if head == "WhoAmI" and len(segments) == 1:
             if method != "GET":
                 raise errors.no_http_resource(self.root + path)
+            costs.charge("whoami")
             return who_am_i(self.root)
         if head == "EntityDefinitions" or head.startswith("EntityDefinitions("):
             if method != "GET":
                 raise errors.no_http_resource(self.root + path)
+            costs.charge("metadata")
             status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
             return json_response(status, body)
         name, key_text = split_name_key(head)

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from .costs import MODELS, load_cost_file, parse_overrides
 from .faults import FaultProfile
 from .server import Emulator
 
@@ -29,6 +30,25 @@ def _faults(text: str) -> FaultProfile:
         return FaultProfile.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc))
+
+
+def _cost(text: str) -> dict[str, float]:
+    try:
+        return parse_overrides(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,16 +73,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what to do with statecode in a create body where it is not valid for create")
     parser.add_argument("--email-subject-max", type=int, default=800,
                         help="maximum length of email.subject (800 today, 200 on older orgs)")
+    parser.add_argument("--cost-model", choices=MODELS, default="realistic",
+                        help="modeled server time per operation: realistic estimates (default) or none")
+    parser.add_argument("--cost", metavar="NAME=SECONDS", action="append", type=_cost, default=[],
+                        help="override one cost figure, e.g. create.contact=0.2 or row=1ms (repeatable)")
+    parser.add_argument("--cost-file", metavar="FILE", help="YAML/JSON mapping of cost figures (before --cost)")
+    parser.add_argument("--web-servers", metavar="N", type=_positive(int), default=1,
+                        help="web servers behind the affinity cookie, each with its own limits (default 1)")
+    parser.add_argument("--time-scale", metavar="F", type=_positive(float), default=1.0,
+                        help="run modeled time F times faster than real time (latency, costs, windows, "
+                             "Retry-After)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit status."""
+    overrides: dict[str, float] = {}
+    if getattr(args, "cost_file", None):
+        try:
+            overrides.update(load_cost_file(args.cost_file))
+        except (OSError, ValueError) as exc:
+            print(f"mail2dataverse emulator: --cost-file: {exc}", file=sys.stderr)
+            return 2
+    for item in getattr(args, "cost", []):
+        overrides.update(item)
     emu = Emulator(host=args.host, port=args.port, tls=args.tls, alternate_keys=tuple(args.alternate_key),
                    latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
                    state_file=args.state, seed=getattr(args, "seed", 0),
                    statecode_on_create=getattr(args, "statecode_on_create", "reject"),
                    email_subject_max=getattr(args, "email_subject_max", 800),
-                   anonymous=getattr(args, "anonymous", False))
+                   anonymous=getattr(args, "anonymous", False),
+                   cost_model=getattr(args, "cost_model", "realistic"), costs=overrides or None,
+                   web_servers=getattr(args, "web_servers", 1), time_scale=getattr(args, "time_scale", 1.0))
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -74,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         print(emu.base_url, flush=True)
         if emu.ca_file:
             print(emu.ca_file, flush=True)
-        print(f"service root {emu.service_root}; faults: {emu.faults.describe()}", file=sys.stderr, flush=True)
+        print(f"service root {emu.service_root}; cost model {emu.economy.cost_model.name}, "
+              f"{getattr(args, 'web_servers', 1)} web server(s), time scale {emu.clock.scale:g}; "
+              f"usage at {emu.base_url}/_emulator/usage; faults: {emu.faults.describe()}", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     finally:

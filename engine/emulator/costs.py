@@ -10,7 +10,6 @@ Figures are named ``kind`` or ``kind.table`` (``create.contact``); a table witho
 figure uses ``kind.*``. The kinds:
 
 ``request``       every HTTP request (authentication, routing, serialisation)
-``batch_part``    every part of a ``$batch`` (parsing, per-operation pipeline set-up)
 ``create``        a row created (deep-inserted children such as activity parties are rows too)
 ``update``        a row's columns changed
 ``state``         a row's ``statecode`` changed (SetState; charged besides ``update`` when a
@@ -45,7 +44,6 @@ from typing import Any, Iterator
 #: The realistic model, in modeled seconds. Estimates: see docs/emulator.md for each one's source.
 REALISTIC: dict[str, float] = {
     "request": 0.003,
-    "batch_part": 0.001,
     "create.*": 0.04,
     "create.contact": 0.12,
     "create.account": 0.12,
@@ -81,7 +79,7 @@ REALISTIC: dict[str, float] = {
     "whoami": 0.002,
 }
 
-KINDS = ("request", "batch_part", "create", "update", "state", "delete", "bulk_create", "bulk_update",
+KINDS = ("request", "create", "update", "state", "delete", "bulk_create", "bulk_update",
          "associate", "retrieve", "query", "row", "scan_row", "attachment_mb", "metadata", "whoami")
 MODELS = ("none", "realistic")
 #: The service's limit per request ("A Dataverse message operation must complete within 2 minutes").
@@ -233,12 +231,16 @@ class RequestMeter:
             self.by_kind[kind] = self.by_kind.get(kind, 0.0) + cost
         self._check()
 
-    def operation(self) -> None:
-        """One operation started (a batch part or a bulk target): charge the injected op latency."""
-        if self.op_latency:
-            self.total += self.op_latency
-            self.by_kind["op_latency"] = self.by_kind.get("op_latency", 0.0) + self.op_latency
-            self._check()
+    def charge_seconds(self, label: str, seconds: float) -> None:
+        """Add ``seconds`` of server time that no figure names (a fault's slow response)."""
+        self.total += seconds
+        self.by_kind[label] = self.by_kind.get(label, 0.0) + seconds
+        self._check()
+
+    def operations(self, n: int = 1) -> None:
+        """``n`` operations start (a batch part, a bulk message's targets): charge the injected op latency."""
+        if self.op_latency and n:
+            self.charge_seconds("op_latency", self.op_latency * n)
 
     def write(self, kind: str, table: str, units: float = 1.0) -> None:
         """Charge a create/update of ``table``, at the bulk figure inside a bulk message."""
@@ -297,8 +299,8 @@ def write(kind: str, table: str, units: float = 1.0) -> None:
         meter.write(kind, table, units)
 
 
-def operation() -> None:
-    """Charge one operation's injected latency to the current request (no-op outside one)."""
+def operations(n: int = 1) -> None:
+    """Charge ``n`` operations' injected latency to the current request (no-op outside one)."""
     meter = _CURRENT.get()
     if meter is not None:
-        meter.operation()
+        meter.operations(n)

@@ -11,7 +11,7 @@ import re
 import urllib.parse
 from typing import Any, Callable
 
-from . import errors
+from . import costs, errors
 from .filters import ATTR_PREFIX, compile_filter
 from .queryoptions import parse_expand, parse_orderby, parse_select
 from .schema import Table
@@ -102,6 +102,7 @@ class Reads:
         if params.get("$filter"):
             aliases = {k: v for k, v in params.items() if k.startswith("@")}
             pred = compile_filter(params["$filter"], self.resolver(table), table.logical, aliases)
+            costs.charge("scan_row", table.logical, len(rows))
             rows = [r for r in rows if pred(self.getter(table, r))]
         if params.get("$orderby"):
             order = parse_orderby(params["$orderby"])
@@ -130,6 +131,7 @@ class Reads:
                 if item.options.get("$top"):
                     kids = kids[: self.top(item.options["$top"])]
                 sel = self.select(child, item.options)
+                costs.charge("row", child.logical, len(kids))
                 out[item.nav] = [self.represent(child, k, sel, annotations) for k in kids]
             elif item.nav in table.navs:
                 nav = table.navs[item.nav]
@@ -184,6 +186,8 @@ class Reads:
             page = self.decode_skiptoken(params["$skiptoken"])
         start = (page - 1) * page_size
         chunk = rows[start:start + page_size]
+        costs.charge("query", table.logical)
+        costs.charge("row", table.logical, len(chunk))
         annotations = "include-annotations" in " ".join(prefer) or "odata.include-annotations" in prefer
         body: dict[str, Any] = {"@odata.context": self.context(table, select)}
         if params.get("$count") == "true":
@@ -235,6 +239,8 @@ class Reads:
         with self.store.lock:
             rid = self.find(table, key)
             row = self.store.rows[table.logical][rid]
+        costs.charge("retrieve", table.logical)
+        costs.charge("row", table.logical)
         etag = f'W/"{row["versionnumber"]}"'
         inm = req.headers.get("if-none-match")
         if inm and inm.strip() == etag and not expand and "odata.include-annotations" not in prefer:

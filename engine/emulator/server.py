@@ -1,8 +1,10 @@
 """HTTP layer: a threaded HTTP/1.1 server (optionally TLS) in front of :class:`~.app.Service`.
 
-Per request it checks the bearer token, applies service-protection limits and injected faults,
-adds latency, dispatches, and writes the response with the headers every Dataverse response
-carries (``OData-Version: 4.0``, ``x-ms-dop-hint``, a request id). Accepted sockets get
+Per request it checks the bearer token, draws the injected faults, routes to a web server and
+takes the user's budget there (:mod:`.economy`), dispatches under the cost meter, and writes the
+response with the headers every Dataverse response carries (``OData-Version: 4.0``,
+``x-ms-dop-hint``, a request id). ``/_emulator/usage`` (outside the service root) reports the
+budgets used. Accepted sockets get
 ``TCP_NODELAY``: without it ``http.client`` on a kept-alive connection stalls ~40 ms per request
 on delayed ACKs, and every benchmark would measure that stall instead of the emulator.
 """
@@ -22,7 +24,12 @@ from pathlib import Path
 
 from . import errors
 from .app import Service
-from .faults import FaultInjector, FaultProfile, ServiceProtection
+from .clock import ModeledClock
+from .costs import CostModel
+from .costs import operations as charge_operations
+from .economy import Economy
+from .faults import FaultInjector, FaultProfile
+from .limits import Throttled
 from .schema import build_tables
 from .state import dumps_state
 from .store import Options, Store
@@ -156,15 +163,23 @@ class Emulator:
     to every request; ``token_ttl`` expires each bearer token that many seconds after its first use;
     ``state_file`` is loaded on start and saved on stop; ``seed`` makes generated ids and injected
     faults repeatable; ``anonymous=True`` also accepts requests without an ``Authorization`` header
-    (what ``sync --auth none`` sends), while a header that is present is still checked. The keyword-only options select behaviour for points the reference marks
-    UNCONFIRMED (documented in docs/emulator.md).
+    (what ``sync --auth none`` sends), while a header that is present is still checked.
+
+    The service's economics (docs/emulator.md, "What work costs"): ``cost_model`` is ``"none"``
+    (the default here, so tests stay fast) or ``"realistic"``, ``costs`` overrides single figures
+    (``{"create.contact": 0.2}``), ``web_servers`` puts that many servers behind the affinity
+    cookie, each with its own limits, and ``time_scale`` runs the modeled clock that many times
+    faster than real time (``clock`` replaces the clock itself, for tests). The other keyword-only
+    options select behaviour for points the reference marks UNCONFIRMED (documented there too).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False, alternate_keys=(),
                  latency_ms: float = 0, faults: FaultProfile | str | None = None, token_ttl: float | None = None,
                  state_file: str | os.PathLike | None = None, seed: int = 0, *, email_subject_max: int = 800,
                  statecode_on_create: str = "reject", continue_after_failed_changeset: bool = True,
-                 undeclared_key_code: str = "0x0", dop_hint: int = 4, anonymous: bool = False):
+                 undeclared_key_code: str = "0x0", dop_hint: int = 4, anonymous: bool = False,
+                 cost_model: str = "none", costs: dict[str, float] | None = None, web_servers: int = 1,
+                 time_scale: float = 1.0, clock: ModeledClock | None = None):
         if statecode_on_create not in ("reject", "ignore"):
             raise ValueError("statecode_on_create must be 'reject' or 'ignore'")
         self.host = host
@@ -191,9 +206,13 @@ class Emulator:
                            seed=seed)
         self.store.on_commit = lambda rows: self._bump("writes", rows)
         self.service = Service(self.store, root=lambda: self.service_root, bump=self._bump,
-                               op_delay=self._op_delay,
+                               op_delay=charge_operations,
                                continue_after_failed_changeset=continue_after_failed_changeset)
-        self.set_faults(faults)
+        self.clock = clock or ModeledClock(time_scale)
+        self.faults = FaultProfile.parse(faults) if isinstance(faults, str) else faults or FaultProfile()
+        self.economy = Economy(cost_model=_cost_model(cost_model, costs), clock=self.clock,
+                               limits=self.faults.limits(), web_servers=web_servers, seed=seed, tls=tls)
+        self.set_faults(self.faults)
 
     # ------------------------------------------------------------------ public API
 
@@ -214,7 +233,11 @@ class Emulator:
             profile = FaultProfile.parse(profile)
         self.faults = profile or FaultProfile()
         self._injector = FaultInjector(self.faults, self.seed_value)
-        self._protection = ServiceProtection(self.faults)
+        self.economy.set_limits(self.faults.limits())
+
+    def usage(self) -> dict:
+        """What ``GET /_emulator/usage`` answers: clock, cost model, per user and web server usage."""
+        return self.economy.usage()
 
     def reset_stats(self) -> None:
         """Zero the counters in :attr:`stats`."""
@@ -306,10 +329,6 @@ class Emulator:
         with self._stats_lock:
             self.stats[key] = self.stats.get(key, 0) + n
 
-    def _op_delay(self, n: int) -> None:
-        if self.faults.op_latency_ms:
-            time.sleep(self.faults.op_latency_ms * n / 1000)
-
     def _auth(self, req: Request) -> Response | None:
         value = req.headers.get("authorization", "")
         if not value and self.anonymous:
@@ -331,8 +350,9 @@ class Emulator:
 
     def _process(self, req: Request):
         """Faults, limits and auth around one HTTP request; returns a Response or ``_DROP``."""
+        if req.target.startswith("/_emulator/"):
+            return self._control(req)
         self._bump("requests")
-        started = time.monotonic()
         if len(req.target) > MAX_URL:
             # Through _finish like every other answer: clients read OData-Version and
             # x-ms-dop-hint from whatever comes back, errors included.
@@ -352,31 +372,44 @@ class Emulator:
             self._bump("faults")
             return self._finish(error_response(errors.ODataError(
                 503, "0x80040216", "The service is temporarily unavailable. Please try again later.")))
-        user = req.headers.get("authorization", "")
+        economy = self.economy
+        route = economy.route(req)
         if decision["429"]:
             self._bump("faults")
             self._bump("throttled")
-            return self._finish(error_response(self._protection.requests_limit_error()))
+            return self._finish(economy.injected_throttle(self.faults.retry_after_s, route))
         try:
-            self._protection.enter(user)
-        except errors.ODataError as err:
+            ticket = economy.admit(req, route)
+        except Throttled as refusal:
             self._bump("throttled")
-            return self._finish(error_response(err))
+            return self._finish(economy.throttled_response(refusal, route))
         try:
-            if self.latency_ms or self.faults.latency_ms:
-                time.sleep((self.latency_ms + self.faults.latency_ms) / 1000)
-            resp = self.service.handle(req)
+            resp = economy.execute(ticket, lambda: self.service.handle(req),
+                                   latency_s=(self.latency_ms + self.faults.latency_ms) / 1000,
+                                   op_latency_s=self.faults.op_latency_ms / 1000,
+                                   extra_s=self.faults.slow_ms / 1000 if decision["slow"] else 0.0)
+            if decision["slow"]:
+                self._bump("faults")
             if decision["drop_after"]:
                 self._bump("faults")
                 self._bump("dropped")
                 return _DROP
-            if decision["slow"]:
-                self._bump("faults")
-                time.sleep(self.faults.slow_ms / 1000)
         finally:
-            self._protection.leave(user, (time.monotonic() - started) * 1000)
-        resp.headers.append(("x-ms-ratelimit-burst-remaining-xrm-requests", str(self._protection.remaining(user))))
-        return self._finish(resp)
+            economy.release(ticket)
+        return self._finish(economy.finish(resp, route, ticket))
+
+    def _control(self, req: Request) -> Response:
+        """``/_emulator/usage``: GET the report, DELETE to start counting again."""
+        path = req.target.partition("?")[0]
+        if path != "/_emulator/usage":
+            return self._finish(error_response(errors.ODataError(404, "", f"No emulator resource {path!r}.")))
+        if req.method == "GET":
+            body = json.dumps(self.usage(), indent=1).encode("utf-8")
+            return Response(200, [("Content-Type", "application/json; charset=utf-8")], body)
+        if req.method == "DELETE":
+            self.economy.reset_usage()
+            return Response(204, [])
+        return Response(405, [("Allow", "GET, DELETE")])
 
     def _finish(self, resp: Response) -> Response:
         names = {k.lower() for k, _ in resp.headers}
@@ -386,3 +419,9 @@ class Emulator:
         resp.headers.append(("REQ_ID", str(uuid.uuid4())))
         resp.headers.append(("x-ms-service-request-id", str(uuid.uuid4())))
         return resp
+
+
+def _cost_model(name: str | CostModel, overrides: dict[str, float] | None) -> CostModel:
+    if isinstance(name, CostModel):
+        return name if not overrides else CostModel(name.name + "+overrides", {**name.figures, **overrides})
+    return CostModel.build(name, overrides)

@@ -2,7 +2,8 @@
 delete, associate/disassociate and admin seeding.
 
 Each operation is atomic (it joins a running change set) and applies the platform's write rules
-from :mod:`.validation`. The :class:`Writer` also owns the server-side sequences that make a run
+from :mod:`.validation`. Each charges its modeled server time to the request's meter
+(:mod:`.costs`) inside its transaction, so an operation cut at the 2-minute limit rolls back. The :class:`Writer` also owns the server-side sequences that make a run
 reproducible for a seed: generated ids, row version numbers and case ticket numbers.
 """
 
@@ -14,7 +15,7 @@ import random
 import uuid
 from typing import Any
 
-from . import errors
+from . import costs, errors
 from .references import WriteContext, resolve_reference
 from .rows import TableRows
 from .schema import Table
@@ -29,6 +30,19 @@ from .validation import (
     coerce,
 )
 from .values import GUID_RE, now_utc
+
+# Base64 attachment content, charged per MB on top of the row's create/update.
+_CONTENT_COLUMN = {"activitymimeattachment": "body", "annotation": "documentbody"}
+_STATE_COLUMNS = frozenset(("statecode", "statuscode"))
+
+
+def _charge(kind: str, table: Table, values: dict) -> None:
+    """Charge a create/update of ``table`` and the attachment content ``values`` carry."""
+    costs.write(kind, table.logical)
+    column = _CONTENT_COLUMN.get(table.logical)
+    content = values.get(column) if column else None
+    if isinstance(content, str) and content:
+        costs.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
 
 
 class Writer:
@@ -106,6 +120,7 @@ class Writer:
             row.update(values)
             self.finish_row(table, row, creating=True)
             self.rows.put(table.logical, row)
+            _charge("create", table, values)
             for coll_name, items in deep_coll:
                 self._create_children(table, rid, coll_name, items, ctx)
             for coll_name, refs in coll_binds:
@@ -139,6 +154,7 @@ class Writer:
             if child.logical == "activityparty":
                 row["ispartydeleted"] = False
             self.rows.put(child.logical, row)
+            _charge("create", child, values)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]
@@ -165,9 +181,14 @@ class Writer:
             check_editable(table, existing)
             row = copy.deepcopy(existing)
             apply_state(table, values, row, creating=False)
+            changes_state = "statecode" in values and values["statecode"] != existing.get("statecode")
             row.update(values)
             self.finish_row(table, row, creating=False)
             self.rows.put(table.logical, row)
+            if changes_state:
+                costs.charge("state", table.logical)
+            if not changes_state or set(values) - _STATE_COLUMNS or deep_coll or coll_binds:
+                _charge("update", table, values)
             for coll_name, items in deep_coll:
                 coll = table.collections[coll_name]
                 for cid, crow in list(self.rows.rows[coll.child].items()):
@@ -214,6 +235,7 @@ class Writer:
             if rid not in self.rows.rows[table.logical]:
                 raise errors.not_found(table.logical, rid)
             self.rows.remove(table.logical, rid)
+            costs.charge("delete", table.logical)
             if table.logical in ACTIVITY_TABLES:
                 for cid, crow in list(self.rows.rows["activityparty"].items()):
                     if crow.get("activityid") == rid:
@@ -240,6 +262,7 @@ class Writer:
                     row[col.type_column] = ttable.logical
             self.finish_row(table, row, creating=False)
             self.rows.put(table.logical, row)
+            costs.charge("associate", table.logical)
 
     def seed(self, logical: str, row: dict) -> str:
         """Insert a row as an admin would (state, read-only columns and lookups by id allowed)."""

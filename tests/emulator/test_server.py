@@ -59,7 +59,7 @@ def test_binds_loopback_by_default(emu):
 
 
 def test_request_count_limit_429():
-    with Emulator(faults=FaultProfile(max_requests=3, window_s=60)) as emu:
+    with Emulator(faults=FaultProfile(max_requests=3, window_s=60, lag_s=0)) as emu:
         c = Client(emu)
         statuses = [c.get("contacts").status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
@@ -74,7 +74,7 @@ def test_request_count_limit_429():
 
 
 def test_batch_counts_as_one_request_for_the_limit():
-    with Emulator(faults=FaultProfile(max_requests=2, window_s=60)) as emu:
+    with Emulator(faults=FaultProfile(max_requests=2, window_s=60, lag_s=0)) as emu:
         c = Client(emu)
         body = ("--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/contacts HTTP/1.1\r\n\r\n\r\n" * 5
                 + "--b--\r\n")
@@ -85,7 +85,8 @@ def test_batch_counts_as_one_request_for_the_limit():
 
 
 def test_execution_time_limit_429():
-    with Emulator(latency_ms=60, faults=FaultProfile(max_exec_ms=50, window_s=60)) as emu:
+    # Execution time is the work's modeled cost (latency is network time and does not count).
+    with Emulator(costs={"query": 0.06}, faults=FaultProfile(max_exec_ms=50, window_s=60, lag_s=0)) as emu:
         c = Client(emu)
         assert c.get("contacts").status_code == 200
         r = c.get("contacts")

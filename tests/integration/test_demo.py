@@ -1,0 +1,25 @@
+"""``make demo`` runs on the realistic cost model, time-scaled, and says what the sync cost."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from mail2dataverse.demo import DEMO_ORG, run_demo
+
+
+def test_demo_runs_on_the_realistic_model_and_prints_the_server_time_it_used():
+    assert DEMO_ORG["cost_model"] == "realistic" and DEMO_ORG["time_scale"] > 1 and DEMO_ORG["web_servers"] > 1
+    out = io.StringIO()
+    assert run_demo(out=out) == 0
+    text = out.getvalue()
+    assert "server time, as a real org would charge it" in text
+    assert "0 throttled, 0 timed out" in text and "user1 on server 0:" in text
+
+
+def test_demo_json_carries_the_usage_report():
+    out = io.StringIO()
+    assert run_demo(fmt="json", out=out) == 0
+    usage = json.loads(out.getvalue())["server_usage"]["first_run"]
+    assert usage["cost_model"]["name"] == "realistic" and usage["web_servers"] == DEMO_ORG["web_servers"]
+    assert usage["totals"]["execution_seconds"] > 0 and usage["totals"]["timeouts"] == 0
