@@ -18,6 +18,33 @@ PROFILES = ("sales", "service", "none")
 
 
 @dataclass(frozen=True)
+class AttachmentPolicy:
+    """Which attachments a run writes (``attachments:`` in the config file).
+
+    :ivar include: write attachments at all.
+    :ivar max_size: largest attachment, in bytes of its Base64 text (what the service
+        measures); ``None`` takes the org's ``maxuploadfilesize``.
+    :ivar inline_images: write inline images (``is_inline``, a ``content_id``) too.
+    :ivar total_max: bytes (Base64) of attachments one run may write; ``None`` is no cap.
+    :ivar reuse: identical content in several emails reuses the first copy's file
+        (``attachmentid``) instead of storing it again.
+    :ivar blocked_extensions: extensions refused in addition to the org's ``blockedattachments``.
+    :ivar mark_notifications: an email that lost an attachment gets ``notifications = 1``, as
+        server-side synchronization marks it.
+    :ivar max_batch_bytes: cap on the attachment bytes one ``$batch`` request carries.
+    """
+
+    include: bool = True
+    max_size: int | None = None
+    inline_images: bool = True
+    total_max: int | None = None
+    reuse: bool = True
+    blocked_extensions: tuple[str, ...] = ()
+    mark_notifications: bool = True
+    max_batch_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run can be told besides its inputs and credentials.
 
@@ -38,6 +65,11 @@ class RunConfig:
         is used below this cap).
     :ivar lookup_chunk: values per ``In(...)`` lookup query.
     :ivar create_completed: mark emails Completed (Received/Sent) after creating them.
+    :ivar original_dates: created emails carry the message date as ``overriddencreatedon``
+        (Dataverse then stores it as ``createdon``); needs ``prvOverrideCreatedOnCreatedBy``.
+    :ivar threads: link replies to the email they answer (``parentactivityid``, the correlated
+        activity) and let them inherit its regarding link.
+    :ivar attachments: the attachment policy (:class:`AttachmentPolicy`).
     :ivar path: the file this came from, or None for defaults.
     """
 
@@ -55,6 +87,9 @@ class RunConfig:
     max_parallel: int = 8
     lookup_chunk: int = 200
     create_completed: bool = True
+    original_dates: bool = True
+    threads: bool = True
+    attachments: AttachmentPolicy = field(default_factory=lambda: AttachmentPolicy())
     path: str | None = None
 
 
@@ -136,5 +171,23 @@ def _from_dict(data: dict[str, Any], path: str, node: Any) -> RunConfig:
         max_parallel=data.get("max_parallel", 8),
         lookup_chunk=data.get("lookup_chunk", 200),
         create_completed=data.get("create_completed", True),
+        original_dates=data.get("original_dates", True),
+        threads=data.get("threads", True),
+        attachments=_attachment_policy(data.get("attachments", {})),
         path=path,
+    )
+
+
+def _attachment_policy(data: dict[str, Any]) -> AttachmentPolicy:
+    """The ``attachments:`` section (already schema-checked) as an :class:`AttachmentPolicy`."""
+    d = AttachmentPolicy()
+    return AttachmentPolicy(
+        include=data.get("include", d.include),
+        max_size=data.get("max_size", d.max_size),
+        inline_images=data.get("inline_images", d.inline_images),
+        total_max=data.get("total_max", d.total_max),
+        reuse=data.get("reuse", d.reuse),
+        blocked_extensions=tuple(x.strip().lower().lstrip(".") for x in data.get("blocked_extensions", ())),
+        mark_notifications=data.get("mark_notifications", d.mark_notifications),
+        max_batch_bytes=data.get("max_batch_bytes", d.max_batch_bytes),
     )

@@ -148,6 +148,12 @@ class MappedEmail:
     #: other identities the same message may have been written under before (the Nylas-derived
     #: id, when ``identity`` is a real Message-ID), looked up so it is never written twice
     aliases: tuple[str, ...] = ()
+    #: Message-IDs this email answers, nearest first (In-Reply-To, then References newest first)
+    replies_to: tuple[str, ...] = ()
+    #: the provider's conversation key (mailbox + Nylas ``thread_id``), when there is one
+    thread: str | None = None
+    #: attachment metadata in the Nylas shape, each with the source's content locator if any
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

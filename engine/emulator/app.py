@@ -11,21 +11,24 @@ limit, ``$n`` references). :mod:`.wire` holds the request/response shapes they s
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from typing import Callable
 
 from . import batch as batchmod
 from . import costs, errors, metadata
-from .actions import BulkActions, who_am_i
+from .actions import WHOAMI, BulkActions, who_am_i
 from .entities import EntityHandlers
 from .keys import parse_key
 from .reads import Reads
 from .references import WriteContext
+from .rules_attachments import user_privileges
 from .store import Store
 from .wire import Request, Response, error_response, json_response, parse_prefer, split_name_key, split_segments
 
 _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken"}
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
+_PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 
 
 class Service:
@@ -128,11 +131,22 @@ class Service:
                 return self.entities.delete(table, key, req)
             raise errors.no_http_resource(self.root + path)
         prop = segments[1]
+        if len(segments) == 2 and prop.startswith(_PRIVILEGE_FUNCTION) and table.logical == "systemuser":
+            return self._user_privilege(prop, method)
         if len(segments) == 2:
             return self.entities.property_request(table, key, prop, req, params, prefer, ctx)
         if len(segments) == 3 and segments[2] == "$ref":
             return self.entities.ref_request(table, key, prop, req, ctx)
         raise errors.resource_not_found(segments[2])
+
+    def _user_privilege(self, prop: str, method: str) -> Response:
+        """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='x')``."""
+        m = re.fullmatch(re.escape(_PRIVILEGE_FUNCTION) + r"\(PrivilegeName='([^']*)'\)", prop)
+        if method != "GET" or m is None:
+            raise errors.bad_request(f"Invalid call of {_PRIVILEGE_FUNCTION}: give PrivilegeName='<name>'.")
+        body = user_privileges(m.group(1), self.store.writer.rules.privileges, WHOAMI["BusinessUnitId"])
+        return json_response(200, {"@odata.context": f"{self.root}$metadata#Microsoft.Dynamics.CRM."
+                                                     "RetrieveUserPrivilegeByPrivilegeNameResponse", **body})
 
     def _params(self, query: str) -> dict[str, str]:
         out: dict[str, str] = {}

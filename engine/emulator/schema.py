@@ -347,4 +347,49 @@ def build_tables(email_subject_max: int = 800) -> dict[str, Table]:
         states={0: 1, 1: 2}, statuses={1: 0, 2: 1}, bulk=True,
     )
     tables = [contact, account, email, task, phonecall, activityparty, opportunity, incident, systemuser, lead, queue]
-    return {t.logical: t for t in tables}
+    by_name = {t.logical: t for t in tables}
+    _extend_for_attachments(by_name)
+    return by_name
+
+
+def _extend_for_attachments(tables: dict[str, Table]) -> None:
+    """Add the attachment and organization tables and the email's thread and date columns
+    (their rules: :mod:`.rules_attachments`)."""
+    email = tables["email"]
+    for col in (
+        _c("sortdate", "datetime"),
+        _c("notifications", "picklist", options=(0, 1)),
+        _c("parentactivityid", "lookup", targets=("email",), update=False),
+        _c("correlatedactivityid", "lookup", targets=("email",), update=False),
+        _c("conversationtrackingid", "uniqueidentifier", update=False),
+    ):
+        email.columns[col.name] = col
+    email.navs["parentactivityid"] = NavSingle("parentactivityid", "parentactivityid", "email")
+    email.navs["CorrelatedActivityId_Email"] = NavSingle("CorrelatedActivityId_Email", "correlatedactivityid", "email")
+    email.collections["email_activity_mime_attachment"] = NavCollection(
+        "email_activity_mime_attachment", "activitymimeattachment", "objectid")
+    cols = _common("activitymimeattachmentid") + [
+        _c("body", "memo", 1073741823), _c("filename", "string", 255), _c("mimetype", "string", 256),
+        _c("subject", "string", 2000), _c("attachmentcontentid", "string", 250), _c("attachmentnumber", "int"),
+        _c("objecttypecode", "entityname"),
+        _c("objectid", "lookup", targets=("email",)),
+        _c("attachmentid", "lookup", targets=("activitymimeattachment",)),
+        _c("filesize", "int", create=False, update=False),
+    ]
+    tables["activitymimeattachment"] = Table(
+        logical="activitymimeattachment", entity_set="activitymimeattachments", pk="activitymimeattachmentid",
+        primary_name="filename", object_type_code=1001, columns={c.name: c for c in cols},
+        # The sample binds a reused file as attachmentid@odata.bind: activitymimeattachments(<id>).
+        navs={"objectid_email": NavSingle("objectid_email", "objectid", "email"),
+              "attachmentid": NavSingle("attachmentid", "attachmentid", "activitymimeattachment")},
+        schema_name="ActivityMimeAttachment",
+    )
+    org_cols = _common("organizationid") + [
+        _c("name", "string", 160), _c("maxuploadfilesize", "int"), _c("blockedattachments", "memo", 1073741823),
+        _c("blockedmimetypes", "memo", 1073741823), _c("allowedmimetypes", "memo", 1073741823),
+    ]
+    tables["organization"] = Table(
+        logical="organization", entity_set="organizations", pk="organizationid", primary_name="name",
+        object_type_code=1019, columns={c.name: c for c in org_cols}, creatable=False, schema_name="Organization",
+    )
+

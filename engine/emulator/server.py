@@ -30,6 +30,7 @@ from .costs import operations as charge_operations
 from .economy import Economy
 from .faults import FaultInjector, FaultProfile
 from .limits import Throttled
+from .rules_attachments import AttachmentRules, organization_row
 from .schema import build_tables
 from .state import dumps_state
 from .store import Options, Store
@@ -179,7 +180,8 @@ class Emulator:
                  statecode_on_create: str = "reject", continue_after_failed_changeset: bool = True,
                  undeclared_key_code: str = "0x0", dop_hint: int = 4, anonymous: bool = False,
                  cost_model: str = "none", costs: dict[str, float] | None = None, web_servers: int = 1,
-                 time_scale: float = 1.0, clock: ModeledClock | None = None):
+                 time_scale: float = 1.0, clock: ModeledClock | None = None,
+                 attachment_rules: AttachmentRules | None = None, organization: dict | None = None):
         if statecode_on_create not in ("reject", "ignore"):
             raise ValueError("statecode_on_create must be 'reject' or 'ignore'")
         self.host = host
@@ -203,7 +205,9 @@ class Emulator:
         self.tables = build_tables(email_subject_max)
         self.store = Store(self.tables, alternate_keys,
                            Options(statecode_on_create=statecode_on_create, undeclared_key_code=undeclared_key_code),
-                           seed=seed)
+                           seed=seed, rules=attachment_rules)
+        self._organization = {**organization_row(), **(organization or {})}
+        self.store.seed("organization", self._organization)
         self.store.on_commit = lambda rows: self._bump("writes", rows)
         self.service = Service(self.store, root=lambda: self.service_root, bump=self._bump,
                                op_delay=charge_operations,
@@ -263,6 +267,8 @@ class Emulator:
         """Bind, load the state file if any, and serve on a background thread."""
         if self.state_file and self.state_file.exists():
             self.store.load(json.loads(self.state_file.read_text(encoding="utf-8")))
+            if not self.store.rows["organization"]:  # a state file from before the table existed
+                self.store.seed("organization", self._organization)
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
         if self.tls:

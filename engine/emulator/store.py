@@ -20,6 +20,7 @@ from typing import Any, Callable
 from . import state
 from .references import WriteContext
 from .rows import AltKey, TableRows
+from .rules_attachments import AttachmentRules
 from .schema import Table
 from .transactions import Transactions
 from .writes import Writer
@@ -36,7 +37,8 @@ class Options:
 class Store:
     """Thread-safe in-memory tables with Dataverse write semantics."""
 
-    def __init__(self, tables: dict[str, Table], alternate_keys=(), options: Options | None = None, seed: int = 0):
+    def __init__(self, tables: dict[str, Table], alternate_keys=(), options: Options | None = None, seed: int = 0,
+                 rules: AttachmentRules | None = None):
         self.tables = tables
         self.options = options or Options()
         self.table_rows = TableRows(tables, self.options.undeclared_key_code)
@@ -45,7 +47,7 @@ class Store:
         self.keys = self.table_rows.keys
         self.transactions = Transactions(self.table_rows)
         self.lock = self.transactions.lock
-        self.writer = Writer(self.table_rows, self.transactions, self.options.statecode_on_create, seed)
+        self.writer = Writer(self.table_rows, self.transactions, self.options.statecode_on_create, seed, rules)
         for spec in alternate_keys:
             self.declare_key(*spec)
 

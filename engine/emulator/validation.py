@@ -129,6 +129,8 @@ class PayloadReader:
                             f"navigation property '{prop}' whose type is "
                             f"'Microsoft.Dynamics.CRM.{nav.target}'.")
                     col = table.columns[nav.column]
+                    if not creating and not col.update:
+                        continue  # a create-only lookup (thread links) is left as it was
                     values[nav.column] = rid
                     if col.type_column:
                         values[col.type_column] = target.logical

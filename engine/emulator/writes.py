@@ -18,6 +18,7 @@ from typing import Any
 from . import costs, errors
 from .references import WriteContext, resolve_reference
 from .rows import TableRows
+from .rules_attachments import AttachmentRules, swap_created_on
 from .schema import Table
 from .transactions import Transactions
 from .validation import (
@@ -48,9 +49,11 @@ def _charge(kind: str, table: Table, values: dict) -> None:
 class Writer:
     """Dataverse write semantics over the rows, inside the store's transactions."""
 
-    def __init__(self, rows: TableRows, tx: Transactions, statecode_on_create: str, seed: int):
+    def __init__(self, rows: TableRows, tx: Transactions, statecode_on_create: str, seed: int,
+                 rules: AttachmentRules | None = None):
         self.rows = rows
         self.tx = tx
+        self.rules = rules or AttachmentRules()
         self.reader = PayloadReader(self.resolve, statecode_on_create)
         # One generator for ids and ticket suffixes, drawn in request order: same seed, same org.
         self._rng = random.Random(seed)
@@ -81,7 +84,7 @@ class Writer:
         """Set what the platform computes on every save: timestamps, version, type code, names."""
         stamp = now_utc()
         if creating:
-            row["createdon"] = row.pop("overriddencreatedon", None) or stamp
+            swap_created_on(row, stamp)
             if table.logical in ACTIVITY_TABLES:
                 row["activitytypecode"] = table.logical
             if table.logical == "incident" and not row.get("ticketnumber"):
@@ -107,6 +110,8 @@ class Writer:
             elif rid in self.rows.rows[table.logical]:
                 raise errors.duplicate_record()
             values[table.pk] = rid
+            if not self.tx.seeding:
+                self.rules.on_create(table, values, self.rows.rows)
             for nav_name, child_body in deep_single:
                 nav = table.navs[nav_name]
                 child_table = self.rows.tables[nav.target]
@@ -143,6 +148,7 @@ class Writer:
                 raise errors.duplicate_record()
             values[child.pk] = cid
             values[coll.child_column] = parent_id
+            self.rules.on_create(child, values, self.rows.rows)
             tcol = child.columns[coll.child_column].type_column
             if tcol:
                 values[tcol] = parent.logical

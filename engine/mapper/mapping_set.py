@@ -7,6 +7,7 @@ written out by hand (no helper call per column) because they run ~15 times per m
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ from .compiler import BIND_SUFFIX
 from .functions import describe, jmespath_type, synthetic_message_id
 from .model import CompiledMapping, CompiledValue
 from .transforms import parse_instant
+
+#: one RFC 5322 msg-id in a header value (kept with its angle brackets, like ``messageid``)
+MESSAGE_ID = re.compile(r"<[^<>\s]{1,318}>")
 
 _SCALAR_TYPES = (str, bool, int, float)
 _SCALARS = frozenset(_SCALAR_TYPES)
@@ -118,6 +122,7 @@ class MappingSet:
         self._outgoing_at = email.let_index("outgoing")
         self._date_at = email.let_index("date")
         self._mailbox_at = email.let_index("mailbox")
+        self._thread_at = tuple(email.let_index(n) for n in ("in_reply_to", "references", "thread", "attachments"))
 
     # -- shared evaluation ----------------------------------------------------------------------
 
@@ -291,9 +296,13 @@ class MappingSet:
         alias = None
         if record.get("headers") and isinstance(record.get("id"), str):
             alias = synthetic_message_id(record.get("grant_id"), record.get("id"))
+        replies_to, thread, attachments = self._thread_values(lets, mailbox or "")
         return MappedEmail(
             ref=ref,
             identity=identity,
+            replies_to=tuple(r for r in replies_to if r != identity),
+            thread=thread,
+            attachments=attachments,
             aliases=(alias,) if alias and alias != identity else (),
             columns=columns,
             parties=parties,
@@ -302,6 +311,26 @@ class MappingSet:
             regarding=regarding,
             mailbox=mailbox or None,
         )
+
+    def _thread_values(self, lets: list[Any], mailbox: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
+        """``(replies_to, thread, attachments)`` from the lets that carry them (absent: empty).
+
+        ``replies_to`` holds the Message-IDs this email answers, nearest first: In-Reply-To,
+        then References from its end (the newest ancestor), without repeats. A provider thread
+        id is only unique within its mailbox, so the thread key carries the mailbox.
+        """
+        reply_at, refs_at, thread_at, att_at = self._thread_at
+        ids: list[str] = []
+        for at, reverse in ((reply_at, False), (refs_at, True)):
+            value = lets[at] if at >= 0 else None
+            if isinstance(value, str):
+                found = MESSAGE_ID.findall(value)
+                ids.extend(reversed(found) if reverse else found)
+        thread = lets[thread_at] if thread_at >= 0 else None
+        thread = f"{mailbox}/{thread}" if isinstance(thread, str) and thread else None
+        atts = lets[att_at] if att_at >= 0 else None
+        attachments = tuple(a for a in atts if isinstance(a, dict)) if isinstance(atts, list) else ()
+        return tuple(dict.fromkeys(ids)), thread, attachments
 
     def _parties(self, mapping: CompiledMapping, record: dict) -> list[Party]:
         parties: list[Party] = []

@@ -29,6 +29,11 @@ ENGINE_LETS: dict[str, dict[str, tuple[bool, str]]] = {
         "outgoing": (False, "true when the mailbox owner sent the email (status Sent), else Received"),
         "date": (False, "the email's date as a UTC date-time (use the utc_datetime transform)"),
         "mailbox": (False, "the mailbox the email came from (grant id), for incremental sync"),
+        "in_reply_to": (False, "the In-Reply-To header: the Message-ID this email answers (threads)"),
+        "references": (False, "the References header: the Message-IDs of the thread, oldest first (threads)"),
+        "thread": (False, "the provider's conversation id (Nylas thread_id), for threads without headers"),
+        "attachments": (False, "the attachment list (Nylas shape: id, filename, content_type, size, "
+                               "content_id, is_inline), written as activitymimeattachment rows"),
     },
 }
 

@@ -18,6 +18,7 @@ from ..operations import ChangeSet, Operation, Result
 from ..state import covered
 from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext
 from .coverage import Coverage
+from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
 
 log = logging.getLogger("mail2dataverse.planner")
@@ -34,6 +35,7 @@ class EmailPhase:
         self.ctx = ctx
         self.lookups = lookups
         self.regarding = RegardingLinks(ctx, lookups)
+        self.dates = OriginalDates(ctx)
         # party address (lower) → (table, id) | None, settled by the lookups in the
         # configured precedence
         self.address_book: dict[str, tuple[str, str] | None] = {}
@@ -205,14 +207,18 @@ class EmailPhase:
         body["email_activity_parties"] = parties
         if e.regarding is not None:
             self.regarding.link(e, body)
+        self.dates.apply(e, body)
         self._content_id += 1
         cid = str(self._content_id)
         ops = [Operation("POST", "emails", body, content_id=cid, tag=e)]
         if self.ctx.config.create_completed:
             self._content_id += 1
             status = STATUS_SENT if e.outgoing else STATUS_RECEIVED
-            ops.append(Operation("PATCH", f"${cid}", {"statecode": STATE_COMPLETED, "statuscode": status},
-                                 content_id=str(self._content_id), tag=e))
+            done: dict[str, Any] = {"statecode": STATE_COMPLETED, "statuscode": status}
+            if "actualend" in e.columns:
+                # Whether completing an email overwrites actualend is UNCONFIRMED: send it again.
+                done["actualend"] = e.columns["actualend"]
+            ops.append(Operation("PATCH", f"${cid}", done, content_id=str(self._content_id), tag=e))
         return ChangeSet(ops, tag=e)
 
 

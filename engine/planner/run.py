@@ -61,6 +61,7 @@ class Planner:
         read = getattr(self.executor, "attributes", None)
         if self.executor.dry_run or read is None:
             return
+        self.emails.dates.check_privilege()
         problems, warnings = column_problems(self.mappings, read)
         self.report.warnings.extend(warnings)
         if problems:

@@ -28,6 +28,7 @@ def test_reference_message_1_columns_and_parties(mappings, messages):
         "description": messages[0]["body"],
         "actualstart": "2025-03-04T14:05:09Z",
         "actualend": "2025-03-04T14:05:09Z",
+        "sortdate": "2025-03-04T14:05:09Z",
         "directioncode": False,
         "messageid": ident,
     }

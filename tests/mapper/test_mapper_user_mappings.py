@@ -137,7 +137,7 @@ def test_removing_a_required_let_is_reported(tmp_path, plugins):
         f"{path}:3:1: $.let: an email mapping needs let value 'identity': the email's identity (Message-ID), "
         "written to messageid and looked up before creating\n"
         f"mappings/email.yaml:{use_line}:10: $.columns.messageid.use: unknown let value 'identity' "
-        "(let values: outgoing, date, date_utc, mailbox)"
+        "(let values: outgoing, date, date_utc, mailbox, in_reply_to, references, thread, attachments)"
     )
 
 
