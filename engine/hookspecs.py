@@ -140,10 +140,21 @@ def regarding_target(message: dict[str, Any], context: dict[str, Any]) -> Regard
     :param context: read-only facts about the run: ``profile`` (``"sales"``, ``"service"`` or
         ``"none"``), ``owner_addresses`` (the mailbox owners), ``external_domains`` (the
         registrable domains of the message's non-owner, non-freemail participants, in order of
-        appearance) and ``config`` (the run configuration).
-    :returns: a :class:`~mail2dataverse.model.RegardingTarget`; ``False`` for "leave this email
-        unlinked" (stop asking); ``None`` for no opinion.
+        appearance), ``config`` (the run configuration) and ``lookup``, the run's read-only
+        :class:`~mail2dataverse.lookup.OrgLookup`: ``lookup.contains("opportunity", "name",
+        "12345")`` describes "the opportunity whose name contains 12345" (``%``, ``_`` and ``[``
+        in the value are taken literally); return that description and the planner finds the
+        record with the other messages of the chunk, in one ``$batch`` of GETs, cached for the
+        run (``lookup.found(target)`` reads what an earlier chunk found).
+    :returns: a :class:`~mail2dataverse.model.RegardingTarget` whose ``by`` is one of ``"id"``,
+        ``"column"``, ``"contains"``, ``"startswith"``, ``"endswith"`` or
+        ``"account_newest_open"``; ``False`` for "leave this email unlinked" (stop asking);
+        ``None`` for no opinion.
+    :raises: nothing on purpose; an answer of an unknown form (another ``by``, a missing
+        ``column``, an empty ``value``) is a :class:`~mail2dataverse.errors.PluginError` naming
+        the plugin and the field, raised by the engine.
 
     Stops at the first non-None result. Called once per message. The preview shows the answer
-    as written; the sync resolves it against the org in bulk and reports targets it cannot find.
+    as written; the sync resolves it against the org in bulk and reports targets it cannot find
+    (``unlinked`` in the report: a normal outcome, not a failure).
     """

@@ -106,10 +106,14 @@ class RegardingTarget:
 
     - ``"id"``: ``value`` is the record's GUID;
     - ``"column"``: the record whose ``column`` equals ``value`` (e.g. ``ticketnumber``);
+    - ``"contains"``, ``"startswith"``, ``"endswith"``: the record whose string ``column``
+      contains, starts or ends with ``value``, taken literally (``LIKE`` wildcards escaped);
     - ``"account_newest_open"``: the newest open record of that table whose customer is the
       account of domain ``value``.
 
-    ``reason`` explains the choice in previews and reports.
+    ``reason`` explains the choice in previews and reports. Build one directly or through the
+    hook's ``context["lookup"]`` (:class:`mail2dataverse.lookup.OrgLookup`); a ``by`` outside
+    these forms is a :class:`~mail2dataverse.errors.PluginError` naming the plugin.
     """
 
     table: str
@@ -124,6 +128,9 @@ class RegardingTarget:
             return f"{self.table} {self.value}"
         if self.by == "column":
             return f"{self.table} where {self.column} = {self.value!r}"
+        if self.by in ("contains", "startswith", "endswith"):
+            verb = {"contains": "contains", "startswith": "starts with", "endswith": "ends with"}[self.by]
+            return f"{self.table} whose {self.column} {verb} {self.value!r}"
         return f"newest open {self.table} of the account for {self.value}"
 
 

@@ -38,6 +38,7 @@ from . import hookspecs
 from .addresses import domain_of, normalize_domain, registrable_domain
 from .config import RunConfig
 from .errors import Mail2DataverseError, PluginError
+from .lookup import OrgLookup, target_problem
 from .model import DerivedAccount, RegardingTarget
 
 __all__ = [
@@ -235,6 +236,8 @@ _configured: weakref.WeakKeyDictionary[pluggy.PluginManager, RunConfig] = weakre
 _traced: weakref.WeakSet = weakref.WeakSet()
 
 _MISSING = object()
+#: what every regarding_target context carries; a missing one is filled from the run
+_CONTEXT_KEYS = frozenset({"profile", "owner_addresses", "config", "lookup"})
 
 
 class Plugins:
@@ -246,6 +249,8 @@ class Plugins:
 
     :ivar pm: the underlying :class:`pluggy.PluginManager` (for :func:`list_plugins`).
     :ivar config: the run configuration given to the plugins.
+    :ivar lookup: the run's :class:`~mail2dataverse.lookup.OrgLookup`, given to
+        ``regarding_target`` as ``context["lookup"]``; the planner resolves and caches through it.
     """
 
     def __init__(self, pm: pluggy.PluginManager, config: RunConfig | None = None):
@@ -268,6 +273,7 @@ class Plugins:
         self._functions: dict[str, tuple[Callable[..., Any], list[Any]]] | None = None
         self._sources: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None
         self._regarding = self._first_result_caller("regarding_target")
+        self.lookup = OrgLookup()
 
     def __repr__(self) -> str:
         return f"<Plugins {sorted(n for n, _ in self.pm.list_name_plugin())} profile={self.config.profile!r}>"
@@ -440,29 +446,58 @@ class Plugins:
         """Return what ``message`` is regarding, or None to leave it unlinked.
 
         ``context`` should carry ``external_domains`` (registrable domains of the non-owner,
-        non-freemail participants, in order); ``profile``, ``owner_addresses`` and ``config``
-        are filled in from the run configuration when missing.
+        non-freemail participants, in order); ``profile``, ``owner_addresses``, ``config`` and
+        ``lookup`` (this run's :class:`~mail2dataverse.lookup.OrgLookup`) are filled in when
+        missing.
 
         :raises PluginError: the hook answered something other than a
-            :class:`~mail2dataverse.model.RegardingTarget`, False or None.
+            :class:`~mail2dataverse.model.RegardingTarget`, False or None, or a target of an
+            unknown form (a ``by`` outside :data:`~mail2dataverse.lookup.REGARDING_FORMS`, a
+            missing ``column``...); the message names the plugin and the field.
         """
-        if "config" not in context or "profile" not in context or "owner_addresses" not in context:
+        if not _CONTEXT_KEYS.issubset(context):
             context = {
                 "profile": self.config.profile,
                 "owner_addresses": self.config.owner_addresses,
                 "external_domains": [],
                 "config": self.config,
+                "lookup": self.lookup,
                 **context,
             }
         answer = self._call("regarding_target", lambda: self._regarding(message=message, context=context))
         if answer is None or answer is False:
             return None
+        ref = message.get("id") if isinstance(message, dict) else None
         if not isinstance(answer, RegardingTarget):
-            ref = message.get("id") if isinstance(message, dict) else None
             raise PluginError(
-                f"regarding_target(message {ref!r}) returned {answer!r}: expected a RegardingTarget, False or None"
+                f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
+                f"returned {answer!r}: expected a RegardingTarget, False or None"
+            )
+        problem = target_problem(answer)
+        if problem is not None:
+            field_name, what = problem
+            raise PluginError(
+                f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
+                f"answered field {field_name!r} with {what}"
             )
         return answer
+
+    def _answerer(self, hook_name: str, message: Any, context: Any) -> str:
+        """The name of the plugin whose answer won, found by asking again in pluggy's order.
+
+        Only on the error path (the fast caller does not keep names): hooks are meant to be
+        pure, so asking twice gives the same answer.
+        """
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                continue
+            kwargs = {"message": message, "context": context}
+            try:
+                if impl.function(*[kwargs[name] for name in impl.argnames]) is not None:
+                    return impl.plugin_name
+            except Exception:  # noqa: BLE001 - the error being reported matters, not this one
+                return impl.plugin_name
+        return "unknown"
 
     def _first_result_caller(self, hook_name: str) -> Callable[..., Any]:
         """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.

@@ -27,6 +27,37 @@ _NUM_PREFIX = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?[mMdDlLfF]?")
 
 Resolver = Callable[[str], str]
 
+
+def like_pattern(function: str, value: str) -> re.Pattern[str]:
+    """The regular expression of ``contains``/``startswith``/``endswith(col, value)``.
+
+    The service runs these as SQL ``LIKE`` (``'%value%'``, ``'value%'``, ``'%value'``), so
+    ``%`` (any run), ``_`` (one character) and ``[...]`` / ``[^...]`` (a character class) in
+    ``value`` are wildcards, and ``[%]``, ``[_]``, ``[[]`` match those characters literally.
+    Case-insensitive like the collation: the pattern is matched against casefolded values.
+    """
+    out, i, text = [], 0, value.casefold()
+    while i < len(text):
+        ch = text[i]
+        if ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        elif ch == "[" and text.find("]", i + 2) != -1:
+            end = text.find("]", i + 2)  # "[]]" holds a literal "]": the class is never empty
+            body = text[i + 1 : end]
+            negate = body.startswith("^") and len(body) > 1
+            chars = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + "".join(re.escape(c) for c in chars) + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    core = "".join(out)
+    lead = "" if function == "startswith" else ".*"
+    trail = "" if function == "endswith" else ".*"
+    return re.compile(f"{lead}{core}{trail}", re.DOTALL)
+
 # ``In(PropertyName='x')`` names an *attribute* (a lookup by its logical name, not ``_x_value``);
 # the resolver and the row getter receive such names with this prefix so they can tell them apart.
 ATTR_PREFIX = "\x00attr:"
@@ -218,9 +249,7 @@ class _FilterParser:
                     "The function signatures considered are: "
                     f"{name}(Edm.String Nullable=true, Edm.String Nullable=true)."
                 )
-            needle = lit.value.casefold()
-            test = {"contains": lambda v: needle in v, "startswith": lambda v: v.startswith(needle),
-                    "endswith": lambda v: v.endswith(needle)}[name]
+            test = like_pattern(name, lit.value).fullmatch
             pname = prop.name
             return lambda get: (lambda v: v is not None and test(str(v).casefold()))(get(pname))
         if name in ("Microsoft.Dynamics.CRM.In", "Microsoft.Dynamics.CRM.NotIn"):

@@ -109,6 +109,8 @@ class MappingSet:
         self._config = config
         self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
         self._profile = config.profile
+        # the run's read-only org lookup (mail2dataverse.lookup), handed to regarding_target
+        self._lookup = getattr(plugins, "lookup", None)
         self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
         # Colleagues share the owners' domain: their company is not a customer to link to.
         self._internal = frozenset(
@@ -290,6 +292,7 @@ class MappingSet:
                 "owner_addresses": self._config.owner_addresses,
                 "external_domains": self._external_domains(parties),
                 "config": self._config,
+                "lookup": self._lookup,
             }
             regarding = self.plugins.regarding_target(record, context)
         # Synced once without headers, a message was written under its Nylas-derived id.

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import odata
+from ..lookup import like_filter
+from ..model import RegardingTarget
 from ..operations import Operation
 from ..state import Stored
 from .context import TABLES, LookupFailed, RunContext, chunks
@@ -138,3 +140,26 @@ class OrgLookups:
             for row in rows:
                 newest.setdefault(str(row.get("_parentaccountid_value")), row[pk])
         return newest
+
+    def like(self, targets: list[RegardingTarget]) -> dict[RegardingTarget, list[str]]:
+        """target → ids of the (at most two, oldest first) rows matching a ``contains``,
+        ``startswith`` or ``endswith`` target; one GET per target, all in one ``$batch``.
+
+        Two rows are enough to tell "found" from "ambiguous"; the caller takes the first.
+        """
+        found: dict[RegardingTarget, list[str]] = {t: [] for t in targets}
+        if not targets or self.ctx.executor.dry_run:
+            return found
+        ops = []
+        for t in targets:
+            entity_set, pk = TABLES[t.table]
+            path = odata.query(entity_set, select=[pk], filter=like_filter(t.by, t.column or "", t.value),
+                               orderby="createdon asc") + "&$top=2"
+            ops.append(Operation("GET", path, tag=t))
+        for res in self.ctx.executor.run(ops, phase=0):
+            t = res.operation.tag
+            if not res.ok:
+                raise LookupFailed(f"lookup of {t.describe()} failed: HTTP {res.status} "
+                                   f"{res.error_code or ''} {res.error_message or ''}".strip())
+            found[t] = [row[TABLES[t.table][1]] for row in (res.body or {}).get("value", [])]
+        return found

@@ -224,3 +224,22 @@ def test_lookup_annotations_on_request(client):
     assert row["_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] == "account"
     assert row["_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"] == \
         "parentcustomerid_account"
+
+
+def test_string_functions_are_like_patterns():
+    """contains/startswith/endswith run as SQL LIKE on the service: % _ [..] [^..] are wildcards
+    and a bracketed wildcard is literal (what mail2dataverse.lookup.escape_like relies on)."""
+    from mail2dataverse.emulator.filters import like_pattern
+
+    def hit(function: str, value: str, text: str) -> bool:
+        return like_pattern(function, value).fullmatch(text.casefold()) is not None
+
+    assert hit("contains", "5%s", "500 seats") and not hit("contains", "5[%]s", "500 seats")
+    assert hit("contains", "5[%]s", "a 5%s b")
+    assert hit("contains", "a_b", "axb") and not hit("contains", "a[_]b", "axb")
+    assert hit("contains", "[xy] deal", "y deal") and not hit("contains", "[[]xy] deal", "y deal")
+    assert hit("contains", "[[]xy] deal", "[xy] deal")
+    assert hit("contains", "[^a]bc", "xbc") and not hit("contains", "[^a]bc", "abc")
+    assert hit("startswith", "PO", "po-1") and not hit("startswith", "PO", "x po-1")
+    assert hit("endswith", "-1", "po-1") and not hit("endswith", "-1", "po-12")
+    assert hit("contains", "ab[c", "xab[cx")  # an unclosed bracket is a plain character
