@@ -21,8 +21,8 @@ from .actions import WHOAMI, BulkActions, who_am_i
 from .entities import EntityHandlers
 from .keys import parse_key
 from .reads import Reads
+from .security import Security, sdk_message_filters
 from .references import WriteContext
-from .rules_attachments import user_privileges
 from .store import Store
 from .wire import Request, Response, error_response, json_response, parse_prefer, split_name_key, split_segments
 
@@ -36,7 +36,7 @@ class Service:
 
     def __init__(self, store: Store, *, root: Callable[[], str], bump: Callable[[str, int], None],
                  op_delay: Callable[[int], None],
-                 continue_after_failed_changeset: bool = True):
+                 continue_after_failed_changeset: bool = True, security: Security | None = None):
         self.store = store
         self.tables = store.tables
         self._root = root
@@ -46,6 +46,9 @@ class Service:
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
+        # One role for both privilege functions; the privileges the store enforces (the
+        # override of createdon) are read from its rules, so what is reported is what is applied.
+        self.security = security or Security(enforced=store.writer.rules.privileges)
 
     @property
     def root(self) -> str:
@@ -107,6 +110,8 @@ class Service:
             costs.charge("metadata")
             status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
             return json_response(status, body)
+        if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
+            return sdk_message_filters(self.root, self.tables, params)
         name, key_text = split_name_key(head)
         table = self.store.by_set.get(name)
         if table is None:
@@ -133,6 +138,9 @@ class Service:
         prop = segments[1]
         if len(segments) == 2 and prop.startswith(_PRIVILEGE_FUNCTION) and table.logical == "systemuser":
             return self._user_privilege(prop, method)
+        if (len(segments) == 2 and table.logical == "systemuser" and method == "GET"
+                and prop == "Microsoft.Dynamics.CRM.RetrieveUserPrivileges()" and isinstance(key, str)):
+            return self.security.retrieve_user_privileges(self.root, key, self.store.table_rows.find(table, key) is not None)
         if len(segments) == 2:
             return self.entities.property_request(table, key, prop, req, params, prefer, ctx)
         if len(segments) == 3 and segments[2] == "$ref":
@@ -144,9 +152,9 @@ class Service:
         m = re.fullmatch(re.escape(_PRIVILEGE_FUNCTION) + r"\(PrivilegeName='([^']*)'\)", prop)
         if method != "GET" or m is None:
             raise errors.bad_request(f"Invalid call of {_PRIVILEGE_FUNCTION}: give PrivilegeName='<name>'.")
-        body = user_privileges(m.group(1), self.store.writer.rules.privileges, WHOAMI["BusinessUnitId"])
+        held = [p for p in self.security.held(WHOAMI["UserId"]) if p["PrivilegeName"] == m.group(1)]
         return json_response(200, {"@odata.context": f"{self.root}$metadata#Microsoft.Dynamics.CRM."
-                                                     "RetrieveUserPrivilegeByPrivilegeNameResponse", **body})
+                                                     "RetrieveUserPrivilegeByPrivilegeNameResponse", "RolePrivileges": held})
 
     def _params(self, query: str) -> dict[str, str]:
         out: dict[str, str] = {}

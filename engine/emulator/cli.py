@@ -71,6 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for generated ids and faults")
     parser.add_argument("--statecode-on-create", choices=("reject", "ignore"), default="reject",
                         help="what to do with statecode in a create body where it is not valid for create")
+    parser.add_argument("--drop-privilege", metavar="NAME", action="append", default=[],
+                        help="take a privilege out of the application user's role, e.g. prvReadContact "
+                             "(repeatable; what `doctor` then reports)")
     parser.add_argument("--email-subject-max", type=int, default=800,
                         help="maximum length of email.subject (800 today, 200 on older orgs)")
     parser.add_argument("--cost-model", choices=MODELS, default="realistic",
@@ -103,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
                    email_subject_max=getattr(args, "email_subject_max", 800),
                    anonymous=getattr(args, "anonymous", False),
                    cost_model=getattr(args, "cost_model", "realistic"), costs=overrides or None,
-                   web_servers=getattr(args, "web_servers", 1), time_scale=getattr(args, "time_scale", 1.0))
+                   web_servers=getattr(args, "web_servers", 1), time_scale=getattr(args, "time_scale", 1.0),
+                   drop_privileges=tuple(getattr(args, "drop_privilege", ()) or ()))
     stop = threading.Event()
 
     def on_signal(signum, frame):

@@ -113,6 +113,27 @@ def keys(store, table: Table) -> list[dict[str, Any]]:
     ]
 
 
+def many_to_one(table: Table) -> list[dict[str, Any]]:
+    """OneToManyRelationshipMetadata of the table's lookups, one per single-valued navigation property.
+
+    ``ReferencingEntityNavigationPropertyName`` is the name a client binds with
+    (``parentcustomerid_account@odata.bind``); a polymorphic lookup has one per target.
+    """
+    return [
+        {
+            "@odata.type": "#Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+            "MetadataId": str(uuid.uuid5(METADATA_NS, f"{table.logical}.rel.{nav.name}")),
+            "SchemaName": f"{nav.target}_{table.logical}_{nav.column}",
+            "RelationshipType": "OneToManyRelationship",
+            "ReferencedEntity": nav.target,
+            "ReferencingEntity": table.logical,
+            "ReferencingAttribute": nav.column,
+            "ReferencingEntityNavigationPropertyName": nav.name,
+        }
+        for nav in table.navs.values()
+    ]
+
+
 def _project(item: dict, select: list[str] | None, always: str = "MetadataId") -> dict:
     if not select:
         return dict(item)
@@ -166,6 +187,10 @@ def handle(store, tables: dict[str, Table], segments: list[str], params: dict[st
     if sub == "Keys" and len(segments) == 2:
         return 200, {"@odata.context": f"{root}$metadata#EntityDefinitions('{table.metadata_id}')/Keys",
                      "value": [_project(k, select) for k in keys(store, table)]}
+    if sub == "ManyToOneRelationships" and len(segments) == 2:
+        items = _filter(many_to_one(table), params, "OneToManyRelationshipMetadata")
+        return 200, {"@odata.context": f"{root}$metadata#EntityDefinitions('{table.metadata_id}')/ManyToOneRelationships",
+                     "value": [_project(i, select) for i in items]}
     if sub == "Attributes" or sub.startswith("Attributes("):
         cols = list(table.columns.values())
         cast = segments[2] if len(segments) > 2 else None

@@ -13,8 +13,8 @@ What the service does, modelled from ``reference/email-attachments-threads.md``:
   are create-only: an update that carries them leaves them as they were.
 - ``overriddencreatedon`` counts on create only, must not lie in the future, and is swapped:
   afterwards ``createdon`` holds the given date and ``overriddencreatedon`` the insert time. It
-  needs ``prvOverrideCreatedOnCreatedBy``; :func:`user_privileges` answers
-  ``RetrieveUserPrivilegeByPrivilegeName`` for the emulator's one user.
+  needs ``prvOverrideCreatedOnCreatedBy`` (``AttachmentRules.privileges``, which
+  :mod:`.security` also reads when it answers the privilege functions).
 
 Choices where the reference says UNCONFIRMED (docs/emulator.md, "Attachments, threads, dates"):
 a future ``overriddencreatedon`` is refused with ``0x80040203``; without the privilege the column
@@ -137,10 +137,3 @@ def organization_row(max_upload: int = DEFAULT_MAX_UPLOAD, blocked: str = DEFAUL
     return {"organizationid": ORGANIZATION_ID, "name": "Emulated org", "maxuploadfilesize": max_upload,
             "blockedattachments": blocked, "blockedmimetypes": blocked_mime or None,
             "allowedmimetypes": allowed_mime or None}
-
-
-def user_privileges(name: str, privileges: set[str], business_unit: str) -> dict[str, Any]:
-    """The answer of ``RetrieveUserPrivilegeByPrivilegeName``: the privilege, if the user holds it."""
-    held = [{"Depth": "Global", "PrivilegeId": str(uuid.uuid5(uuid.NAMESPACE_OID, name)),
-             "BusinessUnitId": business_unit, "PrivilegeName": name}] if name in privileges else []
-    return {"RolePrivileges": held}

@@ -32,6 +32,7 @@ from .faults import FaultInjector, FaultProfile
 from .limits import Throttled
 from .rules_attachments import AttachmentRules, organization_row
 from .schema import build_tables
+from .security import Security
 from .state import dumps_state
 from .store import Options, Store
 from .wire import MAX_URL, Request, Response, error_response
@@ -172,6 +173,9 @@ class Emulator:
     cookie, each with its own limits, and ``time_scale`` runs the modeled clock that many times
     faster than real time (``clock`` replaces the clock itself, for tests). The other keyword-only
     options select behaviour for points the reference marks UNCONFIRMED (documented there too).
+    ``drop_privileges`` takes privileges out of the application user's seeded role and
+    ``privilege_depths`` lowers some (``{"prvReadContact": "Local"}``): what
+    ``RetrieveUserPrivileges`` answers (:mod:`.security`).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False, alternate_keys=(),
@@ -181,7 +185,8 @@ class Emulator:
                  undeclared_key_code: str = "0x0", dop_hint: int = 4, anonymous: bool = False,
                  cost_model: str = "none", costs: dict[str, float] | None = None, web_servers: int = 1,
                  time_scale: float = 1.0, clock: ModeledClock | None = None,
-                 attachment_rules: AttachmentRules | None = None, organization: dict | None = None):
+                 attachment_rules: AttachmentRules | None = None, organization: dict | None = None,
+                 drop_privileges: tuple[str, ...] = (), privilege_depths: dict[str, str] | None = None):
         if statecode_on_create not in ("reject", "ignore"):
             raise ValueError("statecode_on_create must be 'reject' or 'ignore'")
         self.host = host
@@ -211,7 +216,9 @@ class Emulator:
         self.store.on_commit = lambda rows: self._bump("writes", rows)
         self.service = Service(self.store, root=lambda: self.service_root, bump=self._bump,
                                op_delay=charge_operations,
-                               continue_after_failed_changeset=continue_after_failed_changeset)
+                               continue_after_failed_changeset=continue_after_failed_changeset,
+                               security=Security(tuple(drop_privileges), privilege_depths,
+                                                 enforced=self.store.writer.rules.privileges))
         self.clock = clock or ModeledClock(time_scale)
         self.faults = FaultProfile.parse(faults) if isinstance(faults, str) else faults or FaultProfile()
         self.economy = Economy(cost_model=_cost_model(cost_model, costs), clock=self.clock,
