@@ -111,6 +111,7 @@ class Service:
             status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
             return json_response(status, body)
         if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
+            costs.charge("metadata")
             return sdk_message_filters(self.root, self.tables, params)
         name, key_text = split_name_key(head)
         table = self.store.by_set.get(name)
@@ -140,6 +141,7 @@ class Service:
             return self._user_privilege(prop, method)
         if (len(segments) == 2 and table.logical == "systemuser" and method == "GET"
                 and prop == "Microsoft.Dynamics.CRM.RetrieveUserPrivileges()" and isinstance(key, str)):
+            costs.charge("metadata")
             return self.security.retrieve_user_privileges(self.root, key, self.store.table_rows.find(table, key) is not None)
         if len(segments) == 2:
             return self.entities.property_request(table, key, prop, req, params, prefer, ctx)
