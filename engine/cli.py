@@ -55,10 +55,28 @@ def _input_options(p: argparse.ArgumentParser) -> None:
                    help="input format: json, ndjson, mbox, eml, or another source plugin's name (default: detect)")
     p.add_argument("--from-nylas", nargs="?", const="", metavar="GRANT", help="run the nylas CLI to export messages and contacts (optional grant id)")
     p.add_argument("--with-headers", action="store_true", help="with --from-nylas: fetch each message's headers so the real Message-ID is its identity")
-    p.add_argument("--limit", type=int, metavar="N", help="with --from-nylas: at most N messages, the newest (default: all)")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N messages, the newest (with --from-nylas: of the export; preview: also the first N records of a file)")
     p.add_argument("--contacts-source", metavar="S[,S]", help="with --from-nylas: contact sources, e.g. address_book,inbox (default: address_book)")
     p.add_argument("--config", metavar="FILE", help="run configuration (YAML); see schemas/config.schema.json")
     p.add_argument("--mappings", metavar="DIR", action="append", default=[], help="folder of mapping files that override or extend the defaults")
+
+
+PREVIEW_FORMATS = ("json", "ndjson", "yaml", "table", "html")
+
+
+def _org_options(p: argparse.ArgumentParser, *, preview: bool) -> None:
+    what = "read it (lookups only, never a write) to show what would change" if preview else "e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)"
+    p.add_argument("--url", help=f"the org: {what}")
+    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: MAIL2DATAVERSE_AUTH, else certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
+    p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
+
+
+def _selection_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--only", choices=["contacts", "accounts", "emails"], help="show only this table (the summary still counts all)")
+    p.add_argument("--sample", type=int, metavar="N", help="plan N records picked at random (seeded, see --seed) instead of all")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="the seed of --sample (default 0)")
+    p.add_argument("--where", metavar="EXPR", help="plan only the source records for which this JMESPath expression is true")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the preview to FILE instead of stdout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,23 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="FILE|DIR", help="mapping files or folders (default: the shipped mappings)")
     p.add_argument("--config", metavar="FILE", help="also validate this run configuration")
 
-    p = sub.add_parser("preview", help="print the Web API operations a sync would send (no network, no credentials)")
+    p = sub.add_parser("preview", help="show what a sync would change, record by record (against an empty org, or read-only against --url)")
     _input_options(p)
-    p.add_argument("--format", choices=["json", "yaml", "table"], default="json", help="output format (default json)")
+    _org_options(p, preview=True)
+    _selection_options(p)
+    p.add_argument("--format", choices=PREVIEW_FORMATS, default="json", help="output format (default json)")
+    p.add_argument("--report", metavar="FILE", help="also write the dry run's JSON report (with the resolution report) to FILE")
     p.add_argument("--summary", action="store_true", help="print the dry-run summary to stderr as well")
 
     p = sub.add_parser("sync", help="write contacts, accounts and emails to a Dataverse org")
     _input_options(p)
-    p.add_argument("--url", help="the org, e.g. https://contoso.crm.dynamics.com (env DATAVERSE_URL or DYNAMICS_ORG)")
-    p.add_argument("--auth", choices=["secret", "certificate", "none"], help="how to get a token: msal with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, or none (DATAVERSE_TOKEN, or a placeholder for the emulator); default: MAIL2DATAVERSE_AUTH, else certificate if AZURE_CLIENT_CERTIFICATE_PATH is set, else secret")
+    _org_options(p, preview=False)
     p.add_argument("--report", metavar="FILE", help="write the JSON run report to FILE (replaced when the run starts and "
                                                    "again when it ends, however it ends; also with --dry-run)")
     p.add_argument("--state", metavar="FILE", default=os.environ.get("MAIL2DATAVERSE_STATE", "m2d-state.sqlite3"), help="SQLite state file (default m2d-state.sqlite3)")
     p.add_argument("--full", action="store_true", help="ignore the incremental coverage and consider every message")
-    p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing")
-    p.add_argument("--format", choices=["text", "json", "yaml", "table"], default=None,
-                   help="the summary as text (default) or json; with --dry-run, the preview as json (default), yaml or table")
-    p.add_argument("--ca-file", metavar="PEM", help="trust this CA (e.g. the emulator's --tls CA)")
+    p.add_argument("--dry-run", action="store_true", help="print what preview prints and write nothing (with --url: read-only against that org)")
+    p.add_argument("--format", choices=["text", *PREVIEW_FORMATS], default=None,
+                   help="the summary as text (default) or json; with --dry-run, the preview as json (default), ndjson, yaml, table or html")
+    _selection_options(p)
     p.add_argument("--max-retries", type=int, default=8, metavar="N",
                    help="resends after throttling (429), 502/503/504, timeouts and dropped connections (default 8)")
 
@@ -224,7 +244,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _inputs(args: argparse.Namespace):
+def _inputs(args: argparse.Namespace, *, preview: bool = False):
     from .sync import Inputs
 
     nylas = args.from_nylas is not None
@@ -234,7 +254,7 @@ def _inputs(args: argparse.Namespace):
     if nylas and (args.messages or args.contacts):
         raise ConfigError("--from-nylas exports messages and contacts itself: drop --messages/--contacts")
     if not nylas:
-        given = [f for f, v in (("--with-headers", args.with_headers), ("--limit", args.limit),
+        given = [f for f, v in (("--with-headers", args.with_headers), ("--limit", args.limit and not preview),
                                 ("--contacts-source", args.contacts_source)) if v]
         if given:
             raise ConfigError(f"{', '.join(given)} only apply with --from-nylas")
@@ -257,12 +277,32 @@ def _inputs(args: argparse.Namespace):
 
 def cmd_preview(args: argparse.Namespace, report=None) -> int:
     from .config import load_config
-    from .sync import preview
-    from .writers.dry_run import render
+    from .preview import Selection, run_preview
 
     config = load_config(args.config)
-    operations, report = preview(_inputs(args), config, args.mappings, report=report)
-    sys.stdout.write(render(operations, args.format))
+    inputs = _inputs(args, preview=True)
+    for flag, value in (("--sample", args.sample), ("--limit", args.limit)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{flag} must be 0 or more")
+    selection = Selection(only=args.only, limit=args.limit, sample=args.sample, seed=args.seed, where=args.where)
+    auth = None
+    if args.url:
+        from .auth import auth_from_env
+
+        auth = auth_from_env(args.auth, args.url.rstrip("/"))
+    elif args.auth or args.ca_file:
+        raise ConfigError("--auth and --ca-file only apply with --url (the org to read)")
+    target = Path(args.output) if args.output else None
+    # The output file is created only once the plan is complete: a preview stopped by damaged
+    # input leaves nothing that could pass for a plan.
+    buffer = _Deferred(target) if target else sys.stdout
+    if report is None and getattr(args, "report", None):
+        report = _start_report(args, dry_run=True)  # the same report file a sync writes
+    report = run_preview(inputs, config, args.mappings, out=buffer, fmt=args.format, selection=selection,
+                         url=args.url.rstrip("/") if args.url else None, auth=auth, verify=args.ca_file or True,
+                         report=report)
+    if target:
+        buffer.close()
     if getattr(args, "summary", False):
         print(report.summary(), file=sys.stderr)
     return EXIT_OK
@@ -274,13 +314,33 @@ def _start_report(args: argparse.Namespace, *, dry_run: bool):
     from .runfile import RunFile
 
     report = Report(dry_run=dry_run)
-    args.runfile = RunFile(args.report, report, command="sync --dry-run" if dry_run else "sync")
+    command = "preview" if args.command == "preview" else "sync --dry-run" if dry_run else "sync"
+    args.runfile = RunFile(args.report, report, command=command)
     try:
         args.runfile.start()
     except OSError as exc:
         args.runfile = None
         raise ConfigError(f"cannot write the report {args.report}: {exc.strerror or exc}") from None
     return report
+
+
+class _Deferred:
+    """A file opened on the first write (after planning), written to a temporary name and
+    renamed into place when closed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._f = None
+
+    def write(self, text: str) -> int:
+        if self._f is None:
+            self._f = open(self.path.with_name(self.path.name + ".part"), "w", encoding="utf-8")
+        return self._f.write(text)
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            os.replace(self.path.with_name(self.path.name + ".part"), self.path)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -294,13 +354,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
     report.run["digests"]["config"] = file_digest(args.config)
     if args.dry_run:
         if args.format == "text":
-            raise ConfigError("--dry-run prints the preview: --format json, yaml or table")
+            raise ConfigError("--dry-run prints the preview: --format json, ndjson, yaml, table or html")
         args.format = args.format or "json"
         args.summary = False
         return cmd_preview(args, report=report)
     args.format = args.format or "text"
     if args.format not in ("text", "json"):
         raise ConfigError(f"--format {args.format} is a preview format: use it with --dry-run (the summary is text or json)")
+    given = [f for f, v in (("--only", args.only), ("--sample", args.sample), ("--where", args.where),
+                            ("--output", args.output)) if v]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with --dry-run (a sync writes every record)")
     config = load_config(args.config)
     url = org_url_from(os.environ, args.url, flag="--url")
     report.run["org_url"] = url

@@ -87,6 +87,8 @@ class MappedContact:
     columns: dict[str, Any]
     account: DerivedAccount | None = None
     account_nav: str | None = None
+    #: the address whose domain gave ``account`` (what the preview shows as "derived from")
+    account_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,8 @@ class RegardingTarget:
     ``reason`` explains the choice in previews and reports. Build one directly or through the
     hook's ``context["lookup"]`` (:class:`mail2dataverse.lookup.OrgLookup`); a ``by`` outside
     these forms is a :class:`~mail2dataverse.errors.PluginError` naming the plugin.
+    ``plugin`` is the name of the plugin that answered (filled in by the engine when the plugin
+    leaves it empty).
     """
 
     table: str
@@ -121,6 +125,7 @@ class RegardingTarget:
     value: str
     column: str | None = None
     reason: str = ""
+    plugin: str = ""
 
     def describe(self) -> str:
         """One-line human description, used in previews and in the report."""

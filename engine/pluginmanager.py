@@ -24,6 +24,8 @@ imported), wheels to the package (and the manager vanished). One name, one file.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import reprlib
@@ -272,7 +274,7 @@ class Plugins:
         self._transforms: dict[str, Callable[..., Any]] | None = None
         self._functions: dict[str, tuple[Callable[..., Any], list[Any]]] | None = None
         self._sources: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None
-        self._regarding = self._first_result_caller("regarding_target")
+        self._regarding = self._first_result_caller("regarding_target", with_plugin=True)
         self.lookup = OrgLookup()
 
     def __repr__(self) -> str:
@@ -464,7 +466,7 @@ class Plugins:
                 "lookup": self.lookup,
                 **context,
             }
-        answer = self._call("regarding_target", lambda: self._regarding(message=message, context=context))
+        answer, plugin = self._call("regarding_target", lambda: self._regarding(message=message, context=context))
         if answer is None or answer is False:
             return None
         ref = message.get("id") if isinstance(message, dict) else None
@@ -480,6 +482,9 @@ class Plugins:
                 f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
                 f"answered field {field_name!r} with {what}"
             )
+        if plugin and not answer.plugin:
+            # The preview says which plugin chose the link; a plugin rarely names itself.
+            answer = dataclasses.replace(answer, plugin=plugin)
         return answer
 
     def _answerer(self, hook_name: str, message: Any, context: Any) -> str:
@@ -499,7 +504,7 @@ class Plugins:
                 return impl.plugin_name
         return "unknown"
 
-    def _first_result_caller(self, hook_name: str) -> Callable[..., Any]:
+    def _first_result_caller(self, hook_name: str, *, with_plugin: bool = False) -> Callable[..., Any]:
         """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
 
         pluggy's general machinery costs about 10 µs a call, a fifth of mapping an email. The
@@ -507,19 +512,24 @@ class Plugins:
         collected above), so they are listed once, in pluggy's calling order (tryfirst first,
         trylast last; last registered first), and called directly with the arguments each one
         declares. With hook wrappers or tracing in play, pluggy itself is called.
+
+        ``with_plugin=True``: the caller answers ``(answer, name of the plugin that gave it)``
+        (the name is ``""`` when pluggy itself was called, or nobody answered).
         """
         caller = getattr(self.pm.hook, hook_name)
         impls = caller.get_hookimpls()
         if self.pm in _traced or any(i.hookwrapper or i.wrapper for i in impls):
+            if with_plugin:
+                return lambda **kwargs: (caller(**kwargs), "")
             return caller
-        order = [(i.function, tuple(i.argnames)) for i in reversed(impls)]
+        order = [(i.function, tuple(i.argnames), i.plugin_name) for i in reversed(impls)]
 
         def first_result(**kwargs: Any) -> Any:
-            for function, argnames in order:
+            for function, argnames, plugin in order:
                 answer = function(*[kwargs[name] for name in argnames])
                 if answer is not None:
-                    return answer
-            return None
+                    return (answer, plugin) if with_plugin else answer
+            return (None, "") if with_plugin else None
 
         return first_result
 

@@ -103,6 +103,11 @@ class Report:
         self.forced_outcome: str | None = None
         #: the one-line error that ended the run (usage errors, interruptions), never a secret
         self.error: str | None = None
+        #: which record each party address resolved to (a :class:`~.resolution.Resolution`),
+        #: set by the planner's email phase
+        self.resolution: Any = None
+        #: told of every skip as it happens, ``(entity, ref, reason)``: the preview explains each
+        self.on_skip: Any = None
 
     def count(self, entity: str, outcome: str, n: int = 1) -> None:
         """Add ``n`` records of ``entity`` with ``outcome`` (created, updated or unchanged)."""
@@ -115,6 +120,8 @@ class Report:
         counts.skipped += 1
         counts.skip_reasons[reason_kind(reason)] += 1
         self._detail(self.skips, {"entity": entity, "record": ref, "reason": reason})
+        if self.on_skip is not None:
+            self.on_skip(entity, ref, reason)
 
     def fail(self, entity: str, ref: str, code: str | None, message: str | None, status: int = 0) -> None:
         """Record one record the service refused, with the service's error."""
@@ -205,6 +212,7 @@ class Report:
             "warnings": [one_line(w) for w in self.warnings[:MAX_DETAILS]],
             "incremental": {"already_covered": self.incremental_skipped},
             "addresses": self.addresses,
+            "resolution": self.resolution.to_dict() if self.resolution is not None else None,
             "details_dropped": self.dropped_details + max(0, len(self.warnings) - MAX_DETAILS),
             "http": self.http,
         }

@@ -186,7 +186,7 @@ class MappingSet:
             emails = self._contact_emails(mapping, lets)
             if not emails:
                 return Skip(ref, "no email address")
-            account = nav = None
+            account = nav = address = None
             bind = mapping.bind
             if bind is not None:
                 address = _compute(bind, record, lets)
@@ -199,7 +199,8 @@ class MappingSet:
             return Skip(ref, skip.reason)
         except _Failed as failed:
             return Skip(ref, failed.reason())
-        return MappedContact(ref=ref, emails=emails, columns=columns, account=account, account_nav=nav)
+        return MappedContact(ref=ref, emails=emails, columns=columns, account=account, account_nav=nav,
+                             account_address=address if account is not None else None)
 
     def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
         value = lets[self._emails_at]

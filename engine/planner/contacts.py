@@ -38,6 +38,8 @@ class Planned:
     existing: dict[str, Any] | None = None
     outcome: str | None = None
     binds: dict[str, str] = field(default_factory=dict)
+    #: the columns an update sends (those that differ from the org or the state file)
+    changed: dict[str, Any] | None = None
 
 
 class ContactPhase:
@@ -83,11 +85,14 @@ class ContactPhase:
                     report.warnings.append(f"no account for {c.account.domain}: {exc}")
                     continue
             acc.refs.append(c.ref)
-        self._write_accounts(accounts)
-        self._write_contacts(contacts)
+        planned_accounts = self._write_accounts(accounts)
+        planned_contacts = self._write_contacts(contacts)
+        if ctx.explain is not None:
+            ctx.explain.accounts(planned_accounts)
+            ctx.explain.contacts(planned_contacts, contacts)
         ctx.tick()
 
-    def _write_accounts(self, accounts: dict[str, MappedAccount]) -> None:
+    def _write_accounts(self, accounts: dict[str, MappedAccount]) -> list[Planned]:
         ctx = self.ctx
         planned = [Planned(d, a.columns, a.refs) for d, a in accounts.items()]
         stored = self.lookups.still_in_org("account", ctx.state.get_many("account", [p.key for p in planned]))
@@ -110,8 +115,9 @@ class ContactPhase:
                 # (and every email party bound to them): they are written unlinked instead.
                 del ctx.account_ids[p.key]
                 ctx.report.warnings.append(f"account {p.key} was not written; its contacts are not linked to it")
+        return planned
 
-    def _write_contacts(self, contacts: dict[str, MappedContact]) -> None:
+    def _write_contacts(self, contacts: dict[str, MappedContact]) -> list[Planned]:
         ctx = self.ctx
         planned: list[Planned] = []
         for key, c in contacts.items():
@@ -133,11 +139,16 @@ class ContactPhase:
             else:
                 p.id = deterministic_id("contact", p.key)
         self.writer.write("contact", planned, alt_key="emailaddress1" if alt else None)
+        names = ctx.resolution.run_names
         for p in planned:
             if p.outcome == "failed" or not p.id:
                 continue  # binding a party to a row that does not exist would fail the email too
+            name = contact_name(p)
             for address in contacts[p.key].emails:
                 ctx.run_contacts.setdefault(address, p.id)
+                if name:
+                    names.setdefault(address, name)
+        return planned
 
 
 class TableWriter:
@@ -165,6 +176,7 @@ class TableWriter:
                 creates.append(p)
                 continue
             if changed:
+                p.changed = changed
                 updates.append((p, changed))
             else:
                 p.outcome = "unchanged"
@@ -287,9 +299,18 @@ class TableWriter:
         self.ctx.remember(table, p.key, p.id, {**p.columns, **p.binds}, p.refs[0])
 
 
+def contact_name(p: Planned) -> str | None:
+    """How a CRM user recognises a contact: the org's full name, else the mapped names."""
+    if p.existing and p.existing.get("fullname"):
+        return str(p.existing["fullname"])
+    c = p.columns
+    return " ".join(str(c[k]) for k in ("firstname", "lastname") if c.get(k)) or c.get("fullname") or None
+
+
 def contact_select(planned: list[Planned]) -> list[str]:
-    """The columns to read back from existing contacts: what the mapping writes, binds included."""
-    cols: set[str] = set()
+    """The columns to read back from existing contacts: what the mapping writes, binds included,
+    and the full name (the resolution report names the contact an address resolves to)."""
+    cols: set[str] = {"fullname"}
     for p in planned:
         cols.update(c for c in p.columns if "@" not in c)
         cols.update(lookup_value_column(b[: -len("@odata.bind")]) for b in p.binds)

@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..model import RecordRef
 from ..operations import ChangeSet, Operation, Result
 from ..report import Report
+from ..resolution import Resolution
 from ..state import StateStore
 
 #: logical name → (entity set, primary key)
@@ -59,6 +60,29 @@ class Executor(Protocol):
         """Rows of the pages after a first page that carried ``@odata.nextLink``."""
 
 
+class Explainer(Protocol):
+    """Told why each record ends as it does; the preview's explanation records come from here.
+
+    The planner calls it only when one is set on :attr:`RunContext.explain` (a sync has none).
+    Skips reach it through the report, since the planner reports every skip there.
+    """
+
+    def accounts(self, planned: list[Any]) -> None:
+        """Phase 1 settled these accounts (``contacts.Planned``: outcome, id, changes, existing row)."""
+
+    def contacts(self, planned: list[Any], mapped: dict[str, Any]) -> None:
+        """Phase 1 settled these contacts; ``mapped`` is address → :class:`~..model.MappedContact`."""
+
+    def email(self, email: Any, outcome: str, *, body: dict[str, Any] | None = None, reason: str = "",
+              result: Result | None = None) -> None:
+        """Phase 2 settled ``email`` (a :class:`~..model.MappedEmail`): created with ``body``,
+        unchanged for ``reason``, or failed with ``result``."""
+
+    def attach(self, email: Any, section: str, value: Any) -> None:
+        """Add a section (``thread``, ``attachments``...) to ``email``'s explanation, before
+        :meth:`email` is called for it: how later planner steps explain what they add."""
+
+
 class LookupFailed(Exception):
     """A bulk lookup failed; writing anyway could duplicate records, so the run stops."""
 
@@ -83,6 +107,10 @@ class RunContext:
     #: address book: a system user with the same address must still win when the precedence
     #: ranks system users first.
     run_contacts: dict[str, str] = field(default_factory=dict)
+    #: which record each party address resolves to (the resolution report; phase 2)
+    resolution: Resolution = field(default_factory=Resolution)
+    #: told why each record ends as it does (the preview); None in a sync
+    explain: Explainer | None = None
 
     def remember(self, table: str, key: str, dataverse_id: str | None, columns: dict[str, Any], ref: RecordRef) -> None:
         """Record a write in the state store; a dry run writes nothing, so it remembers nothing."""

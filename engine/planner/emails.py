@@ -16,6 +16,7 @@ from typing import Any
 from ..lookup import LIKE_FORMS, OrgLookup
 from ..model import MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
 from ..operations import ChangeSet, Operation, Result
+from ..resolution import NAME_COLUMN
 from ..state import covered
 from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext
 from .coverage import Coverage
@@ -89,6 +90,7 @@ class EmailPhase:
             key = hit[0] if hit else "unresolved"
             resolved[key] = resolved.get(key, 0) + 1
         report.addresses = dict(sorted(resolved.items()))
+        report.resolution = ctx.resolution
         if not ctx.executor.dry_run:
             for mailbox, mark in marks.items():
                 ctx.state.add_coverage(mailbox, mark.ranges())
@@ -101,11 +103,16 @@ class EmailPhase:
         keys = [k for e in emails for k in (e.identity, *e.aliases)]
         stored = ctx.state.get_many("email", keys)
         todo = []
+        explain = ctx.explain
+        seen_on_email = ctx.resolution.seen_on_email
         for e in emails:
             if e.identity in stored or any(a in stored for a in e.aliases):
                 report.count("email", "unchanged")
+                if explain is not None:
+                    explain.email(e, "unchanged", reason="in the state file: written by an earlier run")
             else:
                 todo.append(e)
+                seen_on_email({p.address for p in e.parties})
 
         # Round 1: existing emails, party addresses and regarding targets, in one go.
         addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
@@ -114,24 +121,29 @@ class EmailPhase:
         # This run's contacts are bound without a lookup unless a table ranked before
         # "contact" holds the same address (a system user, in the default precedence).
         before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
-        specs += [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts], ())
+        specs += [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts],
+                   (NAME_COLUMN[t],) if t in NAME_COLUMN else ())
                   for t in tables]
         targets = {e.regarding for e in todo if e.regarding is not None and not self.regarding.known(e.regarding)}
         target_specs = self.regarding.specs(targets)
         specs += [s for s, _ in target_specs]
         found = self.lookups.many(specs)
         existing = found[0]
+        resolve = ctx.resolution.resolve
         for address in addresses:
             hit = None
+            name, via = None, "org"
             for t, rows in zip(tables, found[1 : 1 + len(tables)]):
                 if t == "contact" and address in ctx.run_contacts:
-                    hit = ("contact", ctx.run_contacts[address])
+                    hit, via = ("contact", ctx.run_contacts[address]), "this run"
                     break
                 row = rows.get(address)
                 if row is not None:
                     hit = (t, row[TABLES[t][1]])
+                    name = row.get(NAME_COLUMN.get(t, ""))
                     break
             self.address_book[address] = hit
+            resolve(address, hit, name=name, via=via)
         self.regarding.settle(target_specs, found[1 + len(tables) :])
 
         items: list[ChangeSet] = []
@@ -140,6 +152,8 @@ class EmailPhase:
             if row is not None:
                 # Already in the org (another mailbox, a lost state file, server-side sync).
                 report.count("email", "unchanged")
+                if explain is not None:
+                    explain.email(e, "unchanged", reason=f"already in the org: email {row['activityid']} has this messageid")
                 ctx.remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
                 continue
             items.append(self._changeset(e))
@@ -158,12 +172,18 @@ class EmailPhase:
             if rs and all(r.ok for r in rs):
                 report.count("email", "created")
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
+                if explain is not None:
+                    explain.email(e, "created", body=create.operation.body)
             elif create is not None and create.error_code in DUPLICATE_CODES:
                 # Created by a concurrent run, or by this one before a lost response.
                 report.count("email", "unchanged")
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
+                if explain is not None:
+                    explain.email(e, "unchanged", reason="created meanwhile by another run (duplicate key)")
             else:
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
+                if explain is not None:
+                    explain.email(e, "failed", body=create.operation.body if create else None, result=bad)
                 report.fail("email", str(e.ref), bad.error_code if bad else None,
                             bad.error_message if bad else "no result", bad.status if bad else 0)
                 mark.failed(e.date)
@@ -251,10 +271,11 @@ class RegardingLinks:
                 continue
             by_kind.setdefault((t.table, t.by, t.column), []).append(t)
         for (table, by, column), ts in sorted(by_kind.items(), key=lambda kv: str(kv[0])):
+            name = (NAME_COLUMN[table],) if table in NAME_COLUMN else ()
             if by == "id":
-                out.append(((table, TABLES[table][1], [t.value for t in ts], ()), ts))
+                out.append(((table, TABLES[table][1], [t.value for t in ts], name), ts))
             elif by == "column" and column:
-                out.append(((table, column, [t.value for t in ts], ()), ts))
+                out.append(((table, column, [t.value for t in ts], name), ts))
             elif by == "account_newest_open" or by in LIKE_FORMS:
                 # Resolved in a second round: once the accounts are known, or (LIKE) one GET
                 # per target, since In(...) cannot match parts of values.
@@ -278,6 +299,8 @@ class RegardingLinks:
                     continue
                 row = rows.get(t.value.lower())
                 self._org.remember(t, row[TABLES[t.table][1]] if row else None)
+                if row:
+                    self.ctx.resolution.target_names[(t.table, row[TABLES[t.table][1]])] = row.get(NAME_COLUMN.get(t.table, ""))
         if like:
             self._settle_like(sorted(like, key=lambda t: (t.table, t.by, str(t.column), t.value)))
         if not newest:

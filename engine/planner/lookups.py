@@ -16,6 +16,7 @@ from .. import odata
 from ..lookup import like_filter
 from ..model import RegardingTarget
 from ..operations import Operation
+from ..resolution import NAME_COLUMN
 from ..state import Stored
 from .context import TABLES, LookupFailed, RunContext, chunks
 
@@ -75,13 +76,20 @@ class OrgLookups:
             link = (res.body or {}).get("@odata.nextLink")
             if link:
                 rows_of[i].extend(executor.follow(link))
+        resolution = self.ctx.resolution
         for i, rows in enumerate(rows_of):
             wanted = {str(v).lower() for v in specs[i][2] if v}
+            table = specs[i][0]
+            pk = TABLES[table][1]
             for column in columns_of[i]:
                 for row in rows:
                     value = row.get(column)
                     if isinstance(value, str) and value.lower() in wanted:
-                        out[i].setdefault(value.lower(), row)
+                        kept = out[i].setdefault(value.lower(), row)
+                        if kept is not row and kept.get(pk) != row.get(pk):
+                            # Several rows hold this value: the first wins (see above); the
+                            # resolution report lists them all as candidates.
+                            resolution.candidate(table, value, kept, row, pk)
         return out
 
     def still_in_org(self, table: str, stored: dict[str, Stored]) -> dict[str, Stored]:
@@ -124,8 +132,9 @@ class OrgLookups:
         if not account_ids or self.ctx.executor.dry_run:
             return newest
         entity_set, pk = TABLES[table]
+        name = NAME_COLUMN.get(table)
         ops = [
-            Operation("GET", odata.query(entity_set, select=[pk, "_parentaccountid_value", "createdon"],
+            Operation("GET", odata.query(entity_set, select=[pk, "_parentaccountid_value", "createdon", *([name] if name else [])],
                                          filter=f"{odata.in_filter('parentaccountid', chunk)} and statecode eq 0",
                                          orderby="createdon desc"))
             for chunk in chunks(account_ids, self.ctx.config.lookup_chunk)
@@ -138,7 +147,8 @@ class OrgLookups:
             if link:  # an account's newest may sit on a later page behind busier accounts
                 rows.extend(self.ctx.executor.follow(link))
             for row in rows:
-                newest.setdefault(str(row.get("_parentaccountid_value")), row[pk])
+                if newest.setdefault(str(row.get("_parentaccountid_value")), row[pk]) == row[pk] and name:
+                    self.ctx.resolution.target_names[(table, row[pk])] = row.get(name)
         return newest
 
     def like(self, targets: list[RegardingTarget]) -> dict[RegardingTarget, list[str]]:

@@ -33,12 +33,13 @@ class Planner:
         *,
         full: bool = False,
         progress: Any = None,
+        explain: Any = None,
     ):
         owner_domains = {
             plugins.registrable_domain(a.rsplit("@", 1)[-1]) for a in config.owner_addresses if "@" in a
         }
         self.context = RunContext(mappings, plugins, config, executor, state, report,
-                                  full=full, progress=progress, owner_domains=owner_domains)
+                                  full=full, progress=progress, owner_domains=owner_domains, explain=explain)
         self.mappings, self.config, self.executor, self.report = mappings, config, executor, report
         lookups = OrgLookups(self.context)
         self.contacts = ContactPhase(self.context, lookups)

@@ -32,8 +32,9 @@ def test_the_preview_has_no_org_to_check_against(tmp_path, capsys):
         "entity: contact\nextends: default\ncolumns:\n  new_loyaltytier:\n    value: gold\n", encoding="utf-8"
     )
     assert main(["preview", "--contacts", str(sample_path("contacts.json")), "--mappings", str(user)]) == 0
-    ops = json.loads(capsys.readouterr().out)
-    assert all(t["new_loyaltytier"] == "gold" for t in ops[-1]["body"]["Targets"])
+    records = json.loads(capsys.readouterr().out)
+    created = [r for r in records if r["kind"] == "contact" and r["outcome"] == "create"]
+    assert created and all(r["payload"]["new_loyaltytier"] == "gold" for r in created)
 
 
 def test_unreadable_metadata_is_a_warning_not_a_stop(tmp_path, monkeypatch):
