@@ -125,7 +125,7 @@ class RegardingTarget:
     value: str
     column: str | None = None
     reason: str = ""
-    plugin: str = ""
+    plugin: str = field(default="", compare=False)  # who answered, not what: not part of equality
 
     def describe(self) -> str:
         """One-line human description, used in previews and in the report."""
