@@ -347,8 +347,14 @@ def generate(pages_dir: Path) -> dict:
     for referenced, page in pages.items():
         for rel in page.one_to_many:
             child, column = rel["referencing_entity"], rel["referencing_attribute"]
-            if child not in tables or column not in tables[child]["columns"]:
+            if child not in tables:
                 continue
+            if column not in tables[child]["columns"]:
+                # An app's page names a lookup it adds to a core table (lead's account_originating_lead
+                # adds account.originatingleadid): the column exists where that table does.
+                tables[child]["columns"][column] = {"schema": column, "type": "Lookup", "targets": [],
+                                                    "added_with": referenced}
+                tables[child]["columns"] = dict(sorted(tables[child]["columns"].items()))
             _relate(tables, stated, activities, referenced, child, column, rel["schema"], rel["collection"])
     # 2) many-to-one relationships stated only on the referencing page
     for child, page in pages.items():

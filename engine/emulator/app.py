@@ -16,7 +16,7 @@ import urllib.parse
 from typing import Callable
 
 from . import batch as batchmod
-from . import costs, errors, metadata
+from . import costs, csdl, errors, metadata
 from .actions import WHOAMI, BulkActions, who_am_i
 from .entities import EntityHandlers
 from .keys import parse_key
@@ -36,13 +36,16 @@ class Service:
 
     def __init__(self, store: Store, *, root: Callable[[], str], bump: Callable[[str, int], None],
                  op_delay: Callable[[int], None],
-                 continue_after_failed_changeset: bool = True, security: Security | None = None):
+                 continue_after_failed_changeset: bool = True, security: Security | None = None,
+                 bypass_privilege: bool = False):
         self.store = store
         self.tables = store.tables
         self._root = root
         self.bump = bump  # thread-safe counter increment owned by the server
         self.op_delay = op_delay
         self.continue_after_failed_changeset = continue_after_failed_changeset
+        self.bypass_privilege = bypass_privilege
+        self._csdl: str | None = None
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
@@ -95,6 +98,14 @@ class Service:
         head = segments[0]
         if not in_batch and head != "$batch":
             self.bump("operations", 1)
+        self._check_bypass(req.headers)
+        if head == "$metadata" and len(segments) == 1:
+            if method != "GET":
+                raise errors.no_http_resource(self.root + path)
+            if self._csdl is None:
+                self._csdl = csdl.render(self.tables)
+            return Response(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")],
+                            self._csdl.encode("utf-8"))
         if head == "$batch":
             if method != "POST" or in_batch or len(segments) != 1:
                 raise errors.no_http_resource(self.root + path)
@@ -124,6 +135,8 @@ class Service:
                     return self.reads.list_entities(table, params, prefer, target)
                 if method == "POST":
                     return self.entities.create(table, req, params, prefer, ctx, in_batch)
+            elif len(segments) == 2 and segments[1] == "$count" and method == "GET":
+                return self.reads.count_entities(table, params)
             elif len(segments) == 2 and segments[1].startswith("Microsoft.Dynamics.CRM.") and method == "POST":
                 return self.bulk.run(table, segments[1][len("Microsoft.Dynamics.CRM."):], req, ctx)
             raise errors.no_http_resource(self.root + path)
@@ -157,6 +170,25 @@ class Service:
         held = [p for p in self.security.held(WHOAMI["UserId"]) if p["PrivilegeName"] == m.group(1)]
         return json_response(200, {"@odata.context": f"{self.root}$metadata#Microsoft.Dynamics.CRM."
                                                      "RetrieveUserPrivilegeByPrivilegeNameResponse", "RolePrivileges": held})
+
+    # Headers that skip custom logic, and the privilege each needs (bypass-custom-business-logic.md).
+    _BYPASS = {"mscrm.bypasscustompluginexecution": "prvBypassCustomPlugins",
+               "mscrm.bypassbusinesslogicexecution": "prvBypassCustomBusinessLogic"}
+
+    def _check_bypass(self, headers: dict[str, str]) -> None:
+        """Refuse a bypass header from a caller without its privilege (403 PrivilegeDenied)."""
+        if self.bypass_privilege:
+            return
+        for name, privilege in self._BYPASS.items():
+            value = headers.get(name)
+            if value is None or value.strip().lower() == "false":
+                continue
+            caller = WHOAMI["UserId"]
+            raise errors.ODataError(
+                403, "0x80040220",
+                f"Principal user (Id={caller}, type=8, roleCount=1, privilegeCount=0, accessMode=0), is missing "
+                f"{privilege} privilege (Id={errors.privilege_id(privilege)}) on OTC=undefined for entity ''. "
+                f"context.Caller={caller}")
 
     def _params(self, query: str) -> dict[str, str]:
         out: dict[str, str] = {}

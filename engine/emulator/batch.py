@@ -3,7 +3,11 @@
 Parsing follows OData v4 §11.7 as Dataverse applies it: CRLF line endings are required (a body
 with bare LF is "Stream was not readable."), parts are ``application/http`` requests or
 ``multipart/mixed`` change sets, change sets do not nest and hold no GET, and a batch carries at
-most 1,000 operations. Responses reproduce the layout of Microsoft's documented examples:
+most 1,000 operations. The checks of the OData reader Dataverse reads batches with
+(Microsoft.OData.Core's ``ODataMultipartMixedBatchReaderStream``) apply too, with its messages:
+each operation part has ``Content-Transfer-Encoding: binary``, each request in a change set a
+``Content-ID``, the request line is ``HTTP/1.1``, and no header appears twice in one part. The
+whole body is read before anything runs, so a framing error runs nothing. Responses reproduce the layout of Microsoft's documented examples:
 ``batchresponse_<guid>`` / ``changesetresponse_<guid>`` boundaries, ``Content-ID`` echoed on
 change-set parts, 204 parts with ``Location`` and ``OData-EntityId``.
 """
@@ -94,7 +98,11 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
 
 
 def _headers(block: bytes) -> dict[str, str]:
-    """Parse CRLF header lines; a bare LF means the client did not send CRLF."""
+    """Parse CRLF header lines; a bare LF means the client did not send CRLF.
+
+    A name repeated in one block (compared case-insensitively) is refused, as the OData reader
+    does, rather than one value silently winning.
+    """
     out: dict[str, str] = {}
     if not block:
         return out
@@ -106,7 +114,11 @@ def _headers(block: bytes) -> dict[str, str]:
         name, sep, value = line.decode("utf-8").partition(":")
         if not sep:
             raise errors.stream_not_readable()
-        out[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        if key in out:
+            raise errors.batch_reader(f"The header '{name.strip()}' was specified multiple times. Each header must "
+                                      "appear only once in a batch part.")
+        out[key] = value.strip()
     return out
 
 
@@ -121,12 +133,16 @@ def _split_head(part: bytes) -> tuple[bytes, bytes]:
     return part[:idx], part[idx + 4:]
 
 
-def _operation(part: bytes, headers: dict[str, str]) -> Operation:
+def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False) -> Operation:
     ct = headers.get("content-type", "").split(";")[0].strip().lower()
     if ct != "application/http":
         raise errors.bad_request(
             f"The content type '{headers.get('content-type', '')}' of a batch part is not valid; "
             "it must be 'application/http'.")
+    if headers.get("content-transfer-encoding", "").lower() != "binary":
+        raise errors.batch_reader("A missing or invalid 'Content-Transfer-Encoding' header was found. The "
+                                  "'Content-Transfer-Encoding' header must be specified for each batch operation, "
+                                  "and its value must be 'binary'.")
     request_line, _, rest = part.partition(CRLF)
     if b"\n" in request_line:
         raise errors.stream_not_readable()
@@ -134,10 +150,21 @@ def _operation(part: bytes, headers: dict[str, str]) -> Operation:
     if len(pieces) != 3 or not pieces[2].startswith("HTTP/"):
         raise errors.bad_request(f"The HTTP request line '{request_line.decode('utf-8', 'replace')}' in a batch "
                                  "part is not valid.")
-    method, url, _version = pieces
+    method, url, version = pieces
+    if version != "HTTP/1.1":
+        raise errors.batch_reader(f"The HTTP version '{version}' used in a batch operation request or response is "
+                                  "not valid. The value must be 'HTTP/1.1'.")
+    if in_changeset and method.upper() == "GET":  # the reader checks the request line before the headers
+        raise errors.bad_request(
+            "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
+            "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
     head, body = _split_head(rest) if rest else (b"", b"")
-    return Operation(method=method.upper(), url=url, headers=_headers(head), body=body,
-                     content_id=headers.get("content-id"))
+    inner = _headers(head)
+    content_id = headers.get("content-id") or (inner.get("content-id") if in_changeset else None)
+    if in_changeset and content_id is None:
+        raise errors.batch_reader("The header with name 'Content-ID' was not present in the header collection of "
+                                  "the batch operation.")
+    return Operation(method=method.upper(), url=url, headers=inner, body=body, content_id=content_id)
 
 
 def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
@@ -156,11 +183,7 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
                 iheaders = _headers(ihead)
                 if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
                     raise errors.bad_request("Nested change sets in a batch payload are not supported.")
-                op = _operation(icontent, iheaders)
-                if op.method == "GET":
-                    raise errors.bad_request(
-                        "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
-                        "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
+                op = _operation(icontent, iheaders, in_changeset=True)
                 cs.operations.append(op)
             count += len(cs.operations)
             items.append(cs)

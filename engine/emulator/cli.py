@@ -3,7 +3,9 @@
 The main CLI calls :func:`add_arguments` to declare the flags and :func:`run` to serve. The
 first line of stdout is the base URL (``http://127.0.0.1:PORT``); with ``--tls`` the second is
 the CA certificate path to trust (e.g. ``REQUESTS_CA_BUNDLE``). SIGINT/SIGTERM stop the server
-and, with ``--state``, save the store to that file (it is loaded on start when it exists).
+and, with ``--state``, save the store to that file (it is loaded on start when it exists; a file
+that is not an emulator state file is refused, never overwritten). ``--seed FILE`` loads an org's
+records in the demo's ``org.json`` shape and never writes that file.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import signal
 import sys
 import threading
 
+from pathlib import Path
+
+from .catalog import PROFILES
 from .costs import MODELS, load_cost_file, parse_overrides
 from .faults import FaultProfile
 from .server import Emulator
@@ -68,7 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="expire each bearer token this many seconds after its first use (401)")
     parser.add_argument("--anonymous", action="store_true",
                         help="also accept requests without an Authorization header (sync --auth none)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated ids and faults")
+    parser.add_argument("--seed", metavar="FILE", default=None,
+                        help="load an org's records (the demo's org.json shape) on start; the file is never written")
+    parser.add_argument("--random-seed", type=int, default=0, help="seed for generated ids and faults")
+    parser.add_argument("--org-profile", choices=PROFILES, default="sales+service",
+                        help="the org's shape: base (no opportunity/incident), sales, service, sales+service")
+    parser.add_argument("--schema-extend", metavar="FILE", default=None,
+                        help="YAML of custom columns and tables, e.g. contact new_nickname (docs/emulator.md)")
+    parser.add_argument("--bypass-privilege", action="store_true",
+                        help="grant prvBypassCustomPlugins/prvBypassCustomBusinessLogic (MSCRM.Bypass* headers)")
     parser.add_argument("--statecode-on-create", choices=("reject", "ignore"), default="reject",
                         help="what to do with statecode in a create body where it is not valid for create")
     parser.add_argument("--drop-privilege", metavar="NAME", action="append", default=[],
@@ -88,6 +101,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "Retry-After)")
 
 
+def _seeds(args: argparse.Namespace) -> tuple[str | None, int]:
+    """``(seed file, random seed)``: ``--seed 7`` keeps meaning the random seed it used to be
+    when no file of that name exists."""
+    seed, random_seed = getattr(args, "seed", None), getattr(args, "random_seed", 0)
+    if isinstance(seed, int):
+        return None, seed
+    if seed is not None and seed.lstrip("-").isdigit() and not Path(seed).exists():
+        print(f"--seed {seed}: taken as --random-seed {seed} (--seed now names an org file)", file=sys.stderr)
+        return None, int(seed)
+    return seed, random_seed
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit status."""
     overrides: dict[str, float] = {}
@@ -99,15 +124,13 @@ def run(args: argparse.Namespace) -> int:
             return 2
     for item in getattr(args, "cost", []):
         overrides.update(item)
-    emu = Emulator(host=args.host, port=args.port, tls=args.tls, alternate_keys=tuple(args.alternate_key),
-                   latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
-                   state_file=args.state, seed=getattr(args, "seed", 0),
-                   statecode_on_create=getattr(args, "statecode_on_create", "reject"),
-                   email_subject_max=getattr(args, "email_subject_max", 800),
-                   anonymous=getattr(args, "anonymous", False),
-                   cost_model=getattr(args, "cost_model", "realistic"), costs=overrides or None,
-                   web_servers=getattr(args, "web_servers", 1), time_scale=getattr(args, "time_scale", 1.0),
-                   drop_privileges=tuple(getattr(args, "drop_privilege", ()) or ()))
+    seed_file, random_seed = _seeds(args)
+    try:
+        emu = _emulator(args, seed_file, random_seed, overrides)
+        emu.start()
+    except (ValueError, OSError) as exc:  # a bad --state/--seed/--schema-extend file: say which, no traceback
+        print(f"mail2dataverse emulator: error: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -115,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        emu.start()
         print(emu.base_url, flush=True)
         if emu.ca_file:
             print(emu.ca_file, flush=True)
@@ -129,6 +151,21 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _emulator(args: argparse.Namespace, seed_file: str | None, random_seed: int, costs: dict[str, float]) -> Emulator:
+    return Emulator(host=args.host, port=args.port, tls=args.tls, alternate_keys=tuple(args.alternate_key),
+                   latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
+                   state_file=args.state, seed=random_seed, seed_file=seed_file,
+                   org_profile=getattr(args, "org_profile", "sales+service"),
+                   schema_extend=getattr(args, "schema_extend", None),
+                   bypass_privilege=getattr(args, "bypass_privilege", False),
+                   statecode_on_create=getattr(args, "statecode_on_create", "reject"),
+                   email_subject_max=getattr(args, "email_subject_max", 800),
+                   anonymous=getattr(args, "anonymous", False),
+                   cost_model=getattr(args, "cost_model", "realistic"), costs=costs or None,
+                   web_servers=getattr(args, "web_servers", 1), time_scale=getattr(args, "time_scale", 1.0),
+                   drop_privileges=tuple(getattr(args, "drop_privilege", ()) or ()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ spaces after "A validation error occurred." in the string-length error.
 from __future__ import annotations
 
 import json
+import uuid
 
 
 class ODataError(Exception):
@@ -167,6 +168,17 @@ def unexpected() -> ODataError:
     return ODataError(400, "0x80040216", "An unexpected error occurred.")
 
 
+def batch_reader(message: str) -> ODataError:
+    """400 for a ``$batch`` body the OData batch reader refuses (its own message, e.g. a missing
+    ``Content-Transfer-Encoding``), with the code Dataverse gives unreadable batch bodies."""
+    return ODataError(400, "0x80048d19", message)
+
+
 def stream_not_readable() -> ODataError:
     """400 for a ``$batch`` body that is not well-formed CRLF multipart."""
     return ODataError(400, "0x80048d19", "Stream was not readable.")
+
+
+def privilege_id(name: str) -> str:
+    """A stable id for a named privilege (the real ids differ per org; messages only quote them)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:dataverse-emulator:privilege:{name}"))

@@ -4,8 +4,9 @@ The official Python SDK resolves a table's entity set and primary key with
 ``GET EntityDefinitions?$select=LogicalName,EntitySetName,PrimaryIdAttribute&$filter=LogicalName eq 'contact'``
 and fetches picklist options through
 ``EntityDefinitions(LogicalName='contact')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata``;
-other clients read ``Attributes`` and ``Keys``. Answers are built from :mod:`.schema` and the
-store's declared alternate keys.
+other clients read ``Attributes`` and ``Keys``. Answers are built from the same generated tables
+as every write (:mod:`.catalog`: type, MaxLength, MinValue/MaxValue, precision, DateTimeBehavior,
+option labels, targets, validity for create/update/read) and the store's declared alternate keys.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from . import errors
 from .filters import compile_filter
 from .keys import parse_key
 from .queryoptions import parse_expand, parse_select
-from .schema import ATTRIBUTE_TYPES, METADATA_NS, Column, Table
+from .schema import METADATA_NS, Column, Table
 
 _ATTR_ODATA_TYPES = {
     "String": "StringAttributeMetadata", "Memo": "MemoAttributeMetadata", "EntityName": "EntityNameAttributeMetadata",
@@ -26,11 +27,9 @@ _ATTR_ODATA_TYPES = {
     "Boolean": "BooleanAttributeMetadata", "DateTime": "DateTimeAttributeMetadata",
     "Decimal": "DecimalAttributeMetadata", "Money": "MoneyAttributeMetadata", "Double": "DoubleAttributeMetadata",
     "Uniqueidentifier": "UniqueIdentifierAttributeMetadata", "Lookup": "LookupAttributeMetadata",
+    "Customer": "LookupAttributeMetadata", "Owner": "LookupAttributeMetadata", "Image": "ImageAttributeMetadata",
+    "File": "FileAttributeMetadata", "PartyList": "LookupAttributeMetadata",
 }
-
-
-def _schema_name(name: str) -> str:
-    return name[:1].upper() + name[1:]
 
 
 def entity(table: Table) -> dict[str, Any]:
@@ -41,13 +40,13 @@ def entity(table: Table) -> dict[str, Any]:
         "SchemaName": table.schema_name,
         "EntitySetName": table.entity_set,
         "LogicalCollectionName": table.entity_set,
-        "CollectionSchemaName": table.schema_name + "s",
+        "CollectionSchemaName": table.collection_schema_name or table.schema_name + "s",
         "PrimaryIdAttribute": table.pk,
         "PrimaryNameAttribute": table.primary_name,
         "ObjectTypeCode": table.object_type_code,
-        "IsActivity": table.logical in ("email", "task", "phonecall"),
+        "IsActivity": table.is_activity,
         "IsActivityParty": table.logical == "activityparty",
-        "IsCustomEntity": False,
+        "IsCustomEntity": table.object_type_code >= 10000,
         "IsValidForAdvancedFind": True,
         "TableType": "Standard",
     }
@@ -55,14 +54,12 @@ def entity(table: Table) -> dict[str, Any]:
 
 def attribute(table: Table, col: Column) -> dict[str, Any]:
     """AttributeMetadata for one column, typed with ``@odata.type`` like the real response."""
-    attr_type = ATTRIBUTE_TYPES[col.type]
-    if col.type == "lookup" and col.type_column:
-        attr_type = "Customer" if set(col.targets) == {"account", "contact"} else "Lookup"
+    attr_type = col.attribute_type
     out = {
         "@odata.type": f"#Microsoft.Dynamics.CRM.{_ATTR_ODATA_TYPES.get(attr_type, 'LookupAttributeMetadata')}",
         "MetadataId": str(uuid.uuid5(METADATA_NS, f"{table.logical}.{col.name}")),
         "LogicalName": col.name,
-        "SchemaName": _schema_name(col.name),
+        "SchemaName": col.schema_name or col.name,
         "EntityLogicalName": table.logical,
         "AttributeType": attr_type,
         "AttributeTypeName": {"Value": f"{attr_type}Type"},
@@ -70,17 +67,29 @@ def attribute(table: Table, col: Column) -> dict[str, Any]:
         "IsPrimaryName": col.name == table.primary_name,
         "IsValidForCreate": col.create,
         "IsValidForUpdate": col.update,
-        "IsValidForRead": True,
-        "IsCustomAttribute": False,
+        "IsValidForRead": col.read,
+        "IsCustomAttribute": col.custom,
+        "RequiredLevel": {"Value": col.required, "CanBeChanged": not col.custom, "ManagedPropertyLogicalName":
+                          "canmodifyrequirementlevelsettings"},
     }
     if col.max_length is not None:
         out["MaxLength"] = col.max_length
+    if col.min_value is not None:
+        out["MinValue"] = col.min_value
+    if col.max_value is not None:
+        out["MaxValue"] = col.max_value
+    if col.precision is not None:
+        out["Precision"] = col.precision
+    if col.behavior is not None:
+        out["DateTimeBehavior"] = {"Value": col.behavior}
+        out["Format"] = "DateOnly" if col.date_only else "DateAndTime"
     if col.type == "lookup":
         out["Targets"] = list(col.targets)
     return out
 
 
 def _options(table: Table, col: Column) -> dict[str, Any]:
+    labels = dict(col.option_labels)
     values = col.options
     if col.type == "state":
         values = tuple(sorted(table.state_defaults))
@@ -90,8 +99,8 @@ def _options(table: Table, col: Column) -> dict[str, Any]:
         "MetadataId": str(uuid.uuid5(METADATA_NS, f"{table.logical}.{col.name}.options")),
         "Name": f"{table.logical}_{col.name}",
         "Options": [
-            {"Value": v, "Label": {"LocalizedLabels": [{"Label": str(v), "LanguageCode": 1033}],
-                                   "UserLocalizedLabel": {"Label": str(v), "LanguageCode": 1033}}}
+            {"Value": v, "Label": {"LocalizedLabels": [{"Label": labels.get(v, str(v)), "LanguageCode": 1033}],
+                                   "UserLocalizedLabel": {"Label": labels.get(v, str(v)), "LanguageCode": 1033}}}
             for v in values
         ],
     }

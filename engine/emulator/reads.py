@@ -77,7 +77,8 @@ class Reads:
         """A row as the Web API returns it: etag, selected columns (lookups as ``_x_value``), pk."""
         out: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
         if select is None:
-            names = [c for c in table.columns if table.columns[c].type != "entityname" or c == "activitytypecode"]
+            names = [c for c, col in table.columns.items() if col.read and col.type not in ("partylist", "file")
+                     and (col.type != "entityname" or c == "activitytypecode")]
         else:
             names = [table.lookup_property(n) or n for n in select]
             if table.pk not in names:
@@ -192,6 +193,12 @@ class Reads:
         body: dict[str, Any] = {"@odata.context": self.context(table, select)}
         if params.get("$count") == "true":
             body["@odata.count"] = min(total, MAX_PAGE)
+            wanted = prefer.get("odata.include-annotations")
+            # query/count-rows.md: with these annotations the count says whether it was capped.
+            if _annotation_wanted(wanted, "Microsoft.Dynamics.CRM.totalrecordcount"):
+                body["@Microsoft.Dynamics.CRM.totalrecordcount"] = min(total, MAX_PAGE)
+            if _annotation_wanted(wanted, "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"):
+                body["@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"] = total > MAX_PAGE
         elif params.get("$count") not in (None, "false"):
             raise errors.bad_request(f"'{params['$count']}' is not a valid count option.")
         values = []
@@ -208,6 +215,14 @@ class Reads:
             applied.append('odata.include-annotations="*"')
         headers = [("Preference-Applied", ",".join(applied))] if applied else []
         return json_response(200, body, headers)
+
+    def count_entities(self, table: Table, params: dict[str, str]) -> Response:
+        """``GET /{set}/$count``: the number of (filtered) rows as plain text, at most 5,000."""
+        with self.store.lock:
+            rows = list(self.store.rows[table.logical].values())
+        rows = self.query_rows(table, rows, params)
+        return Response(200, [("Content-Type", "text/plain; charset=utf-8"), ("OData-Version", "4.0")],
+                        str(min(len(rows), MAX_PAGE)).encode("ascii"))
 
     def next_link(self, table: Table, params: dict[str, str], page: int, last_id: str) -> str:
         cookie = (f'<cookie pagenumber="{page}" pagingcookie="%3ccookie%20page%3d%22{page - 1}%22%3e%3c'
@@ -251,3 +266,14 @@ class Reads:
         if expand:
             self.expand(table, row, body, expand, annotations)
         return json_response(200, body, [("ETag", etag)])
+
+
+def _annotation_wanted(preference: str | None, name: str) -> bool:
+    """Whether ``odata.include-annotations`` asks for ``name`` (``*``, ``ns.*`` or the name)."""
+    if not preference:
+        return False
+    for item in preference.split(","):
+        item = item.strip()
+        if item == "*" or item == name or (item.endswith(".*") and name.startswith(item[:-1])):
+            return True
+    return False

@@ -24,14 +24,15 @@ from pathlib import Path
 
 from . import errors
 from .app import Service
+from .catalog import build_catalog
 from .clock import ModeledClock
 from .costs import CostModel
 from .costs import operations as charge_operations
 from .economy import Economy
 from .faults import FaultInjector, FaultProfile
 from .limits import Throttled
+from .orgfiles import load_seed_file, load_state_file, read_extension
 from .rules_attachments import AttachmentRules, organization_row
-from .schema import build_tables
 from .security import Security
 from .state import dumps_state
 from .store import Options, Store
@@ -176,6 +177,11 @@ class Emulator:
     ``drop_privileges`` takes privileges out of the application user's seeded role and
     ``privilege_depths`` lowers some (``{"prvReadContact": "Local"}``): what
     ``RetrieveUserPrivileges`` answers (:mod:`.security`).
+
+    ``org_profile`` is ``base``, ``sales``, ``service`` or ``sales+service`` (the tables the org
+    has); ``schema_extend`` a YAML file of custom columns and tables (:mod:`.extend`); ``seed_file``
+    an org's records in the demo's ``org.json`` shape, loaded on start and never written;
+    ``bypass_privilege`` grants the caller prvBypassCustomPlugins / prvBypassCustomBusinessLogic.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls: bool = False, alternate_keys=(),
@@ -186,7 +192,9 @@ class Emulator:
                  cost_model: str = "none", costs: dict[str, float] | None = None, web_servers: int = 1,
                  time_scale: float = 1.0, clock: ModeledClock | None = None,
                  attachment_rules: AttachmentRules | None = None, organization: dict | None = None,
-                 drop_privileges: tuple[str, ...] = (), privilege_depths: dict[str, str] | None = None):
+                 drop_privileges: tuple[str, ...] = (), privilege_depths: dict[str, str] | None = None,
+                 org_profile: str = "sales+service", schema_extend: str | os.PathLike | None = None,
+                 seed_file: str | os.PathLike | None = None, bypass_privilege: bool = False):
         if statecode_on_create not in ("reject", "ignore"):
             raise ValueError("statecode_on_create must be 'reject' or 'ignore'")
         self.host = host
@@ -207,7 +215,9 @@ class Emulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: tempfile.TemporaryDirectory | None = None
-        self.tables = build_tables(email_subject_max)
+        self.seed_file = Path(seed_file) if seed_file else None
+        self._loaded = False  # the state file is written back only over a store that was loaded
+        self.tables = build_catalog(org_profile, email_subject_max, read_extension(schema_extend))
         self.store = Store(self.tables, alternate_keys,
                            Options(statecode_on_create=statecode_on_create, undeclared_key_code=undeclared_key_code),
                            seed=seed, rules=attachment_rules)
@@ -218,7 +228,8 @@ class Emulator:
                                op_delay=charge_operations,
                                continue_after_failed_changeset=continue_after_failed_changeset,
                                security=Security(tuple(drop_privileges), privilege_depths,
-                                                 enforced=self.store.writer.rules.privileges))
+                                                 enforced=self.store.writer.rules.privileges),
+                               bypass_privilege=bypass_privilege)
         self.clock = clock or ModeledClock(time_scale)
         self.faults = FaultProfile.parse(faults) if isinstance(faults, str) else faults or FaultProfile()
         self.economy = Economy(cost_model=_cost_model(cost_model, costs), clock=self.clock,
@@ -258,9 +269,13 @@ class Emulator:
         self.stats.update(base)
 
     def records(self, table: str) -> list[dict]:
-        """Copies of the stored rows of ``table`` (logical names; lookups hold the target id)."""
+        """Copies of the stored rows of ``table`` (logical names; lookups hold the target id).
+
+        Rows are stored sparse; here every column of the table is present (null when unset).
+        """
         with self.store.lock:
-            return [dict(r) for r in self.store.rows[table].values()]
+            blank = dict.fromkeys(self.tables[table].columns)
+            return [{**blank, **r} for r in self.store.rows[table].values()]
 
     def seed(self, table: str, row: dict) -> str:
         """Pre-create a row (statecode, read-only columns and lookup ids allowed) and return its id."""
@@ -273,9 +288,19 @@ class Emulator:
     def start(self) -> "Emulator":
         """Bind, load the state file if any, and serve on a background thread."""
         if self.state_file and self.state_file.exists():
-            self.store.load(json.loads(self.state_file.read_text(encoding="utf-8")))
+            self.store.load(load_state_file(self.state_file))
             if not self.store.rows["organization"]:  # a state file from before the table existed
                 self.store.seed("organization", self._organization)
+        self._loaded = True
+        if self.seed_file and not (self.state_file and self.state_file.exists()):
+            # A state file already holds the seeded org from an earlier run: seed only a fresh one.
+            counts: dict[str, int] = {}
+            for table, row in load_seed_file(self.seed_file, self.tables):
+                n = counts[table] = counts.get(table, 0) + 1
+                try:
+                    self.store.seed(table, row)
+                except (errors.ODataError, ValueError) as exc:
+                    raise ValueError(f"{self.seed_file}: {table} row {n}: {getattr(exc, 'message', exc)}") from None
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
         if self.tls:
@@ -300,7 +325,7 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self.state_file:
+        if self.state_file and self._loaded:
             self.save_state()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()

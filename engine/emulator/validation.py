@@ -3,7 +3,13 @@
 :func:`coerce` checks one value against its column (the service's conversion and range 400s);
 :class:`PayloadReader` splits a JSON body into column values, deep inserts and collection
 binds; the ``check_*`` functions and :func:`apply_state` are the platform rules on top of that
-(state/status pairs, read-only closed activities, activity parties).
+(state/status pairs, read-only closed rows, activity parties).
+
+String lengths are counted in UTF-16 code units, as the service (a .NET string) counts them;
+date-times need a zone (the OData reader refuses ``2024-05-01T09:30:00`` for an
+``Edm.DateTimeOffset``), nothing before 1753-01-01 (SQL ``datetime``) is stored, and DateOnly
+columns are ``Edm.Date``: ``yyyy-MM-dd`` in and out. Numbers stay inside the column's
+MinValue/MaxValue from the reference pages.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from typing import Any, Callable
 
 from . import errors
 from .references import WriteContext
-from .schema import EDM_TYPES, Column, Table
-from .values import GUID_RE, normalize_datetime
+from .schema import Column, Table
+from .values import DATE_RE, GUID_RE, normalize_datetime, utf16_length
 
-ACTIVITY_TABLES = {"email", "task", "phonecall"}
+# .NET type names the range error quotes, per column kind.
+_CLR_TYPES = {"int": "System.Int32", "bigint": "System.Int64", "decimal": "System.Decimal",
+              "money": "System.Decimal", "double": "System.Double"}
+_MIN_DATE = "1753-01-01"
 
 # resolve(ref, ctx, entity_set) -> (target table, id): see references.resolve_reference.
 Resolve = Callable[[str, WriteContext, str], "tuple[Table, str]"]
@@ -27,6 +36,7 @@ def coerce(table: Table, col: Column, value: Any) -> Any:
         return None
     t = col.type
     es = table.entity_set
+    edm = col.edm_type
 
     def wrong(literal: Any) -> errors.ODataError:
         if isinstance(literal, (dict, list)):
@@ -36,15 +46,16 @@ def coerce(table: Table, col: Column, value: Any) -> Any:
                     "A 'PrimitiveValue' node was expected.")
         if isinstance(literal, str):
             return errors.payload_error(
-                es, f"Cannot convert the literal '{literal}' to the expected type '{EDM_TYPES[t]}'.")
+                es, f"Cannot convert the literal '{literal}' to the expected type '{edm}'.")
         return errors.payload_error(
-            es, f"Cannot convert a primitive value to the expected type '{EDM_TYPES[t]}'. See the inner "
+            es, f"Cannot convert a primitive value to the expected type '{edm}'. See the inner "
                 "exception for more details.")
 
-    if t in ("string", "memo", "entityname"):
+    if t in ("string", "memo", "entityname", "image"):
         if not isinstance(value, str):
             raise wrong(value)
-        if col.max_length is not None and len(value) > col.max_length:
+        if col.max_length is not None and len(value) * 2 > col.max_length \
+                and utf16_length(value) > col.max_length:
             raise errors.length_exceeded(table.logical, col.name, col.max_length)
         return value
     if t in ("int", "bigint", "picklist", "state", "status"):
@@ -57,6 +68,7 @@ def coerce(table: Table, col: Column, value: Any) -> Any:
             raise wrong(value)
         if t == "picklist" and col.options and value not in col.options:
             raise errors.outside_range(table.logical, col.name, value, list(col.options))
+        _check_range(table, col, value)
         return value
     if t == "bool":
         if not isinstance(value, bool):
@@ -65,15 +77,23 @@ def coerce(table: Table, col: Column, value: Any) -> Any:
     if t in ("decimal", "money", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise wrong(value)
+        _check_range(table, col, value)
         return float(value)
     if t == "datetime":
         if not isinstance(value, str):
             raise wrong(value)
-        try:
-            return normalize_datetime(value)
-        except ValueError:
-            raise errors.payload_error(
-                es, f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset'.")
+        if col.date_only:
+            if not DATE_RE.match(value):
+                raise wrong(value)
+            stored = value
+        else:
+            try:
+                stored = normalize_datetime(value, require_zone=True)
+            except ValueError:
+                raise wrong(value) from None
+        if stored[:10] < _MIN_DATE:
+            raise errors.ODataError(400, "0x80040239", "DateTime is less than minumum value supported by CrmDateTime")
+        return stored
     if t == "uniqueidentifier":
         if not isinstance(value, str) or not GUID_RE.match(value):
             raise wrong(value)
@@ -117,6 +137,9 @@ class PayloadReader:
                     continue  # instance annotations (FormattedValue etc.) are ignored on write
                 if prop in table.navs:
                     nav = table.navs[prop]
+                    if value is None:  # "nav@odata.bind": null disassociates (associate-disassociate docs)
+                        _clear_lookup(table, nav.column, values)
+                        continue
                     if not isinstance(value, str):
                         raise errors.payload_error(
                             table.entity_set, f"The value of the 'odata.bind' annotation for the single-valued "
@@ -129,8 +152,8 @@ class PayloadReader:
                             f"navigation property '{prop}' whose type is "
                             f"'Microsoft.Dynamics.CRM.{nav.target}'.")
                     col = table.columns[nav.column]
-                    if not creating and not col.update:
-                        continue  # a create-only lookup (thread links) is left as it was
+                    if (creating and not col.create) or (not creating and not col.update):
+                        continue  # a read-only lookup is ignored like any read-only column
                     values[nav.column] = rid
                     if col.type_column:
                         values[col.type_column] = target.logical
@@ -154,6 +177,9 @@ class PayloadReader:
                     continue
                 raise errors.undeclared_annotation_property(table.entity_set, prop)
             if key in table.navs:
+                if value is None:  # "nav": null disassociates too
+                    _clear_lookup(table, table.navs[key].column, values)
+                    continue
                 if not isinstance(value, dict):
                     raise errors.payload_error(
                         table.entity_set, f"A node of type '{type(value).__name__}' was read from the JSON reader "
@@ -168,7 +194,7 @@ class PayloadReader:
                 deep_coll.append((key, value))
                 continue
             col = table.columns.get(key)
-            if col is None or col.type == "lookup":
+            if col is None or col.type in ("lookup", "partylist", "file"):
                 raise errors.invalid_property(table.logical, key)
             if key == "statecode" and creating and not col.create:
                 if self.statecode_on_create == "ignore":
@@ -185,6 +211,29 @@ class PayloadReader:
             if deep_single or any(name != "email_activity_parties" for name, _ in deep_coll):
                 raise errors.payload_error(table.entity_set, "Deep update is not supported.")
         return values, deep_single, deep_coll, coll_binds
+
+
+def _clear_lookup(table: Table, column: str, values: dict) -> None:
+    col = table.columns[column]
+    values[column] = None
+    if col.type_column:
+        values[col.type_column] = None
+
+
+def _check_range(table: Table, col: Column, value: int | float) -> None:
+    """MinValue/MaxValue of a number column (the page's values; 0x80044331 like a length)."""
+    low, high = col.min_value, col.max_value
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise errors.ODataError(
+            400, "0x80044331",
+            f"A validation error occurred for {table.logical}.{col.name}. The value {value} of type "
+            f"{_CLR_TYPES.get(col.type, 'System.Int32')} is outside the valid range({_num(low)} to {_num(high)}).")
+
+
+def _num(value: int | float | None) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def apply_state(table: Table, values: dict, row: dict, creating: bool) -> None:
@@ -219,36 +268,50 @@ def apply_state(table: Table, values: dict, row: dict, creating: bool) -> None:
     values["statecode"] = state
 
 
-def check_editable(table: Table, row: dict) -> None:
-    """Completed and canceled activities are read-only (reference §4.3)."""
-    if table.logical in ACTIVITY_TABLES and row.get("statecode") not in (None, 0):
+def check_editable(table: Table, row: dict, changing: set[str] | None = None) -> None:
+    """A row in a read-only state can't be edited (the StateCode descriptions of the pages:
+    "Completed and canceled email is read-only", "Inactive contacts are read-only and can't be
+    edited unless they are reactivated"). Where reactivation exists, an update that only sets
+    ``statecode``/``statuscode`` still goes through."""
+    state = row.get("statecode")
+    if state is None or state not in table.read_only_states:
+        return
+    if table.reopen and changing is not None and changing and changing <= {"statecode", "statuscode"}:
+        return
+    label = dict(table.columns["statecode"].option_labels).get(state, str(state)).lower()
+    if table.is_activity:
         raise errors.ODataError(
             400, "0x80040203",
             f"This {table.logical} is completed or canceled and is read-only; it can't be edited.")
+    raise errors.ODataError(
+        400, "0x80040203",
+        f"This {table.logical} is {label} and is read-only; it can't be edited unless it is reactivated.")
 
 
-def check_one_sender(items: list) -> None:
+def check_one_sender(parent: Table, items: list) -> None:
     """An email's From holds one party (the platform resolves a sender to a single row), so
     two ``participationtypemask: 1`` parties are refused rather than stored (UNCONFIRMED
-    wording, see docs/emulator.md)."""
+    wording, see docs/emulator.md; the limit is ``party_rules`` in schema_overrides.yaml)."""
+    if parent.max_senders is None:
+        return
     senders = sum(1 for i in items if isinstance(i, dict) and i.get("participationtypemask") == 1
                   and not isinstance(i.get("participationtypemask"), bool))
-    if senders > 1:
+    if senders > parent.max_senders:
         raise errors.ODataError(
             400, "0x80040203",
             f"An email can have only one sender (participationtypemask 1); {senders} were given.")
 
 
 def check_party(parent: Table, item: Any) -> None:
-    """Email parties: mask 1..4 only, and either a bound party or an address."""
+    """The activity's allowed participation types (email: 1..4), and a bound party or an address."""
     if not isinstance(item, dict):
         return
     mask = item.get("participationtypemask")
     if mask is None:
         raise errors.ODataError(400, "0x80040203",
                                 "participationtypemask is required for an activity party.")
-    if parent.logical == "email" and isinstance(mask, int) and not isinstance(mask, bool) and mask not in (1, 2, 3, 4):
-        raise errors.outside_range("activityparty", "participationtypemask", mask, [1, 2, 3, 4])
+    if parent.party_masks and isinstance(mask, int) and not isinstance(mask, bool) and mask not in parent.party_masks:
+        raise errors.outside_range("activityparty", "participationtypemask", mask, list(parent.party_masks))
     has_party = any(k.startswith("partyid_") and k.endswith("@odata.bind") for k in item)
     if not has_party and not item.get("addressused"):
         raise errors.ODataError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+DATE_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 _ISO_RE = re.compile(
@@ -21,8 +22,18 @@ def is_guid(value: str) -> bool:
     return bool(GUID_RE.match(value))
 
 
-def normalize_datetime(value: str) -> str:
-    """Parse an ISO 8601 date/datetime and return it in UTC as ``YYYY-MM-DDTHH:MM:SSZ``."""
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units, as the service counts MaxLength (an emoji is 2)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def normalize_datetime(value: str, require_zone: bool = False) -> str:
+    """Parse an ISO 8601 date/datetime and return it in UTC as ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    With ``require_zone`` a date and time without ``Z`` or an offset is refused, as the OData
+    reader refuses it for ``Edm.DateTimeOffset`` (a bare date passes its check and means
+    midnight UTC here). Query literals keep the lenient form.
+    """
     m = _ISO_RE.match(value)
     if not m:
         raise ValueError(value)
@@ -30,6 +41,8 @@ def normalize_datetime(value: str) -> str:
     if m.group(4) is None:
         text += "T00:00:00Z"
     elif m.group(8) is None:
+        if require_zone:
+            raise ValueError(value)
         text += "Z"
     frac = m.group(7)
     if frac and len(frac) > 6:

@@ -5,6 +5,7 @@ headers and resource paths are read and written on the wire.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
@@ -81,7 +82,8 @@ def _unique_properties(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_prefer(value: str | None) -> dict[str, str]:
     """``Prefer`` header → {preference: value} (``return=representation`` → {'return': 'representation'})."""
     out: dict[str, str] = {}
-    for item in (value or "").split(","):
+    # Split on commas outside double quotes: odata.include-annotations="a,b" is one preference.
+    for item in re.findall(r'(?:[^,"]|"[^"]*")+', value or ""):
         item = item.strip()
         if not item:
             continue

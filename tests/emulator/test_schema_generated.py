@@ -283,9 +283,11 @@ def test_overrides_name_only_tables_and_columns_that_exist():
     known = set(tables) | set(overrides["tables_without_page"])
     assert set(overrides["object_type_codes"]) == known
     assert set().union(*overrides["profiles"].values()) == known
-    for key in ("bulk_messages", "create_only_inside_parent"):
+    for key in ("bulk_messages", "not_creatable"):
         assert set(overrides[key]) <= known, key
-    for key in ("read_only_states", "party_rules"):
+    for key in ("read_only_states", "party_rules", "navigations"):
         assert set(overrides[key]) <= known, key
+    for table, navs in overrides["navigations"].items():
+        assert {n["column"] for n in navs.values()} <= set(tables[table]["columns"]), table
     for table, columns in overrides["columns"].items():
         assert set(columns) <= set(tables[table]["columns"]), table

@@ -76,7 +76,8 @@ def test_request_count_limit_429():
 def test_batch_counts_as_one_request_for_the_limit():
     with Emulator(faults=FaultProfile(max_requests=2, window_s=60, lag_s=0)) as emu:
         c = Client(emu)
-        body = ("--b\r\nContent-Type: application/http\r\n\r\nGET /api/data/v9.2/contacts HTTP/1.1\r\n\r\n\r\n" * 5
+        body = ("--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                "GET /api/data/v9.2/contacts HTTP/1.1\r\n\r\n\r\n" * 5
                 + "--b--\r\n")
         r = c.session.post(c.url("$batch"), data=body, headers={"Content-Type": "multipart/mixed; boundary=b"})
         assert r.status_code == 200 and r.text.count("HTTP/1.1 200 OK") == 5

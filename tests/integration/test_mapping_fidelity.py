@@ -7,7 +7,7 @@ org does not have fails every record on a real org, so this is checked before an
 import json
 
 from mail2dataverse.config import RunConfig
-from mail2dataverse.emulator.schema import build_tables
+from mail2dataverse.emulator.catalog import build_catalog
 from mail2dataverse.sync import Inputs, preview
 
 
@@ -29,7 +29,7 @@ def test_shipped_mappings_write_only_known_columns(tmp_path):
     ops, report = preview(Inputs(messages=str(tmp_path / "m.json"), contacts=str(tmp_path / "c.json")),
                           RunConfig(profile="sales"))
     assert report.failed == 0
-    tables = build_tables()
+    tables = build_catalog()
     by_set = {t.entity_set: t for t in tables.values()}
     checked = 0
     for op in ops:
