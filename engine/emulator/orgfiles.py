@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import errors
 from .catalog import overrides, schema_data
 from .extend import load_extension
 from .schema import Table
@@ -55,6 +56,17 @@ def load_seed_file(path: Path, tables: dict[str, Table]) -> list[tuple[str, dict
     order = [t for t in _SEED_ORDER if t in data] + sorted(t for t in data if t not in _SEED_ORDER
                                                           and t != "description")
     return [(table, row) for table in order for row in data[table]]
+
+
+def seed_org(store: Any, path: Path) -> None:
+    """Seed ``store`` (a :class:`~.store.Store`) from a ``--seed`` file; errors name file, table and row."""
+    counts: dict[str, int] = {}
+    for table, row in load_seed_file(path, store.tables):
+        n = counts[table] = counts.get(table, 0) + 1
+        try:
+            store.seed(table, row)
+        except (errors.ODataError, ValueError) as exc:
+            raise ValueError(f"{path}: {table} row {n}: {getattr(exc, 'message', exc)}") from None
 
 
 def read_extension(path: str | os.PathLike | None) -> dict | None:

@@ -31,7 +31,7 @@ from .costs import operations as charge_operations
 from .economy import Economy
 from .faults import FaultInjector, FaultProfile
 from .limits import Throttled
-from .orgfiles import load_seed_file, load_state_file, read_extension
+from .orgfiles import load_state_file, read_extension, seed_org
 from .rules_attachments import AttachmentRules, organization_row
 from .security import Security
 from .state import dumps_state
@@ -293,14 +293,7 @@ class Emulator:
                 self.store.seed("organization", self._organization)
         self._loaded = True
         if self.seed_file and not (self.state_file and self.state_file.exists()):
-            # A state file already holds the seeded org from an earlier run: seed only a fresh one.
-            counts: dict[str, int] = {}
-            for table, row in load_seed_file(self.seed_file, self.tables):
-                n = counts[table] = counts.get(table, 0) + 1
-                try:
-                    self.store.seed(table, row)
-                except (errors.ODataError, ValueError) as exc:
-                    raise ValueError(f"{self.seed_file}: {table} row {n}: {getattr(exc, 'message', exc)}") from None
+            seed_org(self.store, self.seed_file)  # a state file already holds the org seeded earlier
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
         if self.tls:
