@@ -482,10 +482,7 @@ class Plugins:
                 f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
                 f"answered field {field_name!r} with {what}"
             )
-        if plugin and not answer.plugin:
-            # The preview says which plugin chose the link; a plugin rarely names itself.
-            answer = dataclasses.replace(answer, plugin=plugin)
-        return answer
+        return _signed(answer, plugin)
 
     def _answerer(self, hook_name: str, message: Any, context: Any) -> str:
         """The name of the plugin whose answer won, found by asking again in pluggy's order.
@@ -543,6 +540,12 @@ class Plugins:
             raise
         except Exception as exc:
             raise PluginError(f"plugin hook {hook_name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _signed(answer: RegardingTarget, plugin: str) -> RegardingTarget:
+    """``answer`` naming the plugin that gave it: the preview says which plugin chose a link,
+    and a plugin rarely names itself."""
+    return dataclasses.replace(answer, plugin=plugin) if plugin and not answer.plugin else answer
 
 
 def _check_name(kind: str, plugin: str, name: Any, owners: dict[str, str]) -> None:

@@ -199,8 +199,7 @@ class MappingSet:
             return Skip(ref, skip.reason)
         except _Failed as failed:
             return Skip(ref, failed.reason())
-        return MappedContact(ref=ref, emails=emails, columns=columns, account=account, account_nav=nav,
-                             account_address=address if account is not None else None)
+        return MappedContact(ref, emails, columns, account, nav, address if account is not None else None)
 
     def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
         value = lets[self._emails_at]

@@ -16,7 +16,7 @@ import json
 from html import escape
 from typing import IO, Any
 
-from .render import party_text, regarding_text, summary_lines
+from .text import party_text, regarding_text, summary_lines
 from .spool import SECTIONS, Spool
 
 _TITLES = {"account": "Accounts", "contact": "Contacts", "email": "Emails", "address": "Addresses (resolution report)"}

@@ -34,19 +34,20 @@ def write(path: Path, text: str) -> Path:
 
 
 def preview(capsys, *args: str) -> tuple[list[dict], str]:
-    """Run ``preview --format json --summary``; return the operations and stderr."""
+    """Run ``preview --format json --summary``; return the preview's records and stderr."""
     assert main(["preview", *args, "--format", "json", "--summary"]) == 0
     out = capsys.readouterr()
     return json.loads(out.out), out.err
 
 
-def targets(ops: list[dict], entity: str) -> list[dict]:
-    (op,) = [o for o in ops if o["path"].startswith(f"{entity}s/")]
-    return op["body"]["Targets"]
+def targets(records: list[dict], entity: str) -> list[dict]:
+    """The payloads of the ``entity`` records the preview would create."""
+    return [r["payload"] for r in records if r["kind"] == entity and r["outcome"] == "create"]
 
 
-def emails(ops: list[dict]) -> dict[str, dict]:
-    return {o["body"]["subject"]: o["body"] for o in ops if o["path"] == "emails"}
+def emails(records: list[dict]) -> dict[str, dict]:
+    """subject → payload of each email the preview would create."""
+    return {r["subject"]: r["payload"] for r in records if r["kind"] == "email" and r["outcome"] == "create"}
 
 
 def test_mappings_folders_extend_and_override_through_preview(tmp_path, capsys):
@@ -131,7 +132,7 @@ def test_builtins_disabled_by_config_and_by_environment(tmp_path, capsys, monkey
 
     monkeypatch.setenv(DISABLE_ENV, "accounts")
     ops, _ = preview(capsys, *SAMPLE)
-    assert not [o for o in ops if o["path"].startswith("accounts/")]
+    assert not [r for r in ops if r["kind"] == "account"]
     assert all("parentcustomerid_account@odata.bind" not in c for c in targets(ops, "contact"))
 
 
@@ -142,7 +143,7 @@ def test_malformed_records_are_counted_per_failing_entry(tmp_path, capsys):
     messages = tmp_path / "messages.json"
     messages.write_text(json.dumps(records), "utf-8")
     ops, err = preview(capsys, "--messages", str(messages))
-    assert len([o for o in ops if o["path"] == "emails"]) == 1
+    assert len(emails(ops)) == 1
     # One line per failing mapping entry with its count, not one line per record naming only
     # the record (the reason used to start with the record, which the summary groups by).
     assert "skipped email: 3 × $.let.date\n" in err

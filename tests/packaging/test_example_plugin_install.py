@@ -72,7 +72,7 @@ def test_installed_example_overrides_the_builtin_in_a_preview(site):
             "--format", "json"]
     def account_names(stdout: str) -> set[str]:
         ops = json.loads(stdout)
-        return {t["name"] for op in ops if op["path"].startswith("accounts/") for t in op["body"]["Targets"]}
+        return {r["payload"]["name"] for r in ops if r["kind"] == "account" and r["outcome"] == "create"}
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAIL2DATAVERSE_")}
     exe = Path(sys.executable).parent / "mail2dataverse"

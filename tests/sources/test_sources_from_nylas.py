@@ -29,15 +29,16 @@ def test_preview_from_nylas_limits_messages_but_exports_every_contact(fake_nylas
     calls = list_calls(fake_nylas)
     assert calls["email"] == ["email", "list", "g-1", "--json", "--all-folders", "--limit", "2"]
     assert calls["contacts"] == ["contacts", "list", "g-1", "--json", "--limit", "1000000"]
-    operations = json.loads(capsys.readouterr().out)
-    assert any(op["path"].startswith("contacts/") for op in operations)
-    assert sum(op["path"] == "emails" for op in operations) == 3  # the fake ignores --limit
+    records = json.loads(capsys.readouterr().out)
+    assert any(r["kind"] == "contact" and r["outcome"] == "create" for r in records)
+    assert sum(r["kind"] == "email" and r["outcome"] == "create" for r in records) == 3  # the fake ignores --limit
 
 
 def test_preview_from_nylas_with_null_output_writes_nothing(fake_nylas, capsys):
     fake_nylas.set("null")
     assert main(["preview", "--from-nylas", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    (summary,) = json.loads(capsys.readouterr().out)  # nothing to write: the summary alone
+    assert summary["kind"] == "summary" and not any(n for t in summary["tables"].values() for n in t.values())
 
 
 @pytest.mark.parametrize("mode,words", [
