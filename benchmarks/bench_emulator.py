@@ -1,10 +1,17 @@
-"""Benchmark the emulator: one $batch of 1,000 creates, plus single-request round trips.
+"""Benchmark the emulator: one $batch of 1,000 creates, single-request round trips, and its CPU
+per 1,000 messages as the org grows.
 
 Run: ``.venv/bin/python benchmarks/bench_emulator.py [--repeat 5] [--ops 1000]``.
 Prints wall time, requests/s and operations/s. No latency or faults are injected, so the
 figures are the emulator's own cost (and the client's), the ceiling for sync benchmarks.
 The client is ``http.client`` on one kept-alive connection with TCP_NODELAY, like the server,
 so the ~40 ms delayed-ACK stall is not what gets measured.
+
+``--scaling 10000,50000,200000`` then syncs a generated mailbox of each size (one contact per
+ten messages) into an emulator running as a separate process with ``--cost-model none`` and
+prints the emulator's CPU seconds (from ``/proc``) per 1,000 messages next to the client's
+(this process). The emulator's lookups are indexed, so its figure should stay flat as the org
+grows; 200,000 messages take minutes, so ``make bench`` runs only the default sizes.
 """
 
 from __future__ import annotations
@@ -12,10 +19,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
+from pathlib import Path
 
 from mail2dataverse.emulator import Emulator
 
@@ -83,12 +96,53 @@ def bench_single_requests(n: int) -> float:
         return elapsed
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_scaling(messages: int) -> dict:
+    """Sync ``messages`` generated messages into an emulator process; CPU of each side."""
+    from mail2dataverse.auth import StaticToken
+    from mail2dataverse.config import RunConfig
+    from mail2dataverse.sync import Inputs, sync
+    from mail2dataverse.testing import write_export
+
+    owner = "owner@acme-widgets.example"
+    with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp:
+        cpath, mpath = write_export(Path(tmp) / "export", max(1, messages // 10), messages, owner=owner)
+        emulator = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0",
+                                     "--anonymous", "--cost-model", "none"], stdout=subprocess.PIPE, text=True)
+        try:
+            url = ""
+            while not url.startswith("http"):
+                line = emulator.stdout.readline()
+                if not line:
+                    raise SystemExit("the emulator did not start")
+                url = line.strip()
+            threading.Thread(target=emulator.stdout.read, daemon=True).start()
+            emu_before, client_before, t0 = _cpu_seconds(emulator.pid), time.process_time(), time.perf_counter()
+            report = sync(Inputs(messages=str(mpath), contacts=str(cpath)), RunConfig(owner_addresses=(owner,)),
+                          url=url, auth=StaticToken("bench"), state_path=str(Path(tmp, "state.sqlite3")))
+            wall = time.perf_counter() - t0
+            client = time.process_time() - client_before
+            emu = _cpu_seconds(emulator.pid) - emu_before
+        finally:
+            emulator.terminate()
+            emulator.wait()
+    return {"messages": messages, "created": report.entities["email"].created, "failed": report.failed,
+            "wall_s": wall, "client_cpu_s": client, "emulator_cpu_s": emu}
+
+
 def main() -> None:
     """Run the benchmarks and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--singles", type=int, default=500)
+    parser.add_argument("--scaling", metavar="N,N,...", default="",
+                        help="also sync mailboxes of these sizes and print CPU per 1,000 messages")
     args = parser.parse_args()
     for label, in_cs in (("$batch, no change set", False), ("$batch, one change set", True)):
         times = bench_batch(args.ops, args.repeat, in_cs)
@@ -98,6 +152,13 @@ def main() -> None:
     elapsed = bench_single_requests(args.singles)
     print(f"single POSTs on a kept-alive connection: {args.singles} in {elapsed * 1000:.0f} ms "
           f"-> {args.singles / elapsed:,.0f} requests/s ({elapsed / args.singles * 1000:.2f} ms each)")
+    for size in filter(None, (int(n) for n in args.scaling.split(","))):
+        r = bench_scaling(size)
+        k = r["messages"] / 1000
+        print(f"sync of {r['messages']:,} messages ({r['created']:,} created, {r['failed']} failed, "
+              f"{r['wall_s']:.0f} s): emulator CPU {r['emulator_cpu_s']:.1f} s = {r['emulator_cpu_s'] / k:.2f} s "
+              f"per 1,000 messages; client CPU {r['client_cpu_s']:.1f} s = {r['client_cpu_s'] / k:.2f} s per 1,000; "
+              f"emulator/client {r['emulator_cpu_s'] / r['client_cpu_s']:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,13 @@ messages. String comparisons are case-insensitive, like the SQL collation behind
 A filter compiles to a predicate ``pred(get) -> bool`` where ``get(name)`` returns a row's
 value for a property; the caller decides what a property is (a table column, a lookup
 ``_x_value``, or a metadata field) through a ``resolve(name) -> type`` callback.
+
+A predicate also says which rows it can match at most, when an index can tell: ``pred.index`` is
+a list of ``(name, keys)`` alternatives — every matching row has, for one of them, the
+casefolded value of property ``name`` in ``keys`` — or None when the filter gives no such bound
+(``ne``, ``not``, ``contains``, an ``or`` with an unbounded side). ``eq`` and ``In(...)`` give
+one; ``and`` keeps its narrower side's, ``or`` joins both sides'. The store answers them from
+its column indexes instead of scanning the table; the predicate still decides.
 """
 
 from __future__ import annotations
@@ -89,6 +96,27 @@ def _norm(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
+def _hinted(pred: Callable, index) -> Callable:
+    """``pred`` carrying its index bound (see the module docstring)."""
+    pred.index = index
+    return pred
+
+
+def hint_of(pred: Callable):
+    """The index bound of a compiled predicate (None: every row must be examined)."""
+    return getattr(pred, "index", None)
+
+
+def _and_hint(a, b):
+    if a is None or b is None:
+        return a if b is None else b
+    return a if sum(len(k) for _, k in a) <= sum(len(k) for _, k in b) else b
+
+
+def _or_hint(a, b):
+    return None if a is None or b is None else a + b
+
+
 class _FilterParser:
     def __init__(self, text: str, resolve: Resolver, aliases: dict[str, str], logical: str):
         self.text = text
@@ -142,7 +170,8 @@ class _FilterParser:
         while self.peek_word() == "or":
             self.pos += 2
             right = self.and_expr()
-            left = (lambda a, b: lambda get: a(get) or b(get))(left, right)
+            left = _hinted((lambda a, b: lambda get: a(get) or b(get))(left, right),
+                           _or_hint(hint_of(left), hint_of(right)))
         return left
 
     def and_expr(self):
@@ -150,7 +179,8 @@ class _FilterParser:
         while self.peek_word() == "and":
             self.pos += 3
             right = self.not_expr()
-            left = (lambda a, b: lambda get: a(get) and b(get))(left, right)
+            left = _hinted((lambda a, b: lambda get: a(get) and b(get))(left, right),
+                           _and_hint(hint_of(left), hint_of(right)))
         return left
 
     def not_expr(self):
@@ -312,7 +342,10 @@ class _FilterParser:
             key = str(v).lower() if ptype in ("lookup", "uniqueidentifier") else _norm(str(v))
             return (key in wanted) != negate
 
-        return pred
+        index = None
+        if not negate and all(isinstance(k, str) for k in wanted):
+            index = [(ATTR_PREFIX + prop_name, frozenset(wanted))]
+        return _hinted(pred, index)
 
     def compile_cmp(self, left, op: str, right):
         if isinstance(left, Lit) and isinstance(right, Prop):
@@ -328,7 +361,8 @@ class _FilterParser:
         if right.kind == "datetime":
             value = normalize_datetime_literal(value)
         name = left.name
-        return lambda get: _compare(get(name), op, value)
+        index = [(name, frozenset((_norm(value),)))] if op == "eq" and isinstance(value, str) else None
+        return _hinted(lambda get: _compare(get(name), op, value), index)
 
     def check_types(self, prop: Prop, op: str, lit: Lit) -> None:
         if lit.kind == "null":

@@ -12,7 +12,7 @@ import urllib.parse
 from typing import Any, Callable
 
 from . import costs, errors
-from .filters import ATTR_PREFIX, compile_filter
+from .filters import ATTR_PREFIX, compile_filter, hint_of
 from .queryoptions import parse_expand, parse_orderby, parse_select
 from .schema import Table
 from .store import Store
@@ -99,11 +99,34 @@ class Reads:
                 out[name] = row.get(name)
         return out
 
-    def query_rows(self, table: Table, rows: list[dict], params: dict[str, str]) -> list[dict]:
-        if params.get("$filter"):
-            aliases = {k: v for k, v in params.items() if k.startswith("@")}
-            pred = compile_filter(params["$filter"], self.resolver(table), table.logical, aliases)
-            costs.charge("scan_row", table.logical, len(rows))
+    def compile(self, table: Table, params: dict[str, str]) -> Callable | None:
+        """The ``$filter`` predicate of ``params`` (None without one)."""
+        if not params.get("$filter"):
+            return None
+        aliases = {k: v for k, v in params.items() if k.startswith("@")}
+        return compile_filter(params["$filter"], self.resolver(table), table.logical, aliases)
+
+    def candidates(self, table: Table, pred: Callable | None) -> list[dict]:
+        """The rows ``pred`` can match: from the store's indexes when its bound names indexed
+        columns, else every row (the caller holds the store lock)."""
+        hint = hint_of(pred) if pred is not None else None
+        if hint is not None:
+            alternatives = []
+            for name, keys in hint:
+                column = name[len(ATTR_PREFIX):] if name.startswith(ATTR_PREFIX) else (
+                    table.lookup_property(name) or name)
+                alternatives.append((column, keys))
+            rows = self.store.where(table, alternatives)
+            if rows is not None:
+                return rows
+        return list(self.store.rows[table.logical].values())
+
+    def query_rows(self, table: Table, rows: list[dict], params: dict[str, str], pred=None) -> list[dict]:
+        """Filter (with ``pred``, compiled from ``params`` when not given) and order ``rows``."""
+        if pred is None:
+            pred = self.compile(table, params)
+        if pred is not None:
+            costs.charge("scan_row", table.logical, len(rows))  # the rows the filter examines
             rows = [r for r in rows if pred(self.getter(table, r))]
         if params.get("$orderby"):
             order = parse_orderby(params["$orderby"])
@@ -126,8 +149,7 @@ class Reads:
                 coll = table.collections[item.nav]
                 child = self.tables[coll.child]
                 with self.store.lock:
-                    kids = [r for r in self.store.rows[child.logical].values()
-                            if r.get(coll.child_column) == row[table.pk]]
+                    kids = self.store.rows_where(child.logical, coll.child_column, row[table.pk])
                 kids = self.query_rows(child, kids, item.options)
                 if item.options.get("$top"):
                     kids = kids[: self.top(item.options["$top"])]
@@ -166,9 +188,10 @@ class Reads:
     def list_entities(self, table: Table, params: dict[str, str], prefer: dict[str, str], target: str) -> Response:
         select = self.select(table, params)
         expand = parse_expand(params["$expand"]) if params.get("$expand") else []
+        pred = self.compile(table, params)
         with self.store.lock:
-            rows = list(self.store.rows[table.logical].values())
-        rows = self.query_rows(table, rows, params)
+            rows = self.candidates(table, pred)
+        rows = self.query_rows(table, rows, params, pred)
         total = len(rows)
         if params.get("$top"):
             rows = rows[: self.top(params["$top"])]

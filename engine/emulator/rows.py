@@ -3,7 +3,12 @@
 Rows are plain dicts keyed by attribute logical names (lookups hold the target id under the
 lookup column, polymorphic lookups also the target table in their type column), one row map per
 table. Every alternate key has a case-insensitive index beside the rows, so a duplicate key
-fails on write exactly as the service's unique index does. While a transaction runs, every
+fails on write exactly as the service's unique index does. The columns lookups search —
+every lookup column, the address, message-id, website and ticket-number columns, and alternate
+key columns — have a case-insensitive value index too, so an ``eq``/``In(...)`` query, an
+``$expand`` of a collection or a party clean-up costs the rows it touches, not the table's
+size. Each row also has an insertion sequence number, so rows found through an index come back
+in the order a scan would give. While a transaction runs, every
 :meth:`TableRows.put` and :meth:`TableRows.remove` first records the row's prior state, so
 :meth:`TableRows.rollback` can restore rows and indexes together.
 
@@ -21,6 +26,14 @@ from .schema import Table
 
 # Column types that may be part of an alternate key (the maker portal offers only these).
 _KEYABLE_TYPES = ("string", "int", "bigint", "decimal", "lookup", "datetime", "picklist", "uniqueidentifier")
+# String columns whose lookups are indexed besides lookups and alternate keys (what the planner,
+# pre-flight and plugins search by).
+INDEXED_COLUMNS = ("emailaddress1", "emailaddress2", "emailaddress3", "internalemailaddress", "messageid",
+                   "websiteurl", "ticketnumber")
+
+
+def _index_key(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,13 @@ class TableRows:
         self.rows: dict[str, dict[str, dict]] = {name: {} for name in tables}
         self.keys: dict[str, list[AltKey]] = {name: [] for name in tables}
         self._key_index: dict[tuple[str, str], dict[tuple, str]] = {}
+        # table -> column -> casefolded value -> ids holding it (a dict as an ordered set)
+        self._value_index: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
+            name: {c.name: {} for c in t.columns.values()
+                   if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo"))}
+            for name, t in tables.items()}
+        self._seq: dict[str, dict[str, int]] = {name: {} for name in tables}
+        self._next_seq = 0
         # (table, id) -> the row before the transaction first touched it (None: it did not exist).
         self.journal: dict[tuple[str, str], dict | None] | None = None
         self.write_count = 0
@@ -67,7 +87,22 @@ class TableRows:
                 index[kv] = rid
         self.keys[table].append(key)
         self._key_index[(table, key.name)] = index
+        for c in cols:
+            self._index_column(table, c)
         return key
+
+    def _index_column(self, table: str, column: str) -> None:
+        """Start a value index on ``column`` (built from the rows already there)."""
+        columns = self._value_index[table]
+        if column in columns:
+            return
+        idx: dict[Any, dict[str, None]] = {}
+        pk = self.tables[table].pk
+        for row in self.rows[table].values():
+            v = row.get(column)
+            if v is not None:
+                idx.setdefault(_index_key(v), {})[row[pk]] = None
+        columns[column] = idx
 
     @staticmethod
     def _key_values(key: AltKey, row: dict) -> tuple | None:
@@ -80,13 +115,23 @@ class TableRows:
         return tuple(vals)
 
     def index_remove(self, table: str, row: dict) -> None:
-        """Drop ``row``'s entries from its table's key indexes (only entries that point at it)."""
+        """Drop ``row``'s entries from its table's indexes (only entries that point at it)."""
+        rid = row[self.tables[table].pk]
         for key in self.keys[table]:
             kv = self._key_values(key, row)
             if kv is not None:
                 idx = self._key_index[(table, key.name)]
-                if idx.get(kv) == row[self.tables[table].pk]:
+                if idx.get(kv) == rid:
                     del idx[kv]
+        for column, idx in self._value_index[table].items():
+            v = row.get(column)
+            if v is not None:
+                k = _index_key(v)
+                ids = idx.get(k)
+                if ids is not None:
+                    ids.pop(rid, None)
+                    if not ids:
+                        del idx[k]
 
     def index_add(self, table: str, row: dict) -> None:
         """Index ``row`` under each alternate key; another row holding the values is the real 412."""
@@ -100,6 +145,40 @@ class TableRows:
             if other is not None and other != rid:
                 raise errors.duplicate_entity_key(key.name, list(key.columns))
             idx[kv] = rid
+        for column, idx in self._value_index[table].items():
+            v = row.get(column)
+            if v is not None:
+                idx.setdefault(_index_key(v), {})[rid] = None
+        seq = self._seq[table]
+        if rid not in seq:
+            self._next_seq += 1
+            seq[rid] = self._next_seq
+
+    def indexed(self, table: str, column: str) -> bool:
+        """Whether ``column`` (or the primary key) of ``table`` can be searched without a scan."""
+        return column == self.tables[table].pk or column in self._value_index[table]
+
+    def ids_where(self, table: str, column: str, keys) -> list[str]:
+        """Ids of the rows whose ``column`` casefolds to one of ``keys``, in insertion order.
+
+        ``column`` must be :meth:`indexed`; ``keys`` are casefolded values.
+        """
+        if column == self.tables[table].pk:
+            found = {k for k in keys if k in self.rows[table]}
+        else:
+            idx = self._value_index[table][column]
+            found = set()
+            for k in keys:
+                ids = idx.get(k)
+                if ids:
+                    found.update(ids)
+        seq = self._seq[table]
+        return sorted(found, key=seq.__getitem__)
+
+    def rows_where(self, table: str, column: str, value: Any) -> list[dict]:
+        """The rows whose indexed ``column`` equals ``value`` (case-insensitively), in insertion order."""
+        rows = self.rows[table]
+        return [rows[rid] for rid in self.ids_where(table, column, (_index_key(value),))]
 
     def match_key(self, table: Table, key: dict[str, Any]) -> AltKey:
         """The declared key whose columns are exactly ``key``'s names, else the real 400."""
@@ -156,6 +235,7 @@ class TableRows:
         self._touch(table, rid)
         row = self.rows[table].pop(rid)
         self.index_remove(table, row)
+        self._seq[table].pop(rid, None)
 
     def rollback(self) -> None:
         """Restore every row the running transaction touched, then re-index the restored rows.
@@ -170,6 +250,7 @@ class TableRows:
                 self.index_remove(table, current)
             if old is None:
                 self.rows[table].pop(rid, None)
+                self._seq[table].pop(rid, None)
             else:
                 self.rows[table][rid] = old
         for (table, rid), old in journal.items():
@@ -181,5 +262,8 @@ class TableRows:
         """Empty every table and index (declared keys stay declared)."""
         for name in self.rows:
             self.rows[name] = {}
+            self._seq[name] = {}
+            for idx in self._value_index[name].values():
+                idx.clear()
         for idx in self._key_index.values():
             idx.clear()

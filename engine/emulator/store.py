@@ -80,6 +80,27 @@ class Store:
         """Return the id of the row a GUID or alternate-key dict names, or None."""
         return self.table_rows.find(table, key)
 
+    def where(self, table: Table, alternatives: list[tuple[str, Any]]) -> list[dict] | None:
+        """Rows whose column holds one of the keys, for any ``(column, casefolded keys)`` alternative.
+
+        In insertion order, like a scan. None when a column has no index (the caller scans).
+        """
+        rows = self.table_rows
+        if not all(rows.indexed(table.logical, column) for column, _ in alternatives):
+            return None
+        if len(alternatives) == 1:
+            column, keys = alternatives[0]
+            ids = rows.ids_where(table.logical, column, keys)
+        else:
+            found = {rid for column, keys in alternatives for rid in rows.ids_where(table.logical, column, keys)}
+            ids = rows.ids_where(table.logical, table.pk, found)
+        table_rows = self.rows[table.logical]
+        return [table_rows[rid] for rid in ids]
+
+    def rows_where(self, table: str, column: str, value: Any) -> list[dict]:
+        """The rows of ``table`` whose indexed ``column`` equals ``value`` (a lookup's children)."""
+        return self.table_rows.rows_where(table, column, value)
+
     def resolve_reference(self, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
         """Resolve a bind/``@odata.id`` URL (``/contacts(id)``, absolute, alt-key or ``$n``) to ``(table, id)``."""
         return self.writer.resolve(ref, ctx, entity_set_for_errors)

@@ -198,9 +198,9 @@ class Writer:
                 _charge("update", table, values)
             for coll_name, items in deep_coll:
                 coll = table.collections[coll_name]
-                for cid, crow in list(self.rows.rows[coll.child].items()):
-                    if crow.get(coll.child_column) == rid:
-                        self.rows.remove(coll.child, cid)
+                child_pk = self.rows.tables[coll.child].pk
+                for crow in self.rows.rows_where(coll.child, coll.child_column, rid):
+                    self.rows.remove(coll.child, crow[child_pk])
                 self._create_children(table, rid, coll_name, items, ctx)
             for coll_name, refs in coll_binds:
                 self.bind_children(table, rid, coll_name, refs)
@@ -246,9 +246,9 @@ class Writer:
             # An activity's parties and attachments go with it (their relationships cascade delete).
             for coll in table.collections.values():
                 if coll.child in ("activityparty", "activitymimeattachment"):
-                    for cid, crow in list(self.rows.rows[coll.child].items()):
-                        if crow.get(coll.child_column) == rid:
-                            self.rows.remove(coll.child, cid)
+                    child_pk = self.rows.tables[coll.child].pk
+                    for crow in self.rows.rows_where(coll.child, coll.child_column, rid):
+                        self.rows.remove(coll.child, crow[child_pk])
 
     def set_lookup(self, table: Table, rid: str, nav_name: str, target: tuple[Table, str] | None) -> None:
         """``PUT .../nav/$ref`` (associate) or ``DELETE .../nav/$ref`` (disassociate)."""
