@@ -176,9 +176,15 @@ class TableRows:
         return sorted(found, key=seq.__getitem__)
 
     def rows_where(self, table: str, column: str, value: Any) -> list[dict]:
-        """The rows whose indexed ``column`` equals ``value`` (case-insensitively), in insertion order."""
+        """The rows whose ``column`` equals ``value`` (case-insensitively), in insertion order.
+
+        From the index when ``column`` has one, else by a scan.
+        """
         rows = self.rows[table]
-        return [rows[rid] for rid in self.ids_where(table, column, (_index_key(value),))]
+        key = _index_key(value)
+        if not self.indexed(table, column):
+            return [r for r in rows.values() if _index_key(r.get(column)) == key]
+        return [rows[rid] for rid in self.ids_where(table, column, (key,))]
 
     def match_key(self, table: Table, key: dict[str, Any]) -> AltKey:
         """The declared key whose columns are exactly ``key``'s names, else the real 400."""
