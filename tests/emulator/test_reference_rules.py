@@ -299,3 +299,18 @@ def test_bypass_header_inside_a_batch_part_is_checked(client):
     assert r.status_code == 400  # the batch stops at its failing part, which carries the 403
     assert "HTTP/1.1 403 Forbidden" in r.text and "prvBypassCustomPlugins" in r.text
     assert client.emu.records("contact") == []
+
+
+# --- read-only states --------------------------------------------------------------------------
+
+
+def test_inactive_contact_is_read_only_until_reactivated(client):
+    """contact.md: "Inactive contacts are read-only and can't be edited unless they are reactivated." """
+    rid = client.create("contacts", {"lastname": "x"})
+    assert client.patch(f"contacts({rid})", {"statecode": 1, "statuscode": 2}).status_code == 204
+    r = client.patch(f"contacts({rid})", {"lastname": "y"})
+    assert r.status_code == 400
+    assert error_of(r) == ("0x80040203", "This contact is inactive and is read-only; it can't be edited unless it "
+                                         "is reactivated.")
+    assert client.patch(f"contacts({rid})", {"statecode": 0, "statuscode": 1}).status_code == 204
+    assert client.patch(f"contacts({rid})", {"lastname": "y"}).status_code == 204
