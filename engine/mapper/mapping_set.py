@@ -77,6 +77,47 @@ def _compute(entry: CompiledValue, record: Any, lets: list[Any]) -> Any:
         raise _Failed(entry.source, _error_text(exc)) from None
 
 
+# -- shared evaluation: the same for every table's mapping ------------------------------
+
+
+def _evaluate(mapping: CompiledMapping, record: dict) -> tuple[list[Any], dict[str, Any]]:
+    """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed."""
+    lets: list[Any] = []
+    entry: Any = None
+    try:
+        for entry in mapping.lets:
+            value = entry.compute(record, lets)
+            if entry.skip_reason is not None and _is_false(value):
+                raise _SkipRecord(entry.skip_reason)
+            lets.append(value)
+        for entry in mapping.skip_rules:
+            if not _is_false(entry.when(record)):
+                raise _SkipRecord(entry.reason)
+        columns: dict[str, Any] = {}
+        for entry in mapping.columns:
+            value = entry.compute(record, lets)
+            if value is None or value == "":
+                if entry.skip_reason is not None:
+                    raise _SkipRecord(entry.skip_reason)
+                continue  # omitted: an update must never blank a Dataverse column
+            if value.__class__ not in _SCALARS and not isinstance(value, _SCALAR_TYPES):
+                raise _Failed(
+                    entry.source,
+                    f"column {entry.name} needs a string, number or boolean, got {describe(value)}",
+                )
+            columns[entry.name] = value
+    except (_SkipRecord, _Failed):
+        raise
+    except Exception as exc:  # noqa: BLE001 - located, one-line reason instead of a traceback
+        raise _Failed(entry.source, _error_text(exc)) from None
+    return lets, columns
+
+
+def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
+    # No record prefix in the reason: the Skip names the record (see _Failed.reason).
+    return Skip(ref, f"not a JSON object but {jmespath_type(record)}, cannot map it (mapping {mapping.source.file})")
+
+
 class MappingSet:
     """The compiled contact, account and email mappings of a run, plus the plugins they ask.
 
@@ -126,46 +167,6 @@ class MappingSet:
         self._mailbox_at = email.let_index("mailbox")
         self._thread_at = tuple(email.let_index(n) for n in ("in_reply_to", "references", "thread", "attachments"))
 
-    # -- shared evaluation ----------------------------------------------------------------------
-
-    @staticmethod
-    def _evaluate(mapping: CompiledMapping, record: dict) -> tuple[list[Any], dict[str, Any]]:
-        """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed."""
-        lets: list[Any] = []
-        entry: Any = None
-        try:
-            for entry in mapping.lets:
-                value = entry.compute(record, lets)
-                if entry.skip_reason is not None and _is_false(value):
-                    raise _SkipRecord(entry.skip_reason)
-                lets.append(value)
-            for entry in mapping.skip_rules:
-                if not _is_false(entry.when(record)):
-                    raise _SkipRecord(entry.reason)
-            columns: dict[str, Any] = {}
-            for entry in mapping.columns:
-                value = entry.compute(record, lets)
-                if value is None or value == "":
-                    if entry.skip_reason is not None:
-                        raise _SkipRecord(entry.skip_reason)
-                    continue  # omitted: an update must never blank a Dataverse column
-                if value.__class__ not in _SCALARS and not isinstance(value, _SCALAR_TYPES):
-                    raise _Failed(
-                        entry.source,
-                        f"column {entry.name} needs a string, number or boolean, got {describe(value)}",
-                    )
-                columns[entry.name] = value
-        except (_SkipRecord, _Failed):
-            raise
-        except Exception as exc:  # noqa: BLE001 - located, one-line reason instead of a traceback
-            raise _Failed(entry.source, _error_text(exc)) from None
-        return lets, columns
-
-    @staticmethod
-    def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
-        # No record prefix in the reason: the Skip names the record (see _Failed.reason).
-        return Skip(ref, f"not a JSON object but {jmespath_type(record)}, cannot map it (mapping {mapping.source.file})")
-
     # -- contacts -------------------------------------------------------------------------------
 
     def map_contact(self, record: Any, ref: RecordRef) -> MappedContact | Skip:
@@ -180,9 +181,9 @@ class MappingSet:
         """
         mapping = self.contact
         if not isinstance(record, dict):
-            return self._not_an_object(mapping, ref, record)
+            return _not_an_object(mapping, ref, record)
         try:
-            lets, columns = self._evaluate(mapping, record)
+            lets, columns = _evaluate(mapping, record)
             emails = self._contact_emails(mapping, lets)
             if not emails:
                 return Skip(ref, "no email address")
@@ -231,7 +232,7 @@ class MappingSet:
                 f"derived account data is {jmespath_type(data)}, not an object", record_ref=f"account {derived.domain}"
             )
         try:
-            _, columns = self._evaluate(mapping, data)
+            _, columns = _evaluate(mapping, data)
         except _SkipRecord as skip:
             raise RecordError(skip.reason, record_ref=f"account {derived.domain}") from None
         except _Failed as failed:
@@ -255,9 +256,9 @@ class MappingSet:
         """
         mapping = self.email
         if not isinstance(record, dict):
-            return self._not_an_object(mapping, ref, record)
+            return _not_an_object(mapping, ref, record)
         try:
-            lets, columns = self._evaluate(mapping, record)
+            lets, columns = _evaluate(mapping, record)
             identity = lets[self._identity_at]
             if not identity:
                 return Skip(ref, "no message identity (no Message-ID header and no Nylas message id)")
