@@ -3,7 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The rows one operation writes, named by a column and its values.
+
+    The writer uses them twice: no two requests in flight write the same row (the service
+    answers concurrent writes of one row with SQL deadlocks), and when a request times out or
+    is cut off, ``created`` rows are looked up (``column In values``) to learn which landed,
+    instead of resending blind. ``created`` is only true for creates with client-generated ids
+    (or unique columns), where "a row with this value exists" means "this operation landed".
+    For a bulk message, ``values[i]`` belongs to ``Targets[i]``.
+    """
+
+    entity_set: str
+    column: str
+    values: tuple[str, ...]
+    created: bool = False
+
+    def keys(self) -> list[tuple[str, str]]:
+        """``(entity set, value)`` per row, lower-cased: what two requests must not share."""
+        return [(self.entity_set, str(v).lower()) for v in self.values]
 
 
 @dataclass(slots=True)
@@ -15,6 +37,7 @@ class Operation:
     CreateMultiple``, or a query such as ``contacts?$select=...``). ``headers`` are the
     operation's own headers (``If-Match``, ``Prefer``...), never auth. ``tag`` is opaque to the
     writer and comes back on the result, so the planner can map each outcome to its records.
+    ``rows`` names the rows it writes (:class:`Rows`), when the planner knows them.
     """
 
     method: str
@@ -23,10 +46,24 @@ class Operation:
     headers: dict[str, str] = field(default_factory=dict)
     content_id: str | None = None
     tag: Any = None
+    rows: Rows | None = None
 
     def describe(self) -> str:
         """``METHOD path``: safe to log (no headers, no body)."""
         return f"{self.method} {self.path}"
+
+
+class BulkTag(NamedTuple):
+    """The tag of a bulk message (``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple``) whose
+    ``items`` match its ``Targets`` one for one.
+
+    With it the writer may split a message that would take too long into smaller ones, each
+    tagged with its slice of ``items``; the caller then gets one result per message sent.
+    """
+
+    kind: str
+    table: str
+    items: list
 
 
 @dataclass(slots=True)

@@ -1,23 +1,26 @@
-"""``$batch`` execution: packing operations into batches, the in-flight gate, result decoding.
+"""One ``$batch`` request on one application user's transport, and what its answer means.
 
-:class:`BatchRunner` packs operations and change sets into batches of at most
-``max_batch_operations`` (a change set is never split), sends each through the
-:class:`~.transport.Transport` while holding a slot of the :class:`InFlightGate`, and turns each
-answer (or its absence) into one :class:`~mail2dataverse.operations.Result` per operation with
-:mod:`.batch`'s decoder. How big a batch is (:meth:`BatchRunner.pack`) and how many are in
-flight (:class:`InFlightGate`) are decided here and nowhere else.
+:meth:`BatchRunner.send` encodes a batch, sends it with a read timeout that follows its predicted
+server time, measures the server time it took and classifies the answer as an :class:`Answer`:
+
+* ``ok`` — a multipart answer (or a whole-batch rejection such as a 400): one result per operation;
+* ``throttled`` — a 429: nothing ran, the user rests for ``Retry-After``;
+* ``unknown`` — the request may have run in part: a read timeout, a connection cut while the
+  answer was on its way, the service's timeout answer (the SQL timeout, ``-2147204783``), or a
+  gateway error (502/503/504). What landed is settled by :mod:`.dispatch`, never resent blind;
+* ``failed`` — no request reached the service after the transport's retries.
+
+Which batch goes to which user, and what is done with each kind of answer, is
+:mod:`.dispatch`'s and :mod:`.governor`'s business.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-import requests
 
 from mail2dataverse.operations import ChangeSet, Operation, Result
 from mail2dataverse.writers.batch import (
@@ -29,150 +32,110 @@ from mail2dataverse.writers.batch import (
     map_batch_results,
     parse_body,
 )
-from mail2dataverse.writers.transport import HttpStats, Transport, TransportFailure
+from mail2dataverse.writers.transport import HttpStats, Transport, TransportFailure, parse_retry_after
 
 log = logging.getLogger("mail2dataverse.webapi")
 
+#: The service's timeout answers: "SQL timeout expired" (-2147204783 = 0x80044151), as the
+#: bulk-operation troubleshooting page names it, and the generic timeout code.
+TIMEOUT_CODES = frozenset({"0x80044151", "-2147204783", "0x80040216"})
+#: 429 codes: requests, execution time, concurrency (api-limits.md).
+EXECUTION_TIME_CODE = "0x80072321"
+THROTTLE_CODES = frozenset({"0x80072322", EXECUTION_TIME_CODE, "0x80072326"})
+GATEWAY_STATUSES = frozenset({502, 503, 504})
 
-class InFlightGate:
-    """At most :attr:`parallelism` ``$batch`` requests at once: ``min(max_parallel, x-ms-dop-hint)``."""
 
-    def __init__(self, max_parallel: int):
-        self.max_parallel = max_parallel
-        self.dop_hint: int | None = None
-        self._slots = threading.Condition(threading.Lock())
-        self._in_flight = 0
+def is_timeout(result: Result) -> bool:
+    """Whether a result (a part or a whole batch) is the service's timeout answer."""
+    if result.error_code in TIMEOUT_CODES:
+        return True
+    return bool(result.status >= 500 and result.error_message and "-2147204783" in result.error_message)
 
-    @property
-    def parallelism(self) -> int:
-        """How many ``$batch`` requests may be in flight: ``min(max_parallel, x-ms-dop-hint)``."""
-        hint = self.dop_hint
-        return max(1, min(self.max_parallel, hint)) if hint else self.max_parallel
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one in-flight slot for the duration of the block (waits while all are taken)."""
-        # Re-read parallelism on every wait: a lower x-ms-dop-hint takes effect at once.
-        with self._slots:
-            while self._in_flight >= self.parallelism:
-                self._slots.wait()
-            self._in_flight += 1
-        try:
-            yield
-        finally:
-            with self._slots:
-                self._in_flight -= 1
-                self._slots.notify_all()
+@dataclass
+class Answer:
+    """What one ``$batch`` request came back with (see the module docstring for ``kind``)."""
 
-    def read_dop_hint(self, resp: requests.Response) -> None:
-        """Adopt the service's recommended degree of parallelism from a response, if it sent one."""
-        value = resp.headers.get("x-ms-dop-hint")
-        if value:
-            try:
-                hint = int(value)
-            except ValueError:
-                return
-            if hint >= 1 and hint != self.dop_hint:
-                with self._slots:
-                    self.dop_hint = hint
-                    self._slots.notify_all()
-                log.debug("x-ms-dop-hint %d: up to %d batches in flight", hint, self.parallelism)
+    kind: str
+    results: list[Result] = field(default_factory=list)
+    server_seconds: float = 0.0
+    retry_after: float | None = None
+    code: str | None = None
+    why: str = ""
+    #: the read timeout fired on our side (the service may still be working on it)
+    client_timeout: bool = False
+
+
+def validate(items: Sequence[Operation | ChangeSet], max_operations: int) -> None:
+    """Refuse, before anything is sent, what the service would refuse.
+
+    :raises ValueError: a change set is empty, holds a GET or exceeds a batch.
+    """
+    for item in items:
+        if isinstance(item, ChangeSet):
+            n = count_operations(item)
+            if n == 0:
+                raise ValueError("a change set must hold at least one operation")
+            if n > max_operations:
+                raise ValueError(f"a change set of {n} operations cannot fit in a $batch of {max_operations}")
+            for op in item.operations:
+                if op.method.upper() == "GET":
+                    raise ValueError(f"GET is not allowed inside a change set: {op.describe()}")
 
 
 class BatchRunner:
-    """Runs operations through ``$batch`` requests; one :class:`Result` per operation, in order."""
+    """Encodes, sends and decodes one ``$batch`` on a given transport."""
 
-    def __init__(self, transport: Transport, gate: InFlightGate, stats: HttpStats, *, max_batch_operations: int):
-        self.transport = transport
-        self.gate = gate
+    def __init__(self, stats: HttpStats, *, time_scale: Callable[[], float] = lambda: 1.0):
         self.stats = stats
-        self.max_batch_operations = max_batch_operations
+        self._time_scale = time_scale
 
-    def pack(self, items: Sequence[Operation | ChangeSet]) -> list[list[Operation | ChangeSet]]:
-        """Cut ``items`` into batches of at most ``max_batch_operations`` operations.
-
-        :raises ValueError: a change set is empty, holds a GET or exceeds a batch.
-        """
-        chunks: list[list[Operation | ChangeSet]] = []
-        current: list[Operation | ChangeSet] = []
-        size = 0
-        for item in items:
-            n = count_operations(item)
-            if isinstance(item, ChangeSet):
-                if n == 0:
-                    raise ValueError("a change set must hold at least one operation")
-                if n > self.max_batch_operations:
-                    raise ValueError(
-                        f"a change set of {n} operations cannot fit in a $batch of {self.max_batch_operations}"
-                    )
-                for op in item.operations:
-                    if op.method.upper() == "GET":
-                        raise ValueError(f"GET is not allowed inside a change set: {op.describe()}")
-            if current and size + n > self.max_batch_operations:
-                chunks.append(current)
-                current, size = [], 0
-            current.append(item)
-            size += n
-        if current:
-            chunks.append(current)
-        return chunks
-
-    def send_batch(self, chunk: list[Operation | ChangeSet], continue_on_error: bool) -> list[Result]:
-        """Send one packed batch; its results, or ``TransportError`` results when no answer came."""
+    def send(self, transport: Transport, chunk: Sequence[Operation | ChangeSet], *, continue_on_error: bool,
+             timeout: float | None) -> Answer:
+        """Send ``chunk`` as one ``$batch`` on ``transport`` and classify the answer."""
         n_ops = sum(count_operations(i) for i in chunk)
-        content_type, body = encode_batch(chunk, service_root_path=urlsplit(self.transport.service_root).path)
+        content_type, body = encode_batch(chunk, service_root_path=urlsplit(transport.service_root).path)
         headers = {"Content-Type": content_type}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
         what = f"POST $batch ({n_ops} operations)"
-        with self.gate.slot():
-            try:
-                resp = self.transport.request("POST", self.transport.service_root + "$batch", data=body, headers=headers, what=what)
-            except TransportFailure as exc:
-                results = map_batch_failure(chunk, 0, "TransportError", None)
-                for r in results:
-                    r.error_message = (
-                        f"not executed or outcome unknown: $batch failed, {exc}; re-running the sync completes it"
-                    )
-                self.stats.count_errors(results)
-                return results
+        started = time.monotonic()
+        try:
+            resp = transport.request("POST", transport.service_root + "$batch", data=body, headers=headers, what=what,
+                                     timeout=timeout, retry_throttle=False, resend_unknown=False)
+        except TransportFailure as exc:
+            if exc.unknown:
+                timed_out = "timeout" in exc.reason.lower() or "timed out" in exc.reason.lower()
+                if timed_out:
+                    self.stats.count("timeouts")
+                return Answer("unknown", why=str(exc), client_timeout=timed_out)
+            results = map_batch_failure(chunk, 0, "TransportError", None)
+            for r in results:
+                r.error_message = f"not executed or outcome unknown: $batch failed, {exc}; re-running the sync completes it"
+            return Answer("failed", results, why=str(exc))
+        elapsed = time.monotonic() - started
+        server_seconds = elapsed * self._time_scale()
+        status = resp.status_code
+        content_type_header = resp.headers.get("Content-Type", "")
+        if status == 429:
+            code, message = error_of(status, parse_body(resp.content), resp.reason or "")
+            return Answer("throttled", server_seconds=0.0, retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+                          code=code, why=message or "HTTP 429")
         self.stats.count("batches")
         self.stats.count("operations", n_ops)
-        content_type_header = resp.headers.get("Content-Type", "")
         if content_type_header.lower().startswith("multipart/"):
             try:
                 parts = decode_batch_response(content_type_header, resp.content)
                 results = map_batch_results(chunk, parts, continue_on_error=continue_on_error)
             except ValueError as exc:
-                results = map_batch_failure(chunk, resp.status_code, "InvalidBatchResponse", str(exc))
-        else:
-            code, message = error_of(resp.status_code, parse_body(resp.content), resp.reason or "")
-            if resp.status_code < 400:  # 2xx without multipart: nothing we can map
-                code, message = "InvalidBatchResponse", f"HTTP {resp.status_code} with Content-Type {content_type_header!r}"
-            results = map_batch_failure(chunk, resp.status_code, code, message)
-        self.stats.count_errors(results)
-        return results
-
-    def execute(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True) -> list[Result]:
-        """Pack ``items``, send the batches (in parallel when there are several), results in order.
-
-        What :meth:`~mail2dataverse.writers.webapi.WebApiClient.execute` runs; see it for the
-        contract of the results.
-        """
-        chunks = self.pack(items)
-        if not chunks:
-            return []
-        if len(chunks) == 1 or self.gate.max_parallel == 1:
-            out: list[Result] = []
-            for chunk in chunks:
-                out.extend(self.send_batch(chunk, continue_on_error))
-            return out
-        with ThreadPoolExecutor(max_workers=min(self.gate.max_parallel, len(chunks)), thread_name_prefix="webapi") as pool:
-            futures = [pool.submit(self.send_batch, chunk, continue_on_error) for chunk in chunks]
-            try:
-                per_chunk = [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-        return [r for chunk_results in per_chunk for r in chunk_results]
+                results = map_batch_failure(chunk, status, "InvalidBatchResponse", str(exc))
+            return Answer("ok", results, server_seconds=server_seconds)
+        code, message = error_of(status, parse_body(resp.content), resp.reason or "")
+        if status < 400:  # 2xx without multipart: nothing we can map
+            code, message = "InvalidBatchResponse", f"HTTP {status} with Content-Type {content_type_header!r}"
+        results = map_batch_failure(chunk, status, code, message)
+        if status in GATEWAY_STATUSES or (results and is_timeout(results[0])):
+            if results and is_timeout(results[0]):
+                self.stats.count("timeouts")
+            return Answer("unknown", results, server_seconds=server_seconds, code=code, why=f"HTTP {status} {code or ''}: {message}")
+        return Answer("ok", results, server_seconds=server_seconds)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import http.cookiejar
 import logging
 import random as _random
 import threading
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from mail2dataverse.auth import TokenProvider
@@ -50,11 +52,16 @@ _TRANSPORT_ERRORS = (
 
 
 class TransportFailure(Exception):
-    """No HTTP answer after every retry (internal; turned into results or a WebApiError)."""
+    """No HTTP answer after every retry (internal; turned into results or a WebApiError).
 
-    def __init__(self, reason: str, attempts: int):
+    ``unknown`` is true when the request may have reached the service (a read timeout, a
+    connection cut while the answer was on its way): its writes may have landed.
+    """
+
+    def __init__(self, reason: str, attempts: int, *, unknown: bool = False):
         self.reason = reason
         self.attempts = attempts
+        self.unknown = unknown
         super().__init__(f"{reason} (after {attempts} attempt{'s' if attempts != 1 else ''})")
 
 
@@ -79,7 +86,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 class HttpStats:
     """Thread-safe counters of one client: requests, batches, operations, retries, throttled
-    (429s), retry_after_seconds_total, auth_refreshes, transport_errors, errors_by_code."""
+    (429s), retry_after_seconds_total, auth_refreshes, transport_errors, timeouts (requests whose
+    answer never came in time or was the service's timeout), settled_landed / settled_resent
+    (items of such requests found in the org / sent again), errors_by_code."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -92,6 +101,9 @@ class HttpStats:
             "retry_after_seconds_total": 0.0,
             "auth_refreshes": 0,
             "transport_errors": 0,
+            "timeouts": 0,
+            "settled_landed": 0,
+            "settled_resent": 0,
             "errors_by_code": Counter(),
         }
 
@@ -149,6 +161,7 @@ class Transport:
         user_agent: str,
         stats: HttpStats,
         on_answer: Callable[[requests.Response], None] = lambda resp: None,
+        keep_affinity: bool = False,
     ):
         self.org_url = org_url.rstrip("/")
         self.service_root = self.org_url + API_PATH
@@ -170,6 +183,12 @@ class Transport:
             adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
+        if not keep_affinity:
+            # The org's load balancer pins a client holding its affinity cookie to one web
+            # server, whose per-user limits then bind while the others idle; a cookie jar that
+            # keeps nothing spreads requests over all of them (ServiceClient's
+            # EnableAffinityCookie = false).
+            session.cookies.set_policy(_KeepNoCookies())
         self.session = session
 
     def close(self) -> None:
@@ -192,9 +211,16 @@ class Transport:
     def _backoff(self, attempt: int) -> float:
         return self._random.uniform(0, min(self.backoff_cap, self.backoff_base * (2**attempt)))
 
-    def request(self, method: str, url: str, *, data: bytes | None, headers: dict[str, str], what: str) -> requests.Response:
+    def request(self, method: str, url: str, *, data: bytes | None, headers: dict[str, str], what: str,
+                timeout: float | None = None, retry_throttle: bool = True, resend_unknown: bool = True) -> requests.Response:
         """Send one HTTP request under the retry policy; the final response, whatever its status.
 
+        :param timeout: the read timeout for this request (default: the transport's).
+        :param retry_throttle: sleep ``Retry-After`` and resend on 429 here; False returns the
+            429 to the caller (the governor rests that user and sends the work elsewhere).
+        :param resend_unknown: resend after a failure that may have reached the service (read
+            timeout, connection cut after sending); False raises ``TransportFailure(unknown=True)``
+            at once so the caller can find out what landed instead of resending blind.
         :raises TransportFailure: no answer after every retry.
         :raises AuthError: the token provider failed.
         """
@@ -216,11 +242,15 @@ class Transport:
             started = time.monotonic()
             try:
                 resp = self.session.request(
-                    method, url, data=data, headers=sent, timeout=self.timeout, verify=self.verify, allow_redirects=False
+                    method, url, data=data, headers=sent, timeout=(min(self.timeout, 30.0), timeout or self.timeout),
+                    verify=self.verify, allow_redirects=False,
                 )
             except _TRANSPORT_ERRORS as exc:
                 self.stats.count("transport_errors")
                 reason = _describe_transport_error(exc)
+                if not resend_unknown and _maybe_sent(exc):
+                    log.warning("%s: %s; the outcome is unknown, settling it", what, reason)
+                    raise TransportFailure(reason, attempt + 1, unknown=True) from None
                 if _is_permanent(exc) or attempt >= self.max_retries:
                     log.warning("%s: %s; giving up after %d attempt(s)", what, reason, attempt + 1)
                     raise TransportFailure(reason, attempt + 1) from None
@@ -240,6 +270,8 @@ class Transport:
                 self.stats.count("auth_refreshes")
                 log.info("%s: 401, renewing the access token and resending once", what)
                 continue
+            if status == 429 and not retry_throttle:
+                return resp
             if status == 429 or status in RETRY_STATUSES:
                 if attempt >= self.max_retries:
                     log.warning("%s: HTTP %d; giving up after %d attempt(s)", what, status, attempt + 1)
@@ -265,6 +297,32 @@ class Transport:
                 self._sleep(delay)
                 continue
             return resp
+
+
+class _KeepNoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A cookie policy that accepts nothing, so no affinity cookie is ever sent back."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        """Refuse every cookie."""
+        return False
+
+
+_NOT_CONNECTED = tuple(
+    cls for cls in (getattr(urllib3.exceptions, n, None) for n in ("NewConnectionError", "NameResolutionError")) if cls
+)
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a failed request may have reached the service (so its writes may have landed)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        # No connection was ever made: nothing was sent.
+        if isinstance(reason, _NOT_CONNECTED):
+            return False
+    return True
 
 
 def _is_permanent(exc: BaseException) -> bool:

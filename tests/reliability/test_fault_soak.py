@@ -60,8 +60,10 @@ def test_issue_fault_profile_ends_in_the_clean_state(workload, reference, tmp_pa
     report, stats, sleep = soak(workload, f"{FAULTS},seed={seed}", reference, tmp_path)
     assert stats["faults"] > 0 and report.http["retries"] > 0
     assert report.entities["email"].created + report.entities["email"].unchanged == 300
-    # Every 429 was honoured: the client waited what Retry-After said (recorded, not slept).
-    assert sleep.waits.count(1.0) >= report.http["throttled"]
+    # Every 429 was honoured: the user rested what Retry-After said (recorded, not slept); 429s
+    # that arrive together, while the user already rests, share that rest.
+    assert report.http["throttled"] > 0 and sleep.waits.count(1.0) >= 1
+    assert report.http["retry_after_seconds_total"] == float(report.http["throttled"])
 
 
 def test_heavy_drops_before_and_after_commit_end_in_the_clean_state(workload, reference, tmp_path):

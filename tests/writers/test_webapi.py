@@ -304,17 +304,16 @@ def test_parallel_batches_keep_input_order():
     assert probe.max_seen == 3
 
 
-def test_dop_hint_caps_parallelism():
+def test_dop_hint_is_where_parallelism_starts_and_answers_raise_it_up_to_max_parallel():
     server = FakeBatchServer(extra_headers={"x-ms-dop-hint": "1"})
-    probe = ConcurrencyProbe(server, want=2, hold=0.1)
-    client, _, _ = client_with(probe, max_batch_operations=1, max_parallel=4)
-    assert client.parallelism == 4
-    client.execute(_ops(1))  # learns the hint
-    assert client.parallelism == 1 and client.stats["dop_hint"] == 1
-    probe.max_seen = 0
-    results = client.execute(_ops(4))
-    assert [r.status for r in results] == [204] * 4
-    assert probe.max_seen == 1
+    probe = ConcurrencyProbe(server, want=5, hold=0.1)
+    client, _, _ = client_with(probe, max_batch_operations=1, max_parallel=5)
+    assert client.parallelism == 4  # before the service said anything
+    client.execute(_ops(1))  # learns the hint: starts at 1, the answer raises it by one
+    assert client.parallelism == 2 and client.stats["dop_hint"] == 1
+    results = client.execute(_ops(40))
+    assert [r.status for r in results] == [204] * 40
+    assert client.parallelism == 5 and probe.max_seen <= 5  # never above max_parallel
 
 
 # ----------------------------------------------------------------------------- query_all
