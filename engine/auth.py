@@ -24,7 +24,7 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -321,3 +321,60 @@ def auth_from_env(kind: str | None, org_url: str, env: Mapping[str, str] | None 
 
 _PROVIDERS: dict[tuple[str, ...], MsalClientCredentials] = {}
 _PROVIDERS_LOCK = threading.Lock()
+
+
+def auth_providers(kind: str | None, org_url: str, env: Mapping[str, str] | None = None,
+                   users: Sequence[Any] = ()) -> list[TokenProvider]:
+    """One token provider per application user the run acts as.
+
+    * ``users`` (the configuration's ``application_users``, :class:`~mail2dataverse.config.AppUser`):
+      one msal provider each, its secret read from the environment variable it names (or its
+      certificate file), the tenant from ``tenant_id`` or ``AZURE_TENANT_ID``;
+    * ``--auth none`` with ``DATAVERSE_TOKEN`` holding several tokens, comma-separated: one
+      static token each (several users against the emulator, which tells users apart by token);
+    * otherwise the one provider of :func:`auth_from_env`.
+
+    Every user has its own service-protection budget on every web server; the tenant's Power
+    Platform request entitlement still counts every operation, whichever user sends it.
+
+    :raises ConfigError: a variable a user needs is not set (named, never its value).
+    """
+    env = os.environ if env is None else env
+    kind = kind or env.get("MAIL2DATAVERSE_AUTH") or None
+    if kind == "none":
+        tokens = [t.strip() for t in (env.get("DATAVERSE_TOKEN") or "").split(",") if t.strip()]
+        return [StaticToken(t) for t in tokens] or [StaticToken(EMULATOR_TOKEN)]
+    if not users:
+        return [auth_from_env(kind, org_url, env)]
+    if not org_url:
+        raise ConfigError("the Dataverse URL is not set (--url or DATAVERSE_URL)")
+    authority = env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST
+    out: list[TokenProvider] = []
+    for n, user in enumerate(users, 1):
+        label = user.name or f"application user {n} ({user.client_id})"
+        tenant = user.tenant_id or env.get("AZURE_TENANT_ID")
+        if not tenant:
+            raise ConfigError(f"{label}: no tenant_id and AZURE_TENANT_ID is not set")
+        if user.client_secret_env:
+            secret = env.get(user.client_secret_env)
+            if not secret:
+                raise ConfigError(f"{label}: the environment variable {user.client_secret_env} is not set")
+            key = ("secret", org_url.rstrip("/").lower(), tenant, user.client_id, authority,
+                   hashlib.sha256(secret.encode()).hexdigest())
+            make = lambda: MsalClientCredentials(org_url, tenant, user.client_id, client_secret=secret,  # noqa: E731
+                                                 authority_host=authority)
+        else:
+            password = env.get(user.certificate_password_env) if user.certificate_password_env else None
+            if user.certificate_password_env and not password:
+                raise ConfigError(f"{label}: the environment variable {user.certificate_password_env} is not set")
+            key = ("certificate", org_url.rstrip("/").lower(), tenant, user.client_id, authority,
+                   hashlib.sha256(f"{user.certificate_path}\0{password or ''}".encode()).hexdigest())
+            make = lambda: MsalClientCredentials(org_url, tenant, user.client_id,  # noqa: E731
+                                                 certificate_path=user.certificate_path,
+                                                 certificate_password=password, authority_host=authority)
+        with _PROVIDERS_LOCK:
+            provider = _PROVIDERS.get(key)
+            if provider is None:
+                provider = _PROVIDERS[key] = make()
+        out.append(provider)
+    return out

@@ -344,7 +344,7 @@ class _Deferred:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from .auth import auth_from_env
+    from .auth import auth_providers
     from .config import load_config, org_url_from
     from .progress import make_progress
     from .runfile import file_digest
@@ -368,7 +368,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     url = org_url_from(os.environ, args.url, flag="--url")
     report.run["org_url"] = url
-    auth = auth_from_env(args.auth, url)
+    auth = auth_providers(args.auth, url, users=config.application_users)
     sync(
         _inputs(args),
         config,

@@ -45,6 +45,23 @@ class AttachmentPolicy:
 
 
 @dataclass(frozen=True)
+class AppUser:
+    """One application user (an app registration mapped to an application user in the org).
+
+    Never a secret here: ``client_secret_env`` names the environment variable that holds the
+    client secret; ``certificate_path`` is a PEM file (``certificate_password_env`` names the
+    variable with its password, if any). ``tenant_id`` defaults to ``AZURE_TENANT_ID``.
+    """
+
+    client_id: str
+    client_secret_env: str | None = None
+    certificate_path: str | None = None
+    certificate_password_env: str | None = None
+    tenant_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a run can be told besides its inputs and credentials.
 
@@ -61,8 +78,12 @@ class RunConfig:
     :ivar plugins_disable: plugin (entry point) names to block, built-ins included.
     :ivar plugin_settings: free-form settings for external plugins, keyed by plugin name.
     :ivar batch_size: operations per ``$batch`` request (1..1000).
-    :ivar max_parallel: cap on ``$batch`` requests in flight (the service's ``x-ms-dop-hint``
-        is used below this cap).
+    :ivar max_parallel: cap on requests in flight per application user (the governor starts at
+        the service's ``x-ms-dop-hint`` and ramps up until throttled; the service's limit is 52).
+    :ivar batch_seconds: server seconds a ``$batch`` is sized to take once measured.
+    :ivar keep_affinity: keep the org's affinity cookie (every request then goes to one web server).
+    :ivar application_users: app registrations to spread the work over (:class:`AppUser`); empty
+        means the one identity from the environment.
     :ivar lookup_chunk: values per ``In(...)`` lookup query.
     :ivar create_completed: mark emails Completed (Received/Sent) after creating them.
     :ivar original_dates: created emails carry the message date as ``overriddencreatedon``
@@ -84,7 +105,10 @@ class RunConfig:
     plugins_disable: tuple[str, ...] = ()
     plugin_settings: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1000
-    max_parallel: int = 8
+    max_parallel: int = 52
+    batch_seconds: float = 20.0
+    keep_affinity: bool = False
+    application_users: tuple[AppUser, ...] = ()
     lookup_chunk: int = 200
     create_completed: bool = True
     original_dates: bool = True
@@ -168,7 +192,10 @@ def _from_dict(data: dict[str, Any], path: str, node: Any) -> RunConfig:
         plugins_disable=tuple(plugins.get("disable", ())),
         plugin_settings=dict(plugins.get("settings", {})),
         batch_size=data.get("batch_size", 1000),
-        max_parallel=data.get("max_parallel", 8),
+        max_parallel=data.get("max_parallel", 52),
+        batch_seconds=float(data.get("batch_seconds", 20.0)),
+        keep_affinity=bool(data.get("keep_affinity", False)),
+        application_users=tuple(AppUser(**u) for u in data.get("application_users", ())),
         lookup_chunk=data.get("lookup_chunk", 200),
         create_completed=data.get("create_completed", True),
         original_dates=data.get("original_dates", True),

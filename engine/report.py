@@ -247,6 +247,17 @@ class Report:
             lines.append(
                 "http: " + ", ".join(f"{k} {v}" for k, v in h.items() if isinstance(v, (int, float)))
             )
+            kinds = h.get("server_time") or {}
+            if kinds:
+                lines.append("server time per operation: " + ", ".join(
+                    f"{k} {v['server_seconds_per_operation'] * 1000:.0f} ms (batches of {v['batch_size']})"
+                    for k, v in kinds.items()))
+            for u in h.get("users") or []:
+                lines.append(
+                    f"{u['user']}: {u['requests']} requests, {u['operations']} operations, "
+                    f"{u['server_seconds']:.1f} server s, {u['throttled']} throttled, rested {u['rested_seconds']:.1f} s, "
+                    f"up to {u['peak_in_flight']} in flight, {u['web_servers_seen']} web servers"
+                )
         return "\n".join(lines)
 
     # -- plain language ------------------------------------------------------------------------

@@ -172,7 +172,8 @@ def sync(
 ) -> Report:
     """Write the inputs to the org at ``url``; every input record ends up in the report.
 
-    :param auth: a :class:`~mail2dataverse.auth.TokenProvider` (see ``auth_from_env``).
+    :param auth: a :class:`~mail2dataverse.auth.TokenProvider` (see ``auth_from_env``), or a list of
+        them to act as several application users (``auth_providers``).
     :param state_path: the SQLite state file; ``None`` keeps state in memory (every run then
         relies on lookups alone, which is slower but still never duplicates).
     :param progress: a :class:`~mail2dataverse.progress.RunProgress` (or None): started with the
@@ -201,15 +202,17 @@ def sync(
     if probe:
         from .probe import probe as probe_org
 
-        identity = probe_org(url, auth, verify=verify)
+        identity = probe_org(url, auth[0] if isinstance(auth, (list, tuple)) else auth, verify=verify)
         report.run["organization_id"] = identity.organization_id
-    opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify}
+    opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify,
+            "target_seconds": config.batch_seconds, "keep_affinity": config.keep_affinity}
     opts.update(client_options or {})
     with ExitStack() as stack:
         state = stack.enter_context(StateStore(state_path))
         contacts, messages = _open_inputs(stack, inputs, plugins, report=report, state=state, full=full)
         client = stack.enter_context(WebApiClient(url, auth, **opts))
         if progress is not None:
+            _add_throughput_fields(progress, client, report, getattr(messages, "count", 0) or 0)
             progress.start({"contacts": getattr(contacts, "count", 0) or 0,
                             "emails": getattr(messages, "count", 0) or 0})
             stack.callback(progress.close)
@@ -226,7 +229,54 @@ def sync(
             raise stopped from exc
         finally:
             report.http = dict(client.stats)
+            report.http["estimated_seconds_left"] = estimated_seconds_left(client, report, getattr(messages, "count", 0) or 0)
     return report
+
+
+def _add_throughput_fields(progress: Any, client: Any, report: Report, expected_emails: int) -> None:
+    """Show the writer's measured server time, budget in use and time left with the progress."""
+    add = getattr(progress, "add_field", None)
+    if add is None:
+        return
+
+    def server_time() -> str:
+        # The kind that costs the most in all (emails, in a sync): one short figure on the line.
+        kinds = client.sizer.snapshot()
+        if not kinds:
+            return "?"
+        kind, figures = max(kinds.items(), key=lambda kv: kv[1]["server_seconds"])
+        return f"{kind.split()[0]} {figures['server_seconds_per_operation'] * 1000:.0f} ms"
+
+    def budget() -> str:
+        return f"{client.throughput()['budget_in_use']:.0%}"
+
+    def left() -> str:
+        seconds = estimated_seconds_left(client, report, expected_emails)
+        return "?" if seconds is None else f"{seconds:,.0f} s"
+
+    add("server/op", server_time)
+    add("budget", budget)
+    add("server left", left)
+
+
+def estimated_seconds_left(client: Any, report: Report, expected_emails: int) -> float | None:
+    """Seconds the emails not yet written need at the measured server time and sustained rate.
+
+    Server seconds spent per email written so far, times the emails left, over the server
+    seconds per second the users sustained lately (converted to real seconds on an emulator
+    whose clock runs faster). None until both have been measured.
+    """
+    kinds = client.sizer.snapshot()
+    spent = sum(v["server_seconds"] for k, v in kinds.items() if k.startswith("emails "))
+    written = report.entities["email"].created
+    figures = client.throughput()
+    rate = figures["server_seconds_per_second"]
+    left = max(0, expected_emails - report.entities["email"].total())
+    if left == 0:
+        return 0.0
+    if not spent or not written or not rate:
+        return None
+    return round(left * spent / written / rate / figures["time_scale"], 1)
 
 
 def _note_mappings(report: Report, mappings_dirs: Sequence[str | Path]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from .. import odata
 from ..errors import RecordError
 from ..model import MappedAccount, MappedContact, RecordRef, Skip, deterministic_id
-from ..operations import Operation
+from ..operations import BulkTag, Operation, Rows
 from .context import ADDRESS_COLUMNS, DUPLICATE_CODES, TABLES, RunContext, chunks
 from .lookups import OrgLookups
 
@@ -193,17 +193,23 @@ class TableWriter:
             (keyed if alt_key and odata.key_segment_ok(p.columns.get(alt_key, p.key)) else by_id).append(p)
         for chunk in chunks(by_id, size):
             targets = [{"@odata.type": odata_type, pk: p.id, **p.columns, **p.binds} for p in chunk]
-            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", {"Targets": targets}, tag=("create", table, chunk)))
+            # The ids are ours: the writer may split the message (BulkTag) and, when an answer
+            # is lost, find out by these ids whether it landed (created Rows).
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", {"Targets": targets},
+                                 tag=BulkTag("create", table, chunk), rows=Rows(entity_set, pk, tuple(p.id for p in chunk), True)))
         for chunk in chunks(keyed, size):
             targets = []
             for p in chunk:
                 value = p.columns.get(alt_key, p.key)
                 body = {k: v for k, v in p.columns.items() if k != alt_key}  # key not repeated in the body
                 targets.append({"@odata.type": odata_type, "@odata.id": odata.key_path(entity_set, alt_key, value), **body, **p.binds})
-            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", {"Targets": targets}, tag=("upsert", table, chunk)))
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", {"Targets": targets},
+                                 tag=BulkTag("upsert", table, chunk),
+                                 rows=Rows(entity_set, alt_key, tuple(str(p.columns.get(alt_key, p.key)) for p in chunk))))
         for chunk in chunks(updates, size):
             targets = [{"@odata.type": odata_type, pk: p.id, **changed} for p, changed in chunk]
-            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple", {"Targets": targets}, tag=("update", table, chunk)))
+            ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple", {"Targets": targets},
+                                 tag=BulkTag("update", table, chunk), rows=Rows(entity_set, pk, tuple(p.id for p, _ in chunk))))
 
         results = ctx.executor.run(ops, phase=1) if ops else []
         retry: list[Operation] = []
@@ -284,13 +290,16 @@ class TableWriter:
         entity_set, pk = TABLES[table]
         if kind == "update":
             p, changed = item
-            return Operation("PATCH", f"{entity_set}({p.id})", dict(changed), {"If-Match": "*"}, tag=(kind, table, item))
+            return Operation("PATCH", f"{entity_set}({p.id})", dict(changed), {"If-Match": "*"}, tag=(kind, table, item),
+                             rows=Rows(entity_set, pk, (p.id,)))
         p = item
         if kind == "upsert":
             value = p.columns.get(alt_key, p.key)
             body = {k: v for k, v in p.columns.items() if k != alt_key}
-            return Operation("PATCH", odata.key_path(entity_set, alt_key, value), {**body, **p.binds}, tag=(kind, table, item))
-        return Operation("POST", entity_set, {pk: p.id, **p.columns, **p.binds}, tag=(kind, table, item))
+            return Operation("PATCH", odata.key_path(entity_set, alt_key, value), {**body, **p.binds}, tag=(kind, table, item),
+                             rows=Rows(entity_set, alt_key, (str(value),)))
+        return Operation("POST", entity_set, {pk: p.id, **p.columns, **p.binds}, tag=(kind, table, item),
+                         rows=Rows(entity_set, pk, (p.id,), True))
 
     def _settle(self, table: str, p: Planned, outcome: str) -> None:
         p.outcome = outcome

@@ -59,6 +59,28 @@ class Executor(Protocol):
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
         """Rows of the pages after a first page that carried ``@odata.nextLink``."""
 
+    # Optional: ``submit(items, *, phase)`` returning an object whose ``result()`` gives what
+    # ``run`` would. With it the planner prepares its next chunk while this one is in flight.
+
+
+class _Done:
+    """The results of work that ran at once (an executor without ``submit``)."""
+
+    def __init__(self, results: list[Result]):
+        self._results = results
+
+    def result(self) -> list[Result]:
+        """The results."""
+        return self._results
+
+
+def submit(executor: Executor, items: list[Operation | ChangeSet], *, phase: int) -> Any:
+    """Hand ``items`` to ``executor`` without waiting when it can (its ``submit``), else run them."""
+    start = getattr(executor, "submit", None)
+    if start is not None:
+        return start(items, phase=phase)
+    return _Done(executor.run(items, phase=phase))
+
 
 class Explainer(Protocol):
     """Told why each record ends as it does; the preview's explanation records come from here.

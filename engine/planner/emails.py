@@ -15,10 +15,10 @@ from typing import Any
 
 from ..lookup import LIKE_FORMS, OrgLookup
 from ..model import MappedEmail, RecordRef, RegardingTarget, Skip, deterministic_id
-from ..operations import ChangeSet, Operation, Result
+from ..operations import ChangeSet, Operation, Result, Rows
 from ..resolution import NAME_COLUMN
 from ..state import covered
-from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext
+from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext, submit
 from .coverage import Coverage
 from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
@@ -59,6 +59,9 @@ class EmailPhase:
         ctx, report = self.ctx, self.ctx.report
         marks: dict[str, Coverage] = {}
         chunk: list[MappedEmail] = []
+        # The chunk whose writes are in flight while the next one is mapped, looked up and
+        # encoded: client work overlaps server work.
+        pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None = None
         for ref, record in records:
             report.inputs["messages"] += 1
             mapped = ctx.mappings.map_message(record, ref)
@@ -81,10 +84,12 @@ class EmailPhase:
             self._seen_identities[mapped.identity] = str(ref)
             chunk.append(mapped)
             if len(chunk) >= EMAIL_CHUNK:
-                self._write(chunk, marks)
+                pending = self._write(chunk, marks, pending)
                 chunk = []
         if chunk:
-            self._write(chunk, marks)
+            pending = self._write(chunk, marks, pending)
+        if pending is not None:
+            self._finish(*pending)
         resolved: dict[str, int] = {}
         for hit in self.address_book.values():
             key = hit[0] if hit else "unresolved"
@@ -96,7 +101,10 @@ class EmailPhase:
                 ctx.state.add_coverage(mailbox, mark.ranges())
             ctx.state.commit()
 
-    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> None:
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage],
+               pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None):
+        """Look up and plan ``emails``, hand their writes to the executor, then settle ``pending``
+        (the previous chunk, in flight meanwhile); returns this chunk's pending writes, or None."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -157,10 +165,19 @@ class EmailPhase:
                 ctx.remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
                 continue
             items.append(self._changeset(e))
-        if not items:
+        job = submit(ctx.executor, items, phase=2) if items else None
+        if pending is not None:
+            self._finish(*pending)
+        if job is None:
             ctx.state.commit()
-            return
-        results = ctx.executor.run(items, phase=2)
+            return None
+        return items, job, marks
+
+    def _finish(self, items: list[ChangeSet], job: Any, marks: dict[str, Coverage]) -> None:
+        """Wait for a chunk's writes and record each email's outcome."""
+        ctx, report = self.ctx, self.ctx.report
+        explain = ctx.explain
+        results = job.result()
         by_email: dict[int, list[Result]] = {}
         for res in results:
             by_email.setdefault(id(res.operation.tag), []).append(res)
@@ -231,7 +248,8 @@ class EmailPhase:
         self.dates.apply(e, body)
         self._content_id += 1
         cid = str(self._content_id)
-        ops = [Operation("POST", "emails", body, content_id=cid, tag=e)]
+        # The id is ours, so a create whose answer was lost is found by it (created Rows).
+        ops = [Operation("POST", "emails", body, content_id=cid, tag=e, rows=Rows("emails", "activityid", (body["activityid"],), True))]
         if self.ctx.config.create_completed:
             self._content_id += 1
             status = STATUS_SENT if e.outgoing else STATUS_RECEIVED

@@ -41,8 +41,9 @@ from mail2dataverse.writers.transport import HttpStats
 
 log = logging.getLogger("mail2dataverse.webapi")
 
-#: A batch below this many units is only cut to share work out when the queue is short.
-MIN_SHARE = 10
+#: Work is shared out over the slots only down to batches of this much server time: below it,
+#: one request more costs more than the parallelism wins.
+MIN_SHARE_SECONDS = 2.0
 #: How often one item may be throttled before its 429 becomes its result.
 MAX_THROTTLES = 50
 
@@ -209,12 +210,15 @@ class Dispatcher:
         """Cut the next batch from the front of the queue (called under the lock)."""
         if not self._queue:
             return []
-        coe = self._queue[0].job.continue_on_error
-        share = fair_share(self._queued_units, self.governor.slots, MIN_SHARE)
+        head = self._queue[0]
+        coe = head.job.continue_on_error
+        share = fair_share(self._queued_units, self.governor.slots, self.sizer.share_floor(head.kind, MIN_SHARE_SECONDS))
         batch: list[_Entry] = []
         taken: list[int] = []
         units: dict[str, int] = {}
-        ops = 0
+        limits: dict[str, int] = {}
+        estimates: dict[str, float | None] = {}
+        ops, predicted = 0, 0.0
         for position, e in enumerate(self._queue):
             if e.job.continue_on_error != coe or (e.keys and any(k in self._busy_keys for k in e.keys)):
                 continue
@@ -235,14 +239,20 @@ class Dispatcher:
                 taken.append(position)
                 break
             n = count_operations(e.item)
-            limit = min(self.sizer.size(e.kind), share)
+            limit = limits.get(e.kind)
+            if limit is None:
+                limit = limits[e.kind] = min(self.sizer.size(e.kind), share)
+                estimates[e.kind] = self.sizer.per_unit(e.kind)
+            est = estimates[e.kind]
+            cost = est * e.units if est is not None else 0.0
             if batch and (ops + n > self.max_operations or units.get(e.kind, 0) + e.units > limit
-                          or not self.sizer.fits({**units, e.kind: units.get(e.kind, 0) + e.units})):
+                          or predicted + cost > self.sizer.max_seconds):
                 break
             batch.append(e)
             taken.append(position)
             units[e.kind] = units.get(e.kind, 0) + e.units
             ops += n
+            predicted += cost
         if taken == list(range(len(taken))):
             for _ in taken:
                 self._queue.popleft()
@@ -255,10 +265,9 @@ class Dispatcher:
     # ------------------------------------------------------------------ one request
 
     def _run(self, lane: Lane, batch: list[_Entry]) -> None:
-        outcome = "neutral"
-        retry_after = None
+        outcome, retry_after, slowdown = "neutral", None, 1.0
         try:
-            outcome, retry_after = self._exchange(lane, batch)
+            outcome, retry_after, slowdown = self._exchange(lane, batch)
         except BaseException as exc:  # AuthError and the unexpected: the jobs raise it
             log.debug("batch stopped by %s", type(exc).__name__)
             with self._cond:
@@ -271,10 +280,11 @@ class Dispatcher:
                 self._busy_keys += Counter()  # drop the zero counts
                 self._completions += 1
                 self._cond.notify_all()
-            self.governor.release(lane, outcome, retry_after=retry_after)
+            self.governor.release(lane, outcome, retry_after=retry_after, slowdown=slowdown)
 
-    def _exchange(self, lane: Lane, batch: list[_Entry]) -> tuple[str, float | None]:
-        """Send one batch on ``lane`` and act on the answer; the governor's outcome and rest."""
+    def _exchange(self, lane: Lane, batch: list[_Entry]) -> tuple[str, float | None, float]:
+        """Send one batch on ``lane`` and act on the answer: the governor's outcome, rest and the
+        answer's slowdown (:meth:`~.sizing.BatchSizer.observe`)."""
         items = [e.item for e in batch]
         units = _units(batch)
         predicted = self.sizer.predict(units)
@@ -292,7 +302,7 @@ class Dispatcher:
             self._requeue([e for e in batch if e not in give_up], throttled=True)
             for e in give_up:
                 self._finish(e, map_batch_failure([e.item], 429, answer.code, answer.why))
-            return "throttled", answer.retry_after if answer.retry_after is not None else self._backoff(1)
+            return "throttled", answer.retry_after if answer.retry_after is not None else self._backoff(1), 1.0
         lane.record(sum(e.units for e in batch), answer.server_seconds, time.monotonic() * self.sizer.time_scale)
         if answer.kind == "unknown":
             timed_out = answer.client_timeout or bool(answer.results and is_timeout(answer.results[0]))
@@ -300,24 +310,25 @@ class Dispatcher:
                 # Too big for the org: a cut connection or a gateway error says nothing about size.
                 self.sizer.shrink(units, took_at_least=REQUEST_LIMIT)
             self._settle(lane, batch, answer, started, timed_out=timed_out)
-            return ("slow" if timed_out else "neutral"), None
+            return ("slow" if timed_out else "neutral"), None, 1.0
         if answer.kind == "failed":
             # The transport's retries found no way to the service: nothing landed.
             for e, results in zip(batch, _per_item(batch, answer.results)):
                 self._finish(e, results)
-            return "neutral", None
+            return "neutral", None, 1.0
         # An answer: parts that timed out inside it ran and rolled back; they go again, smaller.
         per_item = _per_item(batch, answer.results)
         again = [e for e, results in zip(batch, per_item) if any(is_timeout(r) for r in results) and e.attempts < self.max_retries]
+        slowdown = 1.0
         if again:
             self.sizer.shrink(_units(again))
         else:
-            self.sizer.observe(units, answer.server_seconds)
+            slowdown = self.sizer.observe(units, answer.server_seconds)
         for e, results in zip(batch, per_item):
             if e not in again:
                 self._finish(e, results)
         self._requeue(again)
-        return ("slow" if again else "ok"), None
+        return ("slow" if again else "ok"), None, slowdown
 
     def _settle(self, lane: Lane, batch: list[_Entry], answer: Answer, started: float, *, timed_out: bool) -> None:
         """Find out which items of a batch with an unknown outcome landed; queue only the rest."""

@@ -31,6 +31,10 @@ CONCURRENCY_LIMIT = 52
 #: The service-protection window and its execution-time budget per user and web server.
 WINDOW_SECONDS = 300.0
 EXEC_BUDGET_SECONDS = 1200.0
+#: Answers this many times slower per operation than the fastest mean the server is saturated;
+#: up to HEALTHY times slower the allowance still grows (measurements are noisy).
+SATURATED = 3.0
+HEALTHY = 2.0
 #: The allowance before the service said anything.
 START_PARALLEL = 4
 
@@ -142,17 +146,22 @@ class Governor:
                 else:
                     self._cond.wait(timeout=min(wake) if wake else None)
 
-    def release(self, lane: Lane, outcome: str = "ok", *, retry_after: float | None = None) -> None:
+    def release(self, lane: Lane, outcome: str = "ok", *, retry_after: float | None = None, slowdown: float = 1.0) -> None:
         """Give ``lane``'s slot back with the answer's ``outcome``.
 
         ``"ok"`` raises the allowance (by one while ramping, else by one per allowance's worth of
-        answers); ``"throttled"`` rests the lane for ``retry_after`` seconds and cuts its
+        answers), unless the answer was ``slowdown`` times slower per operation than the fastest
+        (above :data:`SATURATED`: the server slows down as more is sent, so more in flight only
+        queues; the allowance then steps back); ``"throttled"`` rests the lane for ``retry_after`` seconds and cuts its
         allowance; ``"slow"`` (timeout, SQL timeout) cuts it without rest; ``"neutral"`` (an
         error that says nothing about load) leaves it.
         """
         with self._cond:
             lane.in_flight -= 1
-            if outcome == "ok":
+            if outcome == "ok" and slowdown > SATURATED:
+                lane.ramping = False
+                lane.allowance = max(1.0, lane.allowance - 1.0 / max(1.0, lane.allowance))
+            elif outcome == "ok" and slowdown <= HEALTHY:
                 lane.allowance = min(float(lane.cap), lane.allowance + (1.0 if lane.ramping else 1.0 / max(1.0, lane.allowance)))
             elif outcome in ("throttled", "slow"):
                 lane.ramping = False

@@ -20,6 +20,10 @@ class WebApiExecutor:
         """Send ``items`` in ``$batch`` requests, continuing past failed records."""
         return self.client.execute(items, continue_on_error=True)
 
+    def submit(self, items: list[Operation | ChangeSet], *, phase: int) -> Any:
+        """Queue ``items`` and return at once; ``.result()`` waits for what :meth:`run` returns."""
+        return self.client.submit(items, continue_on_error=True)
+
     def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
         """Active alternate keys of ``table``, read once per run from the org's metadata."""
         if table not in self._keys:

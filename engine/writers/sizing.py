@@ -101,6 +101,7 @@ class BatchSizer:
         self._per_unit: dict[str, float] = {}
         self._size: dict[str, int] = {}
         self._measured: dict[str, list[float]] = {}  # kind -> [requests, units, server seconds]
+        self._best: dict[str, float] = {}  # kind -> the lowest seconds per unit measured
 
     # ------------------------------------------------------------------ what to send
 
@@ -147,16 +148,25 @@ class BatchSizer:
 
     # ------------------------------------------------------------------ what the service said
 
-    def observe(self, units_by_kind: dict[str, int], server_seconds: float) -> None:
+    def observe(self, units_by_kind: dict[str, int], server_seconds: float) -> float:
         """One answered request took ``server_seconds``: update estimates and sizes of its kinds.
 
         A request mixing kinds has its time shared out in proportion to what each kind was
         expected to cost (equal shares per unit before any estimate exists).
+
+        :returns: how much slower per unit this request was than the fastest one of its main
+            kind (1.0 = as fast as ever). Work that slows down as more is sent at once means the
+            server is saturated, whatever its limits say (:mod:`.governor` stops ramping then).
         """
         total_units = sum(units_by_kind.values())
         if total_units <= 0:
-            return
+            return 1.0
+        main = max(units_by_kind, key=units_by_kind.get)
         with self._lock:
+            per_unit = server_seconds / total_units
+            best = self._best.get(main)
+            self._best[main] = per_unit if best is None else min(best, per_unit)
+            slowdown = per_unit / best if best else 1.0
             weights = {k: u * self._per_unit.get(k, 1.0) for k, u in units_by_kind.items()}
             weight_sum = sum(weights.values()) or 1.0
             for kind, units in units_by_kind.items():
@@ -172,6 +182,7 @@ class BatchSizer:
                 wanted = self._units_for(kind, self.target_seconds)
                 # Grow at most twofold per answer (the estimate of a kind seen once is rough).
                 self._size[kind] = max(1, min(wanted, 2 * max(current, units)))
+        return slowdown
 
     def shrink(self, units_by_kind: dict[str, int], *, took_at_least: float | None = None) -> None:
         """A request of these kinds timed out, hit the SQL timeout or the execution-time limit.
@@ -187,6 +198,13 @@ class BatchSizer:
                 self._per_unit[kind] = max(floor, 2 * old if old is not None else floor)
                 current = self._size.get(kind, self.start_units)
                 self._size[kind] = max(1, min(current, units) // 2)
+
+    def share_floor(self, kind: str, seconds: float) -> int:
+        """Units of ``kind`` below which cutting a batch to share work out is not worth a request:
+        those that take ``seconds`` as estimated (a cheap kind is never cut below its size)."""
+        with self._lock:
+            size = self._size.get(kind, self.start_units)
+            return min(size, self._units_for(kind, seconds))
 
     def _units_for(self, kind: str, seconds: float) -> int:
         est = self._per_unit.get(kind)
