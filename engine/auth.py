@@ -20,6 +20,7 @@ secret text masked.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -349,7 +350,9 @@ def auth_providers(kind: str | None, org_url: str, env: Mapping[str, str] | None
     if not org_url:
         raise ConfigError("the Dataverse URL is not set (--url or DATAVERSE_URL)")
     authority = env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST
-    out: list[TokenProvider] = []
+    # Every user's variables are checked before any msal application is made (msal discovers
+    # the tenant when it is made): a missing one is named before anything goes on the network.
+    makers: list[tuple[tuple[str, ...], Callable[[], MsalClientCredentials]]] = []
     for n, user in enumerate(users, 1):
         label = user.name or f"application user {n} ({user.client_id})"
         tenant = user.tenant_id or env.get("AZURE_TENANT_ID")
@@ -361,17 +364,20 @@ def auth_providers(kind: str | None, org_url: str, env: Mapping[str, str] | None
                 raise ConfigError(f"{label}: the environment variable {user.client_secret_env} is not set")
             key = ("secret", org_url.rstrip("/").lower(), tenant, user.client_id, authority,
                    hashlib.sha256(secret.encode()).hexdigest())
-            make = lambda: MsalClientCredentials(org_url, tenant, user.client_id, client_secret=secret,  # noqa: E731
-                                                 authority_host=authority)
+            make = functools.partial(MsalClientCredentials, org_url, tenant, user.client_id, client_secret=secret,
+                                     authority_host=authority)
         else:
             password = env.get(user.certificate_password_env) if user.certificate_password_env else None
             if user.certificate_password_env and not password:
                 raise ConfigError(f"{label}: the environment variable {user.certificate_password_env} is not set")
             key = ("certificate", org_url.rstrip("/").lower(), tenant, user.client_id, authority,
                    hashlib.sha256(f"{user.certificate_path}\0{password or ''}".encode()).hexdigest())
-            make = lambda: MsalClientCredentials(org_url, tenant, user.client_id,  # noqa: E731
-                                                 certificate_path=user.certificate_path,
-                                                 certificate_password=password, authority_host=authority)
+            make = functools.partial(MsalClientCredentials, org_url, tenant, user.client_id,
+                                     certificate_path=user.certificate_path, certificate_password=password,
+                                     authority_host=authority)
+        makers.append((key, make))
+    out: list[TokenProvider] = []
+    for key, make in makers:
         with _PROVIDERS_LOCK:
             provider = _PROVIDERS.get(key)
             if provider is None:

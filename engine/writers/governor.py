@@ -56,7 +56,7 @@ class Lane:
         self.servers: set[str] = set()
         self.figures: dict[str, float] = {
             "requests": 0, "operations": 0, "server_seconds": 0.0, "throttled": 0,
-            "rested_seconds": 0.0, "timeouts": 0, "peak_in_flight": 0,
+            "rested_seconds": 0.0, "timeouts": 0, "peak_in_flight": 0, "concurrency_cuts": 0,
         }
         self._recent: deque[tuple[float, float]] = deque()  # (when, modeled server seconds)
 
@@ -166,6 +166,7 @@ class Governor:
             elif outcome in ("throttled", "slow"):
                 lane.ramping = False
                 lane.allowance = max(1.0, lane.allowance * 0.75)
+                lane.figures["concurrency_cuts"] += 1
                 if outcome == "throttled":
                     lane.figures["throttled"] += 1
                     wait = max(0.0, retry_after or 0.0)

@@ -35,6 +35,9 @@ REQUEST_LIMIT = 120.0
 GRACE = 15.0
 #: The shortest read timeout: a small batch on a busy org still gets this long.
 MIN_TIMEOUT = 30.0
+#: The shortest read timeout in real seconds: on an emulator whose clock runs many times faster,
+#: a loaded client machine's own delays must not pass for the service's slowness.
+MIN_REAL_TIMEOUT = 10.0
 #: Units a kind starts with before anything was measured.
 START_UNITS = 10
 #: Units a bulk message may carry (the service's recommendation for CreateMultiple et al.).
@@ -102,6 +105,7 @@ class BatchSizer:
         self._size: dict[str, int] = {}
         self._measured: dict[str, list[float]] = {}  # kind -> [requests, units, server seconds]
         self._best: dict[str, float] = {}  # kind -> the lowest seconds per unit measured
+        self._shrunk: dict[str, int] = {}  # kind -> times its size was cut
 
     # ------------------------------------------------------------------ what to send
 
@@ -140,7 +144,7 @@ class BatchSizer:
         """
         ceiling = REQUEST_LIMIT + GRACE
         modeled = ceiling if predicted is None else min(ceiling, max(MIN_TIMEOUT, 3 * predicted + 10))
-        return modeled / self.time_scale
+        return max(modeled / self.time_scale, min(MIN_REAL_TIMEOUT, modeled))
 
     def service_gave_up_by(self, started: float) -> float:
         """When (``time.monotonic``) the service has surely ended a request sent at ``started``."""
@@ -198,6 +202,7 @@ class BatchSizer:
                 self._per_unit[kind] = max(floor, 2 * old if old is not None else floor)
                 current = self._size.get(kind, self.start_units)
                 self._size[kind] = max(1, min(current, units) // 2)
+                self._shrunk[kind] = self._shrunk.get(kind, 0) + 1
 
     def share_floor(self, kind: str, seconds: float) -> int:
         """Units of ``kind`` below which cutting a batch to share work out is not worth a request:
@@ -215,9 +220,12 @@ class BatchSizer:
     # ------------------------------------------------------------------ reporting
 
     def snapshot(self) -> dict[str, dict[str, float]]:
-        """Per kind: measured server seconds per unit, the current size, requests and units sent."""
+        """Per kind: measured server seconds per unit, the current size, requests and units sent
+        (answered ones), and how often its size was cut (``shrunk``)."""
         with self._lock:
             out = {}
+            for kind in self._shrunk.keys() - self._measured.keys():
+                self._measured[kind] = [0, 0, 0.0]
             for kind, (requests, units, seconds) in sorted(self._measured.items()):
                 out[kind] = {
                     "server_seconds_per_operation": round(seconds / units, 4) if units else 0.0,
@@ -226,6 +234,7 @@ class BatchSizer:
                     "requests": int(requests),
                     "operations": int(units),
                     "server_seconds": round(seconds, 2),
+                    "shrunk": self._shrunk.get(kind, 0),
                 }
             return out
 

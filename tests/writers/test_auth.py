@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from mail2dataverse.auth import MsalClientCredentials, NoAuth, StaticToken, TokenProvider, auth_from_env
-from mail2dataverse.errors import AuthError, ConfigError
+from mail2dataverse.errors import AuthError, ConfigError, MappingError
 
 ORG = "https://contoso.crm.dynamics.com"
 SECRET = "s3cr3t~value.Q8"
@@ -281,3 +281,39 @@ def test_one_msal_application_per_process_and_credential(monkeypatch):
     import mail2dataverse.auth as auth_module
 
     assert not any("s3cr3t-one-app" in part for key in auth_module._PROVIDERS for part in key)
+
+
+# ----------------------------------------------------------------------------- several users
+
+
+def test_several_tokens_in_dataverse_token_act_as_several_users():
+    from mail2dataverse.auth import auth_providers
+
+    providers = auth_providers("none", "http://127.0.0.1:1", env={"DATAVERSE_TOKEN": "user-a, user-b"})
+    assert [p.token() for p in providers] == ["user-a", "user-b"]
+    assert [p.token() for p in auth_providers("none", "http://x", env={})] == ["emulator"]
+
+
+def test_application_users_come_from_the_config_with_their_secrets_from_the_environment(tmp_path):
+    from mail2dataverse.auth import auth_providers
+    from mail2dataverse.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("application_users:\n"
+                   "  - client_id: app-1\n    client_secret_env: APP1_SECRET\n"
+                   "  - client_id: app-2\n    client_secret_env: APP2_SECRET\n    tenant_id: t2\n")
+    users = load_config(cfg).application_users
+    assert [u.client_id for u in users] == ["app-1", "app-2"]
+    with pytest.raises(ConfigError, match="APP2_SECRET is not set") as info:
+        auth_providers("secret", "https://org.example.com", env={"AZURE_TENANT_ID": "t", "APP1_SECRET": "s3cr3t-value"},
+                       users=users)
+    assert "s3cr3t-value" not in str(info.value)
+
+
+def test_a_secret_in_the_config_file_is_refused(tmp_path):
+    from mail2dataverse.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("application_users:\n  - client_id: app-1\n    client_secret: s3cr3t\n")
+    with pytest.raises(MappingError):
+        load_config(cfg)

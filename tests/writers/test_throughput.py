@@ -1,0 +1,171 @@
+"""The writer's side of throughput (issue 12), against the emulator's cost model and with fakes.
+
+Each test states a property of the run's end state or of what was sent: never how long it took.
+Time-scaled emulators make modeled minutes pass in real seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from urllib.parse import unquote
+
+import requests
+
+from mail2dataverse.auth import StaticToken
+from mail2dataverse.emulator import Emulator
+from mail2dataverse.operations import ChangeSet, Operation, Rows
+from mail2dataverse.writers.webapi import WebApiClient
+
+from .fakes import ROOT, FakeBatchServer, client_with, parse_batch_request
+
+
+def _email(n: int) -> ChangeSet:
+    activityid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"throughput-{n}"))
+    body = {"activityid": activityid, "subject": f"s{n}", "messageid": f"<{n}@x>"}
+    return ChangeSet([
+        Operation("POST", "emails", body, content_id="1", tag=n, rows=Rows("emails", "activityid", (activityid,), True)),
+        Operation("PATCH", "$1", {"statecode": 1, "statuscode": 4}, content_id="2", tag=n),
+    ])
+
+
+def _client(emu: Emulator, *tokens: str, **kwargs) -> WebApiClient:
+    auth = [StaticToken(t) for t in tokens] if tokens else StaticToken("throughput")
+    kwargs.setdefault("max_retries", 20)
+    return WebApiClient(emu.base_url, auth, **kwargs)
+
+
+def _ids(emu: Emulator) -> list[str]:
+    return [row["activityid"] for row in emu.records("email")]
+
+
+def test_a_batch_that_would_pass_two_minutes_is_never_sent():
+    # 3 modeled seconds per email: the old fixed 1,000-operation batch would need 1,500 s.
+    costs = {"create.email": 2.0, "state.email": 1.0}
+    with Emulator(cost_model="realistic", costs=costs, time_scale=200) as emu, _client(emu) as client:
+        results = client.execute([_email(n) for n in range(120)])
+        usage = emu.usage()
+        assert all(r.ok for r in results)
+        assert sorted(_ids(emu)) == sorted({r.operation.body["activityid"] for r in results if r.operation.method == "POST"})
+        assert usage["totals"]["timeouts"] == 0 and client.stats["timeouts"] == 0
+        # Batches aim at 20 s of measured server time: at 1.5 s per operation, a dozen operations.
+        assert client.sizer.size("emails create") * 1.5 < 120
+
+
+def test_a_timed_out_batch_is_settled_without_duplicates_or_false_failures():
+    # 40 s per email: the first batch (10 operations, 5 emails) passes 2 minutes; the emulator
+    # keeps the 2 change sets that finished before its cut and answers the SQL timeout.
+    with Emulator(cost_model="realistic", costs={"create.email": 40.0}, time_scale=400) as emu, _client(emu) as client:
+        results = client.execute([_email(n) for n in range(10)])
+        stats, usage = client.stats, emu.usage()
+        assert [r.status for r in results] == [204] * 20  # none reported failed
+        ids = _ids(emu)
+        assert len(ids) == len(set(ids)) == 10  # each email once
+        assert usage["totals"]["timeouts"] >= 1 and stats["timeouts"] >= 1
+        assert stats["settled_landed"] >= 1  # found in the org, not resent
+        assert client.sizer.size("emails create") <= 4  # shrunk: at most 2 emails of 40 s
+
+
+class CutAfterCommit:
+    """A fake org: applies the first $batch, then cuts the connection before its answer arrives.
+
+    Settling lookups (GET emails?...In(...)) answer from what was applied.
+    """
+
+    def __init__(self):
+        self.server = FakeBatchServer()
+        self.created: list[str] = []
+        self.cut = False
+        self.lock = threading.Lock()
+
+    def __call__(self, request):
+        if request.method == "GET":
+            url = unquote(request.url)
+            wanted = json.loads(url[url.index("PropertyValues=") + len("PropertyValues="):].split("])", 1)[0] + "]")
+            rows = [{"activityid": i} for i in wanted if i in self.created]
+            return 200, {}, {"value": rows}
+        parts = parse_batch_request(request.headers["Content-Type"], request.body)
+        answer = self.server(request)
+        with self.lock:
+            self.created += [p.body["activityid"] for p in parts if p.method == "POST"]
+            if not self.cut:
+                self.cut = True
+                return requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+        return answer
+
+
+def test_a_cut_off_batch_is_settled_by_looking_up_what_landed():
+    org = CutAfterCommit()
+    client, adapter, _ = client_with(org, max_parallel=1)
+    results = client.execute([_email(n) for n in range(8)])
+    assert [r.status for r in results] == [204] * 16
+    assert len(org.created) == len(set(org.created)) == 8  # nothing that landed was sent again
+    assert client.stats["settled_landed"] >= 1
+    landed = [r for r in results if r.headers.get("x-mail2dataverse-settled")]
+    assert landed and all(r.ok for r in landed)
+
+
+def test_an_execution_time_429_shrinks_batches_and_concurrency_and_the_run_completes():
+    # 10 s of execution time per 10 s window, no lag: 300 emails of ~0.3 s need 9 windows.
+    costs = {"create.email": 0.2, "state.email": 0.1}
+    faults = "exec=10s,window=10s,lag=0s"
+    with Emulator(cost_model="realistic", costs=costs, faults=faults, time_scale=100) as emu, _client(emu) as client:
+        results = client.execute([_email(n) for n in range(300)])
+        usage = emu.usage()
+        lane = client.lanes[0]
+        assert all(r.ok for r in results)
+        assert len(set(_ids(emu))) == 300
+        assert usage["totals"]["throttled"]["execution_time"] >= 1
+        assert lane.figures["throttled"] >= 1 and lane.figures["rested_seconds"] > 0
+        assert not lane.ramping and lane.figures["concurrency_cuts"] >= 1
+        assert client.sizer.snapshot()["emails create"]["shrunk"] >= 1
+
+
+def _servers_used(emu: Emulator) -> set[int]:
+    return {u["server"] for u in emu.usage()["usage"] if u["requests"]}
+
+
+def test_requests_carry_no_affinity_cookie_unless_asked():
+    ops = [Operation("POST", "contacts", {"lastname": f"n{i}"}) for i in range(4)]
+    with Emulator(web_servers=4) as emu, _client(emu, max_parallel=1) as client:
+        for op in ops:
+            assert client.execute([op])[0].ok
+        assert len(client.session.cookies) == 0
+        assert _servers_used(emu) == {0, 1, 2, 3}  # no cookie: the balancer spreads them
+    with Emulator(web_servers=4) as emu, _client(emu, max_parallel=1, keep_affinity=True) as client:
+        for op in ops:
+            assert client.execute([op])[0].ok
+        assert "ARRAffinity" in client.session.cookies
+        assert len(_servers_used(emu)) == 1  # the cookie pins every request to one server
+
+
+def test_two_users_share_the_work():
+    with Emulator() as emu, _client(emu, "user-a", "user-b", max_batch_operations=2) as client:
+        results = client.execute([_email(n) for n in range(40)])
+        assert all(r.ok for r in results) and len(set(_ids(emu))) == 40
+        per_user = {u["user"]: u["requests"] for u in emu.usage()["usage"]}
+        assert len(per_user) == 2 and all(n > 0 for n in per_user.values())
+        assert [u["requests"] > 0 for u in client.stats["users"]] == [True, True]
+
+
+def test_a_throttled_user_rests_while_the_other_works():
+    server = FakeBatchServer()
+    throttled = []
+
+    def before(request):
+        if request.headers["Authorization"] == "Bearer a" and not throttled:
+            throttled.append(request)
+            return 429, {"Retry-After": "30"}, {"error": {"code": "0x80072321", "message": "Combined execution time"}}
+        return None
+
+    server.before = before
+    client, adapter, sleeps = client_with(server, auth=[StaticToken("a"), StaticToken("b")], max_batch_operations=2,
+                                          max_parallel=1)
+    results = client.execute([Operation("POST", "contacts", {"n": i}, tag=i) for i in range(12)])
+    assert [r.status for r in results] == [204] * 12
+    assert throttled and sleeps == []  # nobody waited: user b took the work while a rested
+    after = adapter.requests[adapter.requests.index(throttled[0]) + 1:]
+    assert after and all(r.headers["Authorization"] == "Bearer b" for r in after)
+    a, b = client.stats["users"]
+    assert a["throttled"] == 1 and a["rested_seconds"] == 30.0 and b["throttled"] == 0
