@@ -166,3 +166,202 @@ def test_one_line_escapes_what_does_not_print_and_says_how_much_it_cut():
     assert one_line("a\nb\r\u2028c\x00") == "a\\nb\\r\\u2028c\\x00"
     cut = one_line("x" * 1_000_000)
     assert len(cut) == MAX_REASON_CHARS and cut.endswith("... (1,000,000 characters, cut)")
+
+
+# --- files holding personal data ----------------------------------------------------------------
+
+def test_the_state_file_and_the_report_are_readable_by_their_owner_only(emulator, tmp_path, capsys):
+    import os
+    import stat
+
+    from mail2dataverse import cli
+
+    inputs = export(tmp_path / "in", 5, 10)
+    stale = tmp_path / "report.json"
+    stale.write_text("{}")
+    stale.chmod(0o644)  # a report left by an older version: narrowed, not kept world-readable
+    old_umask = os.umask(0o022)
+    try:
+        code = cli.main(["sync", "--messages", inputs.messages, "--contacts", inputs.contacts, "--url", emulator.base_url,
+                         "--auth", "none", "--state", str(tmp_path / "state.sqlite3"), "--report", str(stale),
+                         "--format", "json"])
+    finally:
+        os.umask(old_umask)
+    capsys.readouterr()
+    assert code == 0
+    files = [stale, *tmp_path.glob("state.sqlite3*")]
+    assert len(files) >= 2
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+
+
+# --- surrogates and huge integers in the export -------------------------------------------------
+
+def _export_with(tmp_path, fmt: str, subjects: list[str]):
+    """Three messages whose subjects are given as raw JSON string bodies (escapes kept)."""
+    from .test_bad_input import MSG
+
+    lines = []
+    for i, subject in enumerate(subjects):
+        record = json.dumps({**MSG, "id": f"m{i}", "subject": "SUBJECT"})
+        lines.append(record.replace('"SUBJECT"', f'"{subject}"'))
+    path = tmp_path / f"messages.{fmt}"
+    path.write_text("[" + ",\n".join(lines) + "]" if fmt == "json" else "\n".join(lines) + "\n", encoding="ascii")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+@pytest.mark.parametrize(("escape", "unit"), [("\\ud800", "\\ud800"), ("\\udc00", "\\udc00"), ("\\udc00\\ud800", "\\udc00")],
+                         ids=["lone-high", "lone-low", "reversed-pair"])
+def test_a_lone_surrogate_skips_its_record_with_a_reason_and_the_rest_is_written(emulator, tmp_path, fmt, escape, unit):
+    from mail2dataverse.sync import Inputs
+
+    path = _export_with(tmp_path, fmt, ["first", f"a{escape}b", "smile \\ud83d\\ude00"])
+    report = run(emulator, Inputs(messages=str(path)), config()).to_dict()
+    assert report["entities"]["email"]["created"] == 2 and report["entities"]["email"]["skipped"] == 1
+    [skip] = report["skips"]
+    assert skip["record"] == f"{path.name} record 2 (id m1)" or skip["record"].endswith("(id m1)")
+    assert skip["reason"] == (f"lone UTF-16 surrogate {unit} in $.subject: not valid Unicode text, which the "
+                              "service cannot store (a damaged export?)")
+    # never a silent "?" (yajl's C parser wrote one for a lone high surrogate)
+    assert sorted(e["subject"] for e in emulator.records("email")) == ["first", "smile 😀"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_a_5000_digit_integer_is_refused_with_one_clear_line(tmp_path, fmt, capsys):
+    from mail2dataverse import cli
+
+    from .test_bad_input import MSG
+
+    record = json.dumps({**MSG, "date": 0}).replace('"date": 0', '"date": ' + "9" * 5000)
+    path = tmp_path / f"messages.{fmt}"
+    path.write_text(f"[{record}]" if fmt == "json" else record + "\n", encoding="utf-8")
+    code = cli.main(["sync", "--dry-run", "--messages", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    where = f"{path}: invalid JSON at byte" if fmt == "json" else f"{path}:1:"
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"mail2dataverse: error: {where}") and line.endswith(
+        "an integer of 5,000 characters (limit 100; a damaged or hostile export?)"), line
+
+
+# --- the wrong kind of export ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("given_as", "records", "message"), [
+    ("messages", "contacts", 'record 1 is a Nylas contact ("object": "contact"), not a message: is this the contacts '
+                             'export? Give it as --contacts'),
+    ("contacts", "messages", 'record 1 is a Nylas message ("object": "message"), not a contact: is this the messages '
+                             'export? Give it as --messages'),
+])
+def test_an_export_of_the_other_kind_is_refused_before_anything_is_written(emulator, tmp_path, capsys, given_as,
+                                                                           records, message):
+    from mail2dataverse import cli
+
+    from .test_bad_input import CONTACT, MSG
+
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([CONTACT] if records == "contacts" else [MSG]), encoding="utf-8")
+    code = cli.main(["sync", f"--{given_as}", str(path), "--url", emulator.base_url, "--auth", "none",
+                     "--state", str(tmp_path / "s.sqlite3")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"mail2dataverse: error: {path}: {message}"
+    assert not emulator.records("email") and not emulator.records("contact")
+
+
+def test_unmarked_records_that_look_like_the_other_kind_are_warned_about(emulator, tmp_path):
+    from mail2dataverse.sync import Inputs
+
+    from .test_bad_input import CONTACT
+
+    path = tmp_path / "people.json"
+    path.write_text(json.dumps([{k: v for k, v in CONTACT.items() if k != "object"}] * 2), encoding="utf-8")
+    report = run(emulator, Inputs(messages=str(path)), config()).to_dict()
+    assert report["warnings"] == [f"{path}: given as messages, but 2 record(s) look like contacts and none like "
+                                  "messages (keys such as company_name, emails, given_name): is this the contacts export?"]
+
+
+# --- one canonical form of an address -----------------------------------------------------------
+
+def _sync_records(emu, tmp_path, contacts, messages):
+    from mail2dataverse.sync import Inputs
+
+    cpath, mpath = tmp_path / "contacts.json", tmp_path / "messages.json"
+    cpath.write_text(json.dumps(contacts, ensure_ascii=False), encoding="utf-8")
+    mpath.write_text(json.dumps(messages, ensure_ascii=False), encoding="utf-8")
+    return run(emu, Inputs(contacts=str(cpath), messages=str(mpath)), config()).to_dict()
+
+
+def _contact(cid, *addresses, **fields):
+    return {"id": cid, "grant_id": "g1", "object": "contact", "given_name": cid, "surname": "X",
+            "emails": [{"email": a} for a in addresses], **fields}
+
+
+def _message(mid, sender, *to):
+    from .test_bad_input import MSG, OWNER
+
+    return {**MSG, "id": mid, "from": [{"name": None, "email": sender}],
+            "to": [{"name": None, "email": a} for a in (to or (OWNER,))]}
+
+
+def test_an_idn_domain_in_punycode_and_in_unicode_is_one_contact_and_one_account(emulator, tmp_path):
+    report = _sync_records(emulator, tmp_path, [_contact("c1", "jo@xn--bcher-kva.example"), _contact("c2", "Jo@Bücher.example")],
+                           [_message("m1", "jo@xn--bcher-kva.example")])
+    assert [c["emailaddress1"] for c in emulator.records("contact")] == ["jo@bücher.example"]
+    assert len(emulator.records("account")) == 1
+    assert report["entities"]["contact"]["skipped"] == 1  # the second is the same person: merged
+    [party] = [p for p in emulator.records("activityparty") if p["participationtypemask"] == 1]
+    assert party["addressused"] == "jo@bücher.example" and party.get("partyid")
+
+
+def test_a_trailing_dot_is_the_same_address(emulator, tmp_path):
+    _sync_records(emulator, tmp_path, [_contact("c1", "ana@company1.example.")], [_message("m1", "ana@company1.example")])
+    [contact] = emulator.records("contact")
+    assert contact["emailaddress1"] == "ana@company1.example"
+    [party] = [p for p in emulator.records("activityparty") if p["participationtypemask"] == 1]
+    assert party["partyid"] == contact["contactid"]
+
+
+def test_display_name_forms_and_lists_are_parsed(emulator, tmp_path):
+    _sync_records(emulator, tmp_path, [_contact("c1", "Ana Silva <ana@company1.example>", "b1@company2.example, b2@company2.example")],
+                  [_message("m1", '"Ana Silva" <Ana@Company1.example>', "x@company3.example; y@company3.example")])
+    [contact] = emulator.records("contact")
+    assert (contact["emailaddress1"], contact["emailaddress2"], contact["emailaddress3"]) == (
+        "ana@company1.example", "b1@company2.example", "b2@company2.example")
+    [account] = emulator.records("account")  # from the first address's domain only
+    assert "company1.example" in account["websiteurl"]
+    used = sorted((p["participationtypemask"], p["addressused"]) for p in emulator.records("activityparty"))
+    assert used == [(1, "ana@company1.example"), (2, "x@company3.example"), (2, "y@company3.example")]
+
+
+def test_control_characters_refuse_an_address_with_a_reason(emulator, tmp_path):
+    report = _sync_records(emulator, tmp_path, [_contact("c1", "ana@company1.example\r\nBcc: evil@x.example"),
+                                                _contact("c2", "ok@company1.example", "bad\n@company1.example")],
+                           [_message("m1", "ana@company1.example", "owner@acme-widgets.example", "x@y.example\r\nBcc: z@w.example")])
+    assert [c["emailaddress1"] for c in emulator.records("contact")] == ["ok@company1.example"]
+    assert not any("\r" in (c.get("emailaddress2") or "") or "\n" in (c.get("emailaddress2") or "")
+                   for c in emulator.records("contact"))
+    [skip] = report["skips"]
+    assert skip["reason"].startswith("no email address: address 'ana@company1.example\\r\\nbcc: evil@x.example' "
+                                     "holds a control character \\r: refused")
+    warnings = "\n".join(report["warnings"])
+    assert "'bad\\n@company1.example' holds a control character \\n: refused" in warnings
+    assert "participant dropped: address 'x@y.example\\r\\nBcc: z@w.example' holds a control character" in warnings
+    assert all("\r" not in p["addressused"] and "\n" not in p["addressused"] for p in emulator.records("activityparty"))
+
+
+def test_a_contact_with_50_addresses_says_47_were_not_written(emulator, tmp_path):
+    addresses = [f"m{i}@company1.example" for i in range(50)]
+    report = _sync_records(emulator, tmp_path, [_contact("c1", *addresses)], [_message("m1", "m0@company1.example")])
+    [contact] = emulator.records("contact")
+    assert contact["emailaddress3"] == "m2@company1.example"
+    [warning] = [w for w in report["warnings"] if "not written" in w]
+    assert warning.endswith("(id c1): 50 addresses, 3 written (the mapping's address columns), 47 not written: "
+                            "m3@company1.example, m4@company1.example, m5@company1.example, ...")
+
+
+def test_every_address_helper_agrees_on_the_canonical_form():
+    from mail2dataverse.addresses import canonical_address, domain_of, parse_addresses, registrable_domain
+
+    forms = ["jo@xn--bcher-kva.example", "JO@Bücher.Example.", "  jo@bu\u0308cher.example  ", "Jo <jo@xn--bcher-kva.example.>"]
+    assert {parse_addresses(f).addresses for f in forms} == {("jo@bücher.example",)}
+    assert {canonical_address(f) for f in forms[:3]} == {"jo@bücher.example"}
+    assert domain_of(canonical_address(forms[0])) == "bücher.example" == registrable_domain("www.xn--bcher-kva.example")
