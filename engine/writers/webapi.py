@@ -90,7 +90,7 @@ __all__ = [
     "parse_retry_after",
 ]
 
-AFFINITY_COOKIES = ("ARRAffinity", "ARRAffinitySameSite")
+AFFINITY_COOKIE = "ARRAffinity"
 
 
 class _Clock:
@@ -219,16 +219,10 @@ class WebApiClient:
                     pass
             # Which web server answered (its affinity cookie names it), whether or not we keep it:
             # the budget figures count the servers a user reached.
-            raw = getattr(resp, "raw", None)
             cookies = getattr(resp, "cookies", None)
-            if cookies is not None and raw is not None:
-                for name in AFFINITY_COOKIES[:1]:
-                    value = cookies.get(name)
-                    if value:
-                        lane.servers.add(value[:16])
-            set_cookie = headers.get("Set-Cookie", "")
-            if "ARRAffinity=" in set_cookie:
-                lane.servers.add(set_cookie.split("ARRAffinity=", 1)[1].split(";", 1)[0][:16])
+            value = cookies.get(AFFINITY_COOKIE) if cookies is not None else None
+            if value:
+                lane.servers.add(value[:16])
 
         return read
 
