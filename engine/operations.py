@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -26,6 +28,44 @@ class Rows:
     def keys(self) -> list[tuple[str, str]]:
         """``(entity set, value)`` per row, lower-cased: what two requests must not share."""
         return [(self.entity_set, str(v).lower()) for v in self.values]
+
+#: bytes read per step when a file is streamed as Base64 (a multiple of 3: no padding mid-stream)
+STREAM_BLOCK = 3 * 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Base64File:
+    """A column value that is a file's content as Base64 (an attachment's ``body``).
+
+    The file is never read into memory: the ``$batch`` encoder streams it block by block
+    (:meth:`chunks`), so a 100 MB attachment costs a buffer, not 133 MB of text and its copies.
+    The preview shows :meth:`describe` instead of the text.
+    """
+
+    path: str
+    size: int
+
+    @property
+    def length(self) -> int:
+        """Bytes of the Base64 text (4 for every 3 bytes, padded)."""
+        return 4 * ((self.size + 2) // 3)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The Base64 text in blocks, read from the file now (so a resend reads it again)."""
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(STREAM_BLOCK), b""):
+                yield base64.b64encode(block)
+
+    def describe(self) -> str:
+        """What the preview shows for the value: its size, never its content."""
+        return f"<Base64 of {self.size} bytes from the source's attachment, {self.length} characters>"
+
+
+def payload_bytes(body: Any) -> int:
+    """Bytes of streamed file content (:class:`Base64File` values) in an operation's body."""
+    if isinstance(body, dict):
+        return sum(v.length if isinstance(v, Base64File) else 0 for v in body.values())
+    return 0
 
 
 @dataclass(slots=True)
@@ -52,6 +92,11 @@ class Operation:
         """``METHOD path``: safe to log (no headers, no body)."""
         return f"{self.method} {self.path}"
 
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of file content this operation carries (attachments), for sizing batches."""
+        return payload_bytes(self.body)
+
 
 class BulkTag(NamedTuple):
     """The tag of a bulk message (``CreateMultiple``, ``UpdateMultiple``, ``UpsertMultiple``) whose
@@ -72,6 +117,12 @@ class ChangeSet:
 
     operations: list[Operation]
     tag: Any = None
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of file content (attachments) the change set carries: a batch is sized by
+        them as well as by its operations and server time."""
+        return sum(op.payload_bytes for op in self.operations)
 
 
 @dataclass(slots=True)

@@ -96,6 +96,10 @@ class Report:
         self.addresses: dict[str, int] = {}
         #: emails not looked at because their date lies in their mailbox's incremental coverage
         self.incremental_skipped = 0
+        #: conversation threads: how many replies were linked, how, and each link explained
+        self.threads: dict[str, Any] = {}
+        #: attachments: written, reused, skipped with reasons
+        self.attachments: dict[str, Any] = {}
         #: the run's identity and circumstances (``run`` in the JSON): id, start/end, version, org,
         #: digests; filled by :class:`~mail2dataverse.runfile.RunFile` and :func:`~mail2dataverse.sync.sync`
         self.run: dict[str, Any] = {}
@@ -122,6 +126,11 @@ class Report:
         self._detail(self.skips, {"entity": entity, "record": ref, "reason": reason})
         if self.on_skip is not None:
             self.on_skip(entity, ref, reason)
+
+    def skip_detail(self, entity: str, ref: str, reason: str) -> None:
+        """A skipped item that is not an input record (an attachment of an email): listed under
+        ``skips`` with its reason, counted by its own section, not in ``entities``."""
+        self._detail(self.skips, {"entity": entity, "record": ref, "reason": one_line(reason)})
 
     def fail(self, entity: str, ref: str, code: str | None, message: str | None, status: int = 0) -> None:
         """Record one record the service refused, with the service's error."""
@@ -213,6 +222,8 @@ class Report:
             "incremental": {"already_covered": self.incremental_skipped},
             "addresses": self.addresses,
             "resolution": self.resolution.to_dict() if self.resolution is not None else None,
+            "threads": self.threads,
+            "attachments": self.attachments,
             "details_dropped": self.dropped_details + max(0, len(self.warnings) - MAX_DETAILS),
             "http": self.http,
         }
@@ -240,6 +251,16 @@ class Report:
             lines.append(f"... and {len(self.failures) - 20} more failures (see the report file)")
         if self.addresses:
             lines.append("addresses: " + ", ".join(f"{n} {kind}" for kind, n in self.addresses.items()))
+        if self.threads.get("linked") or self.threads.get("unlinked_replies"):
+            t = self.threads
+            lines.append(f"threads: {t['linked']} replies {verb}linked to their parent ({t['by_message_id']} by "
+                         f"In-Reply-To/References, {t['by_thread_id']} by thread_id; {t['inherited_regarding']} "
+                         f"inherit its regarding), {t['unlinked_replies']} replies without a parent found")
+        if self.attachments.get("written") or self.attachments.get("skipped") or self.attachments.get("reused"):
+            a = self.attachments
+            lines.append(f"attachments: {a['written']} {verb}written ({a['base64_bytes']:,} bytes of Base64), "
+                         f"{a['reused']} reusing stored content, {a['skipped']} skipped"
+                         + "".join(f"; {n} × {k}" for k, n in a["skip_reasons"].items()))
         for u in self.unlinked[:10]:
             lines.append(f"unlinked {u['record']}: {u['target']} ({u['reason']})")
         if self.http:

@@ -205,7 +205,8 @@ def sync(
         identity = probe_org(url, auth[0] if isinstance(auth, (list, tuple)) else auth, verify=verify)
         report.run["organization_id"] = identity.organization_id
     opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify,
-            "target_seconds": config.batch_seconds, "keep_affinity": config.keep_affinity}
+            "target_seconds": config.batch_seconds, "keep_affinity": config.keep_affinity,
+            "max_batch_bytes": config.attachments.max_batch_bytes}
     opts.update(client_options or {})
     with ExitStack() as stack:
         state = stack.enter_context(StateStore(state_path))

@@ -33,7 +33,9 @@ Every message becomes the dict ``nylas email list --json`` would print, plus the
                 ``Sent`` → ``SENT``, ``Category Personal`` → ``CATEGORY_PERSONAL``, user labels
                 as written); else the mbox file / EML folder name when it is a well-known
                 folder (``Sent``, ``Sent Items`` → ``SENT`` ...); else ``["INBOX"]``
-``attachments`` ``{filename, content_type, size, content_id?, is_inline?}``, omitted when none
+``attachments`` ``{filename, content_type, size, content_id?, is_inline?, m2d_part}``, omitted
+                when none; ``m2d_part`` says where the part lies in the archive, so the sync
+                can cut its content out again (:func:`extract_attachment`)
 ``headers``     every header ``{name, value}`` as written (unfolded, not decoded), so the real
                 ``Message-ID`` is there
 ``created_at``  same as ``date``; ``object`` is ``"message"``
@@ -62,7 +64,8 @@ from typing import Any
 from ..errors import SourceError
 from ..hookspecs import hookimpl
 
-__all__ = ["detect_eml", "detect_mbox", "message_to_record", "open_eml", "open_mbox", "register_sources"]
+__all__ = ["detect_eml", "detect_mbox", "extract_attachment", "message_to_record", "open_eml", "open_mbox",
+           "register_sources"]
 
 # compat32, not policy.default: the default policy re-parses Content-Type on every access (29
 # parses per message in a profile) and converts at ~300 messages/s; compat32 plus explicit
@@ -163,9 +166,13 @@ def open_mbox(path: Path, kind: str, options: Mapping[str, Any] | None = None) -
         for number, key in enumerate(box.iterkeys(), 1):
             raw = box.get_bytes(key, from_=True)
             from_line, _, raw = raw.partition(b"\n")
+            # Where the message lies in the file, so an attachment can be cut out again when
+            # it is written (mailbox keeps no public accessor for its table of contents).
+            start, stop = box._toc[key]
             try:
                 yield message_to_record(raw, grant=grant, folder=folder,
-                                        fallback_date=_from_line_date(from_line), fallback_mtime=path)
+                                        fallback_date=_from_line_date(from_line), fallback_mtime=path,
+                                        locator={"file": str(path.resolve()), "start": start, "stop": stop})
             except SourceError:
                 raise
             except Exception as exc:  # name the message instead of a bare traceback
@@ -188,7 +195,7 @@ def open_eml(path: Path, kind: str, options: Mapping[str, Any] | None = None) ->
             raise SourceError(f"{file}: cannot read: {exc.strerror or exc}") from exc
         try:
             yield message_to_record(raw, grant=grant, folder=KNOWN_FOLDERS.get(file.parent.name.lower()),
-                                    fallback_mtime=file)
+                                    fallback_mtime=file, locator={"file": str(file.resolve()), "start": 0, "stop": None})
         except SourceError:
             raise
         except Exception as exc:
@@ -202,8 +209,12 @@ def open_eml(path: Path, kind: str, options: Mapping[str, Any] | None = None) ->
 
 def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
                       fallback_date: datetime | None = None,
-                      fallback_mtime: Path | None = None) -> dict[str, Any]:
-    """Convert one RFC 5322 message (bytes) to the Nylas message shape (see module docstring)."""
+                      fallback_mtime: Path | None = None, locator: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Convert one RFC 5322 message (bytes) to the Nylas message shape (see module docstring).
+
+    With ``locator`` (where the message lies in its file), each attachment also carries
+    ``m2d_part`` = the locator plus its index, which :func:`extract_attachment` reads back.
+    """
     msg: Message = _PARSER.parsebytes(raw)
     message_id = _first_msgid(_header(msg, "message-id"))
     record: dict[str, Any] = {
@@ -223,7 +234,10 @@ def message_to_record(raw: bytes, *, grant: str, folder: str | None = None,
         if people:
             record[field] = people
 
-    html_part, text_part, attachments = _walk(msg)
+    html_part, text_part, attachments, _parts = _walk(msg)
+    if locator is not None:
+        for index, entry in enumerate(attachments):
+            entry["m2d_part"] = {**locator, "index": index}
     html_text = _content(html_part) if html_part is not None else None
     plain_text = _content(text_part) if text_part is not None else None
     if html_text is not None:
@@ -361,10 +375,12 @@ def _participants(msg: Message, name: str) -> list[dict[str, str]]:
     return people
 
 
-def _walk(msg: Message) -> tuple[Message | None, Message | None, list[dict[str, Any]]]:
-    """One pass over the MIME tree: the first HTML and text body parts, and the attachments."""
+def _walk(msg: Message) -> tuple[Message | None, Message | None, list[dict[str, Any]], list[Message]]:
+    """One pass over the MIME tree: the first HTML and text body parts, and the attachments
+    (metadata, and the parts themselves in the same order)."""
     found: dict[str, Message] = {}
     attachments: list[dict[str, Any]] = []
+    parts: list[Message] = []
 
     def visit(part: Message, top: bool) -> None:
         ctype = part.get_content_type()
@@ -373,6 +389,7 @@ def _walk(msg: Message) -> tuple[Message | None, Message | None, list[dict[str, 
             inner = inner[0] if isinstance(inner, list) and inner else inner
             size = len(inner.as_bytes()) if isinstance(inner, Message) else 0
             attachments.append(_attachment(part, ctype, size, default_name="message.eml"))
+            parts.append(part)
             return
         if part.is_multipart():
             for sub in part.get_payload():
@@ -386,9 +403,46 @@ def _walk(msg: Message) -> tuple[Message | None, Message | None, list[dict[str, 
             return  # a further alternative body is not a file
         payload = part.get_payload(decode=True)
         attachments.append(_attachment(part, ctype, len(payload) if isinstance(payload, bytes) else 0))
+        parts.append(part)
 
     visit(msg, True)
-    return found.get("html"), found.get("plain"), attachments
+    return found.get("html"), found.get("plain"), attachments, parts
+
+
+def extract_attachment(locator: dict[str, Any], dest: Path) -> None:
+    """Write the content of the attachment ``locator`` names (an ``m2d_part``) to ``dest``.
+
+    The message is read again from its file (mbox: its byte range, without the ``From_`` line;
+    EML: the whole file) and walked exactly as :func:`message_to_record` walked it.
+
+    :raises ValueError: the file no longer holds that part.
+    """
+    with open(locator["file"], "rb") as f:
+        f.seek(int(locator.get("start") or 0))
+        stop = locator.get("stop")
+        raw = f.read() if stop is None else f.read(int(stop) - int(locator.get("start") or 0))
+    if raw.startswith(b"From "):
+        raw = raw.partition(b"\n")[2]
+    parts = _walk(_PARSER.parsebytes(raw))[3]
+    index = int(locator["index"])
+    if not 0 <= index < len(parts):
+        raise ValueError(f"{locator['file']}: the message has no attachment {index + 1} any more")
+    part = parts[index]
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else inner
+        data = inner.as_bytes() if isinstance(inner, Message) else b""
+    else:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+    del raw, parts, part
+    with open(dest, "wb") as out:
+        out.write(data)
+
+
+# The engine finds the extractor on the opener (the source registry passes openers only).
+open_mbox.extract_attachment = extract_attachment  # type: ignore[attr-defined]
+open_eml.extract_attachment = extract_attachment  # type: ignore[attr-defined]
 
 
 def _content(part: Message) -> str:

@@ -21,7 +21,10 @@ from ..state import covered
 from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext, submit
 from .coverage import Coverage
 from .dates import OriginalDates
+from .attachments import POSTPONED, AttachmentPlanner
+from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
+from .threads import PARENT_COLUMNS, ThreadLinks, regarding_of_row
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -38,6 +41,8 @@ class EmailPhase:
         self.lookups = lookups
         self.regarding = RegardingLinks(ctx, lookups)
         self.dates = OriginalDates(ctx)
+        self.threads = ThreadLinks(ctx)
+        self.attachments = AttachmentPlanner(ctx)
         # party address (lower) → (table, id) | None, settled by the lookups in the
         # configured precedence
         self.address_book: dict[str, tuple[str, str] | None] = {}
@@ -57,6 +62,8 @@ class EmailPhase:
         so a first run with ``--limit`` and a later complete export still writes the older mail.
         """
         ctx, report = self.ctx, self.ctx.report
+        # Where attachment content comes from: the source's provider, or none (plain JSON).
+        self.attachments.content = getattr(records, "attachment_content", None)
         marks: dict[str, Coverage] = {}
         chunk: list[MappedEmail] = []
         # The chunk whose writes are in flight while the next one is mapped, looked up and
@@ -92,6 +99,11 @@ class EmailPhase:
             pending = self._write(chunk, marks, pending)
         if pending is not None:
             self._finish(*pending)
+        # Replies whose parent came later in the export, oldest first (see .threads).
+        for deferred in self.threads.rounds(EMAIL_CHUNK):
+            self._send_now(deferred, marks, final=True)
+        report.threads = self.threads.summary()
+        report.attachments = self.attachments.summary()
         resolved: dict[str, int] = {}
         for hit in self.address_book.values():
             key = hit[0] if hit else "unresolved"
@@ -127,7 +139,7 @@ class EmailPhase:
         # Round 1: existing emails, party addresses and regarding targets, in one go.
         addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
         tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
-        specs: list[Spec] = [("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], ())]
+        specs: list[Spec] = [("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], PARENT_COLUMNS)]
         # This run's contacts are bound without a lookup unless a table ranked before
         # "contact" holds the same address (a system user, in the default precedence).
         before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
@@ -137,7 +149,11 @@ class EmailPhase:
         targets = {e.regarding for e in todo if e.regarding is not None and not self.regarding.known(e.regarding)}
         target_specs = self.regarding.specs(targets)
         specs += [s for s, _ in target_specs]
+        parent_ids, thread_ids = self.threads.wanted(todo)
+        specs += [("email", "messageid", parent_ids, PARENT_COLUMNS),
+                  ("email", "conversationtrackingid", thread_ids, PARENT_COLUMNS)]
         found = self.lookups.many(specs)
+        self.threads.settle(found[-2], found[-1])
         existing = found[0]
         resolve = ctx.resolution.resolve
         for address in addresses:
@@ -154,9 +170,9 @@ class EmailPhase:
                     break
             self.address_book[address] = hit
             resolve(address, hit, name=name, via=via)
-        self.regarding.settle(target_specs, found[1 + len(tables) :])
+        self.regarding.settle(target_specs, found[1 + len(tables) : -2])
 
-        items: list[ChangeSet] = []
+        new: list[MappedEmail] = []
         for e in todo:
             row = next((existing[k.lower()] for k in (e.identity, *e.aliases) if k.lower() in existing), None)
             if row is not None:
@@ -165,15 +181,46 @@ class EmailPhase:
                 if explain is not None:
                     explain.email(e, "unchanged", reason=f"already in the org: email {row['activityid']} has this messageid")
                 ctx.remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
+                self.threads.written(e, row["activityid"], regarding_of_row(row))
                 continue
-            items.append(self._changeset(e))
+            new.append(e)
+        items, later = self._plan(new, final=False)
         job = submit(ctx.executor, items, phase=2) if items else None
         if pending is not None:
             self._finish(*pending)
+        if later:
+            # Some reuse content a change set of this chunk stores: wait for it, then send them.
+            if job is not None:
+                self._finish(items, job, marks)
+            self._send_now(later, marks, final=False)
+            return None
         if job is None:
             ctx.state.commit()
             return None
         return items, job, marks
+
+    def _plan(self, emails: list[MappedEmail], *, final: bool) -> tuple[list[ChangeSet], list[MappedEmail]]:
+        """Change sets for ``emails``; a reply waiting for its parent is deferred (see .threads),
+        and an email reusing content not stored yet comes back in the second list."""
+        items: list[ChangeSet] = []
+        later: list[MappedEmail] = []
+        for e in emails:
+            cs = self._changeset(e, final)
+            if cs is None:
+                self.threads.defer(e)
+            elif cs is POSTPONED:
+                later.append(e)
+            else:
+                items.append(cs)
+        self.attachments.new_wave()
+        return items, later
+
+    def _send_now(self, emails: list[MappedEmail], marks: dict[str, Coverage], *, final: bool) -> None:
+        """Plan, send and settle ``emails`` before returning (deferred replies, postponed reuse)."""
+        while emails:
+            items, emails = self._plan(emails, final=final)
+            if items:
+                self._finish(items, submit(self.ctx.executor, items, phase=2), marks)
 
     def _finish(self, items: list[ChangeSet], job: Any, marks: dict[str, Coverage]) -> None:
         """Wait for a chunk's writes and record each email's outcome."""
@@ -188,18 +235,23 @@ class EmailPhase:
             rs = by_email.get(id(e), [])
             create = rs[0] if rs else None
             mark = marks[e.mailbox or e.ref.source]
-            if rs and all(r.ok for r in rs):
+            ok = bool(rs) and all(r.ok for r in rs)
+            self.attachments.settle([op for op in cs.operations if op.path == "activitymimeattachments"], ok)
+            if ok:
                 report.count("email", "created")
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 if explain is not None:
                     explain.email(e, "created", body=create.operation.body)
+                self.threads.written(e, create.operation.body["activityid"], create.operation.body)
             elif create is not None and create.error_code in DUPLICATE_CODES:
                 # Created by a concurrent run, or by this one before a lost response.
                 report.count("email", "unchanged")
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 if explain is not None:
                     explain.email(e, "unchanged", reason="created meanwhile by another run (duplicate key)")
+                self.threads.written(e, create.operation.body["activityid"], create.operation.body)
             else:
+                self.threads.pending.discard(e.identity.lower())  # its replies stop waiting for it
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
                 if explain is not None:
                     explain.email(e, "failed", body=create.operation.body if create else None, result=bad)
@@ -212,7 +264,15 @@ class EmailPhase:
                  counts.created, counts.unchanged, counts.skipped, counts.failed, report.inputs["messages"])
         ctx.tick()
 
-    def _changeset(self, e: MappedEmail) -> ChangeSet:
+    def _changeset(self, e: MappedEmail, final: bool = True) -> Any:
+        """The change set creating ``e``; None when it waits for its thread parent, or
+        :data:`~.attachments.POSTPONED` when it reuses content not stored yet."""
+        if self.threads.must_wait(e, final=final):
+            return None  # its parent is not known yet: written later, linked (see .threads)
+        attached = self.attachments.plan(e, f"${self._content_id + 1}")
+        if attached is POSTPONED:
+            return POSTPONED
+        attachment_ops, lost = attached
         # Runs once per email: the per-address bind strings are built once per address.
         body: dict[str, Any] = {"activityid": deterministic_id("email", e.identity), **e.columns}
         parties = []
@@ -247,11 +307,15 @@ class EmailPhase:
         body["email_activity_parties"] = parties
         if e.regarding is not None:
             self.regarding.link(e, body)
+        self.threads.link(e, body)
         self.dates.apply(e, body)
+        if lost and self.attachments.policy.mark_notifications:
+            body["notifications"] = 1  # as server-side sync marks an email that lost an attachment
         self._content_id += 1
         cid = str(self._content_id)
         # The id is ours, so a create whose answer was lost is found by it (created Rows).
-        ops = [Operation("POST", "emails", body, content_id=cid, tag=e, rows=Rows("emails", "activityid", (body["activityid"],), True))]
+        ops = [Operation("POST", "emails", body, content_id=cid, tag=e, rows=Rows("emails", "activityid", (body["activityid"],), True)),
+               *attachment_ops]
         if self.ctx.config.create_completed:
             self._content_id += 1
             status = STATUS_SENT if e.outgoing else STATUS_RECEIVED

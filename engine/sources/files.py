@@ -89,6 +89,8 @@ class RecordSource:
         self._enrich = enrich
         self._validated_strict = False
         self._closed = False
+        #: where the attachments' content comes from (an AttachmentContent), None for plain JSON
+        self.attachment_content: Any = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -150,6 +152,8 @@ class RecordSource:
         self._closed = True
         if self._inp is not None:
             self._inp.close()
+        if self.attachment_content is not None:
+            self.attachment_content.close()
 
     def __enter__(self) -> RecordSource:
         return self
@@ -321,7 +325,13 @@ def _builtin(inp: Input, name: str, kind: str, fmt: str) -> RecordSource:
 def _from_plugin(fmt: str, entry: tuple[Callable[..., Any], Any], path: Path, kind: str,
                  options: Mapping[str, Any], display: str) -> RecordSource:
     reader = PluginFormat(fmt, entry[0], path, kind, options, display)
-    return RecordSource(display, kind, reader)
+    src = RecordSource(display, kind, reader)
+    extract = getattr(entry[0], "extract_attachment", None)
+    if extract is not None and kind == "messages":
+        from .attachment_content import MimeParts
+
+        src.attachment_content = MimeParts(extract)
+    return src
 
 
 def open_spooled(spool: IO[bytes] | Sequence[IO[bytes]], name: str, kind: str, **kwargs: Any) -> RecordSource:

@@ -239,6 +239,10 @@ def nylas_export(kind: str, *, grant: str | None = None, executable: str = "nyla
         raise cli_error(f"{what} printed output that is not a complete JSON array: {exc}",
                         transient=True) from None
     src.warnings.extend(tails)
+    if kind == "messages":
+        from .attachment_content import NylasDownloads
+
+        src.attachment_content = NylasDownloads(executable, grant, full_env, redact=lambda t: _redact(t, full_env))
     if with_headers:
         src._enrich = _HeaderMerger(src, executable, grant, full_env, header_workers,
                                     header_timeout, header_filter)

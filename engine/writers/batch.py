@@ -41,6 +41,7 @@ from requests.structures import CaseInsensitiveDict
 
 from mail2dataverse.operations import ChangeSet, Operation, Result
 from mail2dataverse.writers.paths import quote_path
+from mail2dataverse.writers.streamed import FilePlaceholders
 
 CRLF = "\r\n"
 SERVICE_ROOT_PATH = "/api/data/v9.2/"
@@ -190,7 +191,8 @@ def encode_batch(
     :raises ValueError: a change set is empty or holds a GET. A ``$n`` reference that names
         no Content-ID of its change set is sent as it is: the service reports it, per part.
     """
-    dumps = json_dumps or _default_dumps
+    files = FilePlaceholders()  # attachment content (Base64File) is streamed in, see .streamed
+    dumps = json_dumps or (lambda body: json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=files.json))
     # One random draw per batch: a change set's boundary is the next UUID after the batch's
     # (os.urandom per change set cost a syscall each, 10,000 per W10k sync).
     base = uuid.uuid4().int
@@ -246,7 +248,7 @@ def encode_batch(
             )
             chunks.append(CRLF)
     chunks.append(f"--{boundary}--{CRLF}")
-    return f'multipart/mixed; boundary="{boundary}"', "".join(chunks).encode("utf-8")
+    return f'multipart/mixed; boundary="{boundary}"', files.body("".join(chunks))
 
 
 # --------------------------------------------------------------------------------------------

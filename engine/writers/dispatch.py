@@ -137,6 +137,8 @@ class Dispatcher:
         self.runner = runner
         self.stats = stats
         self.max_operations = max_operations
+        #: attachment bytes (streamed file content) one $batch may carry; a bigger change set goes alone
+        self.max_bytes = 32 * 1024 * 1024
         self.max_retries = max_retries
         self._sleep = sleep
         self._backoff = backoff
@@ -218,7 +220,7 @@ class Dispatcher:
         units: dict[str, int] = {}
         limits: dict[str, int] = {}
         estimates: dict[str, float | None] = {}
-        ops, predicted = 0, 0.0
+        ops, predicted, carried = 0, 0.0, 0
         for position, e in enumerate(self._queue):
             if e.job.continue_on_error != coe or (e.keys and any(k in self._busy_keys for k in e.keys)):
                 continue
@@ -245,14 +247,16 @@ class Dispatcher:
                 estimates[e.kind] = self.sizer.per_unit(e.kind)
             est = estimates[e.kind]
             cost = est * e.units if est is not None else 0.0
+            size = e.item.payload_bytes
             if batch and (ops + n > self.max_operations or units.get(e.kind, 0) + e.units > limit
-                          or predicted + cost > self.sizer.max_seconds):
+                          or predicted + cost > self.sizer.max_seconds or carried + size > self.max_bytes):
                 break
             batch.append(e)
             taken.append(position)
             units[e.kind] = units.get(e.kind, 0) + e.units
             ops += n
             predicted += cost
+            carried += size
         if taken == list(range(len(taken))):
             for _ in taken:
                 self._queue.popleft()

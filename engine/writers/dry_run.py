@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..operations import ChangeSet, Operation, Result
+from ..operations import Base64File, ChangeSet, Operation, Result
 
 FORMATS = ("json", "yaml", "table")
 
@@ -67,7 +67,9 @@ class DryRunExecutor:
             entry["content_id"] = op.content_id
         if op.headers:
             entry["headers"] = dict(op.headers)
-        entry["body"] = op.body
+        # An attachment's content is shown by its size, not as megabytes of Base64.
+        entry["body"] = {k: v.describe() if isinstance(v, Base64File) else v for k, v in op.body.items()} \
+            if isinstance(op.body, dict) and op.payload_bytes else op.body
         self.recorded.append(entry)
         if op.path.endswith("CreateMultiple"):
             return Result(op, 200, body={"Ids": []})

@@ -7,8 +7,9 @@ the OData headers on every request and applies the retry policy described in
 a ``$batch`` is: the callers (:mod:`.batch_runner`, :mod:`.paging`, the client's ``send``) hand
 it a method, a URL and bytes and get the final response back.
 
-Every answer is shown to ``on_answer`` (the client wires the in-flight gate's
-``x-ms-dop-hint`` reader there): per-answer server advice has one place to arrive.
+Every answer is shown to ``on_answer`` (the client reads ``x-ms-dop-hint`` for the governor,
+the emulator's ``x-emulator-time-scale`` for the sizer and the affinity cookie naming the web
+server there): per-answer server advice has one place to arrive.
 """
 
 from __future__ import annotations

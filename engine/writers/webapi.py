@@ -90,7 +90,7 @@ __all__ = [
     "parse_retry_after",
 ]
 
-AFFINITY_COOKIES = ("ARRAffinity", "ARRAffinitySameSite")
+AFFINITY_COOKIE = "ARRAffinity"
 
 
 class _Clock:
@@ -129,6 +129,7 @@ class WebApiClient:
     :param max_parallel: requests in flight per user at most (the service's limit is 52).
     :param target_seconds: server time a ``$batch`` is sized to take once measured.
     :param keep_affinity: keep the org's affinity cookie (all requests then go to one web server).
+    :param max_batch_bytes: attachment bytes (streamed file content) one ``$batch`` may carry.
     :param verify: TLS verification (True, False or a CA bundle path).
     :param sleep: how to wait (tests record the waits instead).
     :param random: jitter source.
@@ -149,6 +150,7 @@ class WebApiClient:
         max_parallel: int = CONCURRENCY_LIMIT,
         target_seconds: float = 20.0,
         keep_affinity: bool = False,
+        max_batch_bytes: int = 32 * 1024 * 1024,
         verify: bool | str = True,
         sleep: Callable[[float], None] = time.sleep,
         random: _random.Random | None = None,
@@ -191,6 +193,7 @@ class WebApiClient:
         self.dispatcher = Dispatcher(self.governor, self.sizer, self.runner, self._stats,
                                      max_operations=max_batch_operations, max_retries=max_retries,
                                      sleep=self._clock.sleep, backoff=lanes[0].transport._backoff)
+        self.dispatcher.max_bytes = max_batch_bytes
         self.transport = lanes[0].transport
         self.org_url = self.transport.org_url
         self.auth = providers[0]
@@ -219,16 +222,10 @@ class WebApiClient:
                     pass
             # Which web server answered (its affinity cookie names it), whether or not we keep it:
             # the budget figures count the servers a user reached.
-            raw = getattr(resp, "raw", None)
             cookies = getattr(resp, "cookies", None)
-            if cookies is not None and raw is not None:
-                for name in AFFINITY_COOKIES[:1]:
-                    value = cookies.get(name)
-                    if value:
-                        lane.servers.add(value[:16])
-            set_cookie = headers.get("Set-Cookie", "")
-            if "ARRAffinity=" in set_cookie:
-                lane.servers.add(set_cookie.split("ARRAffinity=", 1)[1].split(";", 1)[0][:16])
+            value = cookies.get(AFFINITY_COOKIE) if cookies is not None else None
+            if value:
+                lane.servers.add(value[:16])
 
         return read
 

@@ -60,7 +60,9 @@ def test_takeout_multipart_message_in_nylas_shape(plugins):
     assert first["date"] == "2025-03-04T15:05:09+01:00" == first["created_at"]  # the header's offset
     assert first["unread"] is True and first["starred"] is False
     assert first["folders"] == ["INBOX", "IMPORTANT", "CATEGORY_PERSONAL", "Clients, 2025"]
-    assert first["attachments"] == [{"filename": "quote-q3.pdf", "content_type": "application/pdf", "size": 78}]
+    assert metadata(first["attachments"]) == [{"filename": "quote-q3.pdf", "content_type": "application/pdf", "size": 78}]
+    # ... and where its content lies, so the sync can cut it out again (issue 16)
+    assert first["attachments"][0]["m2d_part"]["index"] == 0
     assert {"name": "Message-ID", "value": "<CAH7x2Lw9f3Q@mail.northwind-traders.example>"} in first["headers"]
     assert first["object"] == "message"
     json.dumps(first)
@@ -94,14 +96,28 @@ def test_ids_are_stable_and_grant_option(plugins):
     assert {r["grant_id"] for r in b} == {"dana@acme-widgets.example"}
 
 
+def metadata(attachments: list[dict]) -> list[dict]:
+    """The Nylas-shaped attachment metadata, without the archive locator (``m2d_part``)."""
+    return [{k: v for k, v in a.items() if k != "m2d_part"} for a in attachments]
+
+
+def test_extracted_parts_hold_the_attachment_bytes(plugins, tmp_path):
+    from mail2dataverse.plugins.mbox import extract_attachment
+
+    with open_source(EML_DIR, "messages", plugins=plugins) as src:
+        news = next(r for _, r in src)
+    extract_attachment(news["attachments"][0]["m2d_part"], tmp_path / "out")
+    assert (tmp_path / "out").stat().st_size == news["attachments"][0]["size"]
+
+
 def test_eml_folder(plugins):
     with open_source(EML_DIR, "messages", plugins=plugins) as src:
         assert src.format == "eml"
         news, reply = [r for _, r in src]
     assert news["subject"] == "Café update"  # ISO-8859-1 encoded word
     assert news["snippet"] == "Hello Dana & team"  # style dropped, entities decoded
-    assert news["attachments"] == [{"filename": "logo.png", "content_type": "image/png", "size": 8,
-                                    "content_id": "logo@x", "is_inline": True}]
+    assert metadata(news["attachments"]) == [{"filename": "logo.png", "content_type": "image/png", "size": 8,
+                                              "content_id": "logo@x", "is_inline": True}]
     assert news["to"] == [{"email": "dana@acme-widgets.example"}]
     assert reply["subject"] == "Re: Café update"
     assert reply["folders"] == ["SENT"]  # the EML's folder name

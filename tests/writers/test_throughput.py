@@ -133,6 +133,7 @@ def test_requests_carry_no_affinity_cookie_unless_asked():
             assert client.execute([op])[0].ok
         assert len(client.session.cookies) == 0
         assert _servers_used(emu) == {0, 1, 2, 3}  # no cookie: the balancer spreads them
+        assert client.stats["users"][0]["web_servers_seen"] == 4  # read from the answers, not kept
     with Emulator(web_servers=4) as emu, _client(emu, max_parallel=1, keep_affinity=True) as client:
         for op in ops:
             assert client.execute([op])[0].ok

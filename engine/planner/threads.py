@@ -1,0 +1,228 @@
+"""Conversation threads: a reply is created linked to the email it answers.
+
+What server-side synchronization stores for an In-Reply-To correlation, set on create (the
+columns are create-only): ``parentactivityid`` and the correlated activity
+(``CorrelatedActivityId_Email``) point at the parent, and the reply takes the parent's regarding
+link unless a rule of this run links it to something itself. Every created email also carries
+``conversationtrackingid``, a GUID derived from its mailbox and provider thread id, so a later
+run finds the conversation in the org even without headers.
+
+How the parent is found, in this order: the Message-IDs of ``In-Reply-To`` then ``References``
+(newest ancestor first) — an email of this run, or one in the org by ``messageid``; then the
+provider ``thread_id`` — the first email of that conversation written by this run or found in
+the org by ``conversationtrackingid``.
+
+Order within an export must not matter, and a Nylas export is newest first, so replies usually
+come before what they answer. Since the links cannot be added later (create-only), a reply whose
+parent is not known yet is *deferred*: spooled to a temporary file (nothing held in memory) and
+written after the rest of the run, oldest first, in rounds — a deferred email whose parent is
+itself still deferred waits for the next round. What is still unresolved after that is written
+unlinked.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from ..model import MappedEmail, deterministic_id
+from .context import TABLES, RunContext
+
+#: the lookup columns a thread parent is read with (its regarding link, to inherit)
+PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
+MAX_DETAILS = 1000
+
+
+class ThreadLinks:
+    """Finds each reply's parent (in this run, in the org), links it, defers what must wait."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.enabled = ctx.config.threads
+        # Message-ID (lower) → (activityid, regarding bind or None): emails of this run and
+        # parents found in the org
+        self._by_message_id: dict[str, tuple[str, tuple[str, str] | None]] = {}
+        # conversationtrackingid → the conversation's first email known: (activityid, regarding)
+        self._by_thread: dict[str, tuple[str, tuple[str, str] | None]] = {}
+        self._spool: IO[bytes] | None = None
+        self._deferred: list[tuple[float, int]] = []  # (date, spool offset)
+        self.pending: set[str] = set()  # identities (lower) deferred and not yet written
+        self.stats = {"linked": 0, "by_message_id": 0, "by_thread_id": 0,
+                      "inherited_regarding": 0, "deferred": 0, "unlinked_replies": 0}
+        self.details: list[dict[str, str]] = []
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def wanted(self, emails: list[MappedEmail]) -> tuple[list[str], list[str]]:
+        """Parent Message-IDs and conversation ids to look up in the org for ``emails``."""
+        if not self.enabled:
+            return [], []
+        ids = [r for e in emails for r in e.replies_to if r.lower() not in self._by_message_id]
+        threads = [tracking_id(e) for e in emails if e.thread]
+        return ids, [t for t in threads if t and t not in self._by_thread]
+
+    def settle(self, by_message_id: dict[str, dict[str, Any]], by_thread: dict[str, dict[str, Any]]) -> None:
+        """Record the parents the org lookups found (rows keyed by lower-cased value)."""
+        for key, row in by_message_id.items():
+            self._by_message_id.setdefault(key, (row["activityid"], _regarding_bind(row)))
+        for key, row in by_thread.items():
+            self._by_thread.setdefault(key, (row["activityid"], _regarding_bind(row)))
+
+    # -- linking ----------------------------------------------------------------------------
+
+    def parent(self, e: MappedEmail) -> tuple[str, tuple[str, str] | None, str] | None:
+        """``(activityid, regarding bind, how)`` of the email ``e`` answers, or None."""
+        if not self.enabled:
+            return None
+        for ref in e.replies_to:
+            hit = self._by_message_id.get(ref.lower())
+            if hit is not None:
+                return hit[0], hit[1], "by_message_id"
+        key = tracking_id(e)
+        hit = self._by_thread.get(key) if key else None
+        if hit is not None and hit[0] != deterministic_id("email", e.identity):
+            return hit[0], hit[1], "by_thread_id"
+        return None
+
+    def waits(self, e: MappedEmail) -> bool:
+        """Whether ``e`` answers something not known yet, so it should be written later."""
+        return self.enabled and bool(e.replies_to or e.thread)
+
+    def must_wait(self, e: MappedEmail, *, final: bool) -> bool:
+        """Whether ``e`` is deferred: it answers something not known yet and this is not the
+        ``final`` chance (the deferred passes write what they get, linked or not)."""
+        return not final and self.waits(e) and self.parent(e) is None
+
+    def link(self, e: MappedEmail, body: dict[str, Any]) -> None:
+        """Put the thread columns on the create ``body`` of ``e`` (after its own regarding link)."""
+        if not self.enabled:
+            return
+        found = self.parent(e)
+        key = tracking_id(e)
+        if key:
+            body["conversationtrackingid"] = key
+        if found is None:
+            if e.replies_to:  # a reply by its headers (thread ids also mark a conversation's first email)
+                self.stats["unlinked_replies"] += 1
+            return
+        parent_id, regarding, how = found
+        body["parentactivityid@odata.bind"] = f"/emails({parent_id})"
+        body["CorrelatedActivityId_Email@odata.bind"] = f"/emails({parent_id})"
+        inherited = False
+        if regarding and not any(k.startswith("regardingobjectid_") for k in body):
+            # Server-side sync gives a correlated email the regarding of the one it answers.
+            body[regarding[0]] = regarding[1]
+            inherited = True
+            self.stats["inherited_regarding"] += 1
+        self.stats["linked"] += 1
+        self.stats[how] += 1
+        why = {"by_message_id": "In-Reply-To/References", "by_thread_id": "the same thread_id"}[how]
+        detail = {"record": str(e.ref), "parent": parent_id, "by": why,
+                  "regarding": "inherited from the parent" if inherited else "own or none"}
+        if len(self.details) < MAX_DETAILS:
+            self.details.append(detail)
+        if self.ctx.explain is not None:  # the preview's record of this email explains the link
+            self.ctx.explain.attach(e, "thread", {k: v for k, v in detail.items() if k != "record"})
+
+    def written(self, e: MappedEmail, activity_id: str, body: dict[str, Any] | None) -> None:
+        """Remember an email of this run (created or found), so its replies can link to it."""
+        if not self.enabled:
+            return
+        regarding = None
+        for k, v in (body or {}).items():
+            if k.startswith("regardingobjectid_") and isinstance(v, str) and v.startswith("/"):
+                regarding = (k, v)
+        entry = (activity_id, regarding)
+        for ident in (e.identity, *e.aliases):
+            self._by_message_id.setdefault(ident.lower(), entry)
+        key = tracking_id(e)
+        if key:
+            self._by_thread.setdefault(key, entry)
+        self.pending.discard(e.identity.lower())
+
+    # -- deferral ---------------------------------------------------------------------------
+
+    def defer(self, e: MappedEmail) -> None:
+        """Spool ``e`` until the rest of the run is written."""
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile(prefix="mail2dataverse-replies-")
+        self._spool.seek(0, 2)
+        offset = self._spool.tell()
+        pickle.dump(e, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        self._deferred.append((e.date.timestamp() if e.date else 0.0, offset))
+        self.pending.add(e.identity.lower())
+        self.stats["deferred"] += 1
+
+    def rounds(self, size: int) -> Iterator[list[MappedEmail]]:
+        """The deferred emails, oldest first, in chunks of at most ``size``.
+
+        Each pass yields the emails whose parent is no longer pending; the caller writes them
+        (linking with ``final=True``, and calling :meth:`written`) before the next chunk is
+        read. When a pass frees nothing (a loop of replies), the rest comes as it is and is
+        written with whatever link is known.
+        """
+        if self._spool is None:
+            return
+        todo = sorted(self._deferred)
+        self._deferred = []
+        try:
+            while todo:
+                later: list[tuple[float, int]] = []
+                chunk: list[MappedEmail] = []
+                progressed = False
+                starting: set[str] = set()  # conversations whose first email is in this chunk
+                for entry in todo:
+                    e = self._load(entry[1])
+                    key = tracking_id(e)
+                    if any(r.lower() in self.pending for r in e.replies_to) or (
+                            key in starting and key not in self._by_thread):
+                        later.append(entry)
+                        continue
+                    progressed = True
+                    chunk.append(e)
+                    if key:
+                        starting.add(key)
+                    if len(chunk) >= size:
+                        yield chunk
+                        chunk, starting = [], set()
+                if chunk:
+                    yield chunk
+                if not progressed:
+                    for start in range(0, len(later), size):
+                        yield [self._load(off) for _, off in later[start:start + size]]
+                    break
+                todo = later
+        finally:
+            self._spool.close()
+            self._spool = None
+
+    def _load(self, offset: int) -> MappedEmail:
+        assert self._spool is not None
+        self._spool.seek(offset)
+        return pickle.load(self._spool)  # our own spool file, written by defer() above
+
+    def summary(self) -> dict[str, Any]:
+        """The report's ``threads`` section: counts and the first links, each explained."""
+        return {**self.stats, "links": self.details}
+
+
+def tracking_id(e: MappedEmail) -> str | None:
+    """The ``conversationtrackingid`` of ``e``'s conversation (a GUID from mailbox + thread id)."""
+    return deterministic_id("thread", e.thread) if e.thread else None
+
+
+def regarding_of_row(row: dict[str, Any]) -> dict[str, str]:
+    """An org row's regarding as a create-body fragment (``{bind: url}``, or empty), for
+    :meth:`ThreadLinks.written`."""
+    bind = _regarding_bind(row)
+    return {bind[0]: bind[1]} if bind else {}
+
+
+def _regarding_bind(row: dict[str, Any]) -> tuple[str, str] | None:
+    """The regarding bind a row read with :data:`PARENT_COLUMNS` gives to its replies."""
+    rid, table = row.get("_regardingobjectid_value"), row.get("regardingobjecttypecode")
+    if rid and table in TABLES:
+        return f"regardingobjectid_{table}_email@odata.bind", f"/{TABLES[table][0]}({rid})"
+    return None
