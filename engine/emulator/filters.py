@@ -360,6 +360,8 @@ class _FilterParser:
         value = right.value
         if right.kind == "datetime":
             value = normalize_datetime_literal(value)
+            if left.type == "date":  # an Edm.Date column holds yyyy-MM-dd
+                value = value[:10]
         name = left.name
         index = [(name, frozenset((_norm(value),)))] if op == "eq" and isinstance(value, str) else None
         return _hinted(lambda get: _compare(get(name), op, value), index)
@@ -373,7 +375,7 @@ class _FilterParser:
             or (ptype in _NUMBER_TYPES and lit.kind == "number")
             or (ptype == "bool" and lit.kind == "bool")
             or (ptype in ("lookup", "uniqueidentifier") and lit.kind == "guid")
-            or (ptype == "datetime" and lit.kind == "datetime")
+            or (ptype in ("datetime", "date") and lit.kind == "datetime")
             or (ptype == "meta" )
         )
         if not ok:

@@ -48,7 +48,7 @@ class Reads:
             col = table.columns.get(name)
             if col is None or col.type == "lookup":
                 raise errors.property_not_found(table.logical, name)
-            return col.type
+            return "date" if col.date_only else col.type  # DateOnly columns compare as yyyy-MM-dd
         return resolve
 
     @staticmethod

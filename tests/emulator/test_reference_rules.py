@@ -314,3 +314,10 @@ def test_inactive_contact_is_read_only_until_reactivated(client):
                                          "is reactivated.")
     assert client.patch(f"contacts({rid})", {"statecode": 0, "statuscode": 1}).status_code == 204
     assert client.patch(f"contacts({rid})", {"lastname": "y"}).status_code == 204
+
+
+def test_dateonly_column_filters_by_date(client):
+    client.create("contacts", {"lastname": "a", "birthdate": "1980-12-28"})
+    client.create("contacts", {"lastname": "b", "birthdate": "1990-01-02"})
+    assert _names(client, "birthdate eq 1980-12-28") == ["a"]
+    assert _names(client, "birthdate gt 1985-01-01") == ["b"]
