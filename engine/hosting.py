@@ -314,7 +314,7 @@ def sync_mailboxes(mailboxes: Sequence[Mailbox], env: Mapping[str, str] = os.env
         data = report.to_dict()
         if runner.state is None:
             data["warnings"].append("MAIL2DATAVERSE_STATE is not set: state kept in memory, every run relies on lookups")
-        entries.append({"mailbox": mailbox.label, "ok": report.failed == 0, "report": data})
+        entries.append({"mailbox": mailbox.label, "ok": report.ok, "report": data})
     result = _combine(entries)
     log.info("mail2dataverse: %s", result["summary"].replace("\n", "; "))
     return result
@@ -429,7 +429,7 @@ def sync_queue_message(
         log.warning("mail2dataverse: mailbox %s: %d records failed (the next run retries them)", mailbox.label, report.failed)
     else:
         log.info("mail2dataverse: mailbox %s synced", mailbox.label)
-    return {"mailbox": mailbox.label, "ok": report.failed == 0, "report": data, "poison": False}
+    return {"mailbox": mailbox.label, "ok": report.ok, "report": data, "poison": False}
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -279,6 +279,7 @@ class Report:
                     f"{u['server_seconds']:.1f} server s, {u['throttled']} throttled, rested {u['rested_seconds']:.1f} s, "
                     f"up to {u['peak_in_flight']} in flight, {u['web_servers_seen']} web servers"
                 )
+        lines.append(self.plain_summary())
         return "\n".join(lines)
 
     # -- plain language ------------------------------------------------------------------------
