@@ -97,7 +97,7 @@ def _privilege_checks(org: _Org, user_id: str | None, config: Any, mappings: Any
     held, why = privileges.read(org.get, user_id)
     if held is None:
         return [Check("privileges", "the application user's privileges", "fail", why,
-                      "the user needs prvReadUser and prvReadRole to read its own privileges")]
+                      "the user may lack the privileges to read its own roles (prvReadUser, prvReadRole): add them to its security role")]
     checks = []
     for cid, group in groups.items():
         missing, shallow = privileges.evaluate(group, held)
@@ -138,7 +138,7 @@ def _column_checks(org: _Org, mappings: Any) -> list[Check]:
                 cache[t] = read_columns(org.get, t)
             return cache[t]
 
-        problems, warnings = column_problems(_only(mappings, table), attributes)
+        problems, warnings = column_problems(_OneTable(mappings, table), attributes)
         title = f"{table} mapping columns in the org"
         if warnings:
             checks.append(Check(f"columns.{table}", title, "warn", warnings[0], _FIX_METADATA))
@@ -152,7 +152,7 @@ def _column_checks(org: _Org, mappings: Any) -> list[Check]:
     return checks
 
 
-class _only:
+class _OneTable:
     """A view of a mapping set with one table's mapping (the others None), for per-table rows."""
 
     def __init__(self, mappings: Any, table: str):
