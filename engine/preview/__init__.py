@@ -96,8 +96,12 @@ def run_preview(
         client = None
         columns: dict[str, Any] = {}
         if url:
+            from ..probe import probe
             from ..writers.webapi import WebApiClient
             from .executor import ReadOnlyExecutor
+
+            # As for a sync: a wrong URL ends the preview at once, before the client's retries.
+            probe(url, auth, verify=verify)
 
             opts = {"max_batch_operations": config.batch_size, "max_parallel": config.max_parallel, "verify": verify}
             opts.update(client_options or {})

@@ -108,3 +108,10 @@ def test_an_org_that_has_answered_gets_retries(tmp_path):
         report = sync(inputs, load_config(sample_path("config.yaml")), url=emu.base_url, auth=StaticToken("t"),
                       client_options={"max_retries": 12, "backoff_base": 0.001, "backoff_cap": 0.01})
     assert report.exit_code() == 0 and report.http["retries"] > 0
+
+
+def test_a_preview_against_a_closed_port_fails_fast_too(tmp_path):
+    port = closed_port()
+    proc = run("preview", *SAMPLE, "--url", f"http://127.0.0.1:{port}", "--auth", "none")
+    assert proc.returncode == 2 and f"connection refused at 127.0.0.1:{port}" in proc.stderr
+    assert proc.stdout == ""
