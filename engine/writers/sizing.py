@@ -42,6 +42,8 @@ MIN_REAL_TIMEOUT = 10.0
 START_UNITS = 10
 #: Units a bulk message may carry (the service's recommendation for CreateMultiple et al.).
 MAX_BULK_TARGETS = 1000
+#: Answers quicker than this (server seconds) are not used to detect a saturated server.
+SATURATION_MIN_SECONDS = 1.0
 #: How fast a new measurement moves the estimate (exponentially weighted mean).
 SMOOTHING = 0.4
 
@@ -170,7 +172,9 @@ class BatchSizer:
             per_unit = server_seconds / total_units
             best = self._best.get(main)
             self._best[main] = per_unit if best is None else min(best, per_unit)
-            slowdown = per_unit / best if best else 1.0
+            # A quick answer says nothing about saturation: at a few milliseconds, scheduling
+            # noise alone makes one answer several times slower than another.
+            slowdown = per_unit / best if best and server_seconds >= SATURATION_MIN_SECONDS else 1.0
             weights = {k: u * self._per_unit.get(k, 1.0) for k, u in units_by_kind.items()}
             weight_sum = sum(weights.values()) or 1.0
             for kind, units in units_by_kind.items():
