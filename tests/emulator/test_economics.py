@@ -298,3 +298,27 @@ def test_realistic_costs_by_kind():
         # request 0.003 × 4; contact 0.12; email 0.10 + 2 parties × 0.015; state 0.06;
         # query 0.01 + 1 row × 0.0005 + 1 row scanned × 0.00002
         assert ex == pytest.approx(0.012 + 0.12 + 0.13 + 0.06 + 0.01 + 0.0005 + 0.00002, abs=1e-3)
+
+
+# ---------------------------------------------------------------------- the command line
+
+def test_cli_flags_default_to_the_realistic_model_and_refuse_bad_figures(tmp_path, capsys):
+    import argparse
+
+    from mail2dataverse.emulator.cli import add_arguments, run
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.cost_model, args.web_servers, args.time_scale, args.cost) == ("realistic", 1, 1.0, [])
+    args = parser.parse_args(["--cost", "create.contact=200ms", "--cost", "row=0.001", "--web-servers", "4",
+                              "--time-scale", "100", "--cost-model", "none"])
+    assert args.cost == [{"create.contact": 0.2}, {"row": 0.001}] and args.web_servers == 4
+    for bad in (["--cost", "nonsense=1"], ["--cost", "row=-1"], ["--web-servers", "0"], ["--time-scale", "x"],
+                ["--cost-model", "cheap"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+    bad_file = tmp_path / "costs.yaml"
+    bad_file.write_text("create.contact: lots\n", encoding="utf-8")
+    assert run(parser.parse_args(["--cost-file", str(bad_file)])) == 2
+    assert "costs.yaml" in capsys.readouterr().err
