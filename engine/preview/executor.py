@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..operations import ChangeSet, Operation, Result
+from ..planner.context import TABLES
+
+_TABLE_OF_SET = {entity_set: table for table, (entity_set, _pk) in TABLES.items()}
 
 
 class WriteRefused(AssertionError):
@@ -67,14 +70,18 @@ class ReadOnlyExecutor:
         self._reads = WebApiExecutor(self.client)
         #: writes not sent, by kind (``POST contacts/...CreateMultiple``, ``POST emails``...)
         self.writes_not_sent: Counter = Counter()
+        self._columns: dict[str, Any] = {}
 
     def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
         """Send the GETs among ``items`` (in ``$batch`` requests); answer the writes unsent."""
         gets = [i for i in items if isinstance(i, Operation) and i.method == "GET"]
         answered: dict[int, Result] = {}
         if gets:
-            for res in self.client.execute(gets, continue_on_error=True):
-                answered[id(res.operation)] = res
+            sent = {id(op): op for op in gets}
+            adapted = [self._selectable(op) for op in gets]
+            for res, original in zip(self.client.execute(adapted, continue_on_error=True), gets):
+                res.operation = sent[id(original)]
+                answered[id(original)] = res
         out: list[Result] = []
         for item in items:
             if isinstance(item, ChangeSet):
@@ -84,6 +91,25 @@ class ReadOnlyExecutor:
             else:
                 out.append(self._unsent(item))
         return out
+
+    def _selectable(self, op: Operation) -> Operation:
+        """``op`` without the ``$select`` columns the org's table does not have.
+
+        The planner reads back the columns the mappings write; a sync stops at the pre-flight
+        when one does not exist, but the preview carries on to show every record that would
+        fail because of it, so its reads must not ask for what the org would refuse.
+        """
+        path, sep, query = op.path.partition("?")
+        table = _TABLE_OF_SET.get(path)
+        known = self._columns.get(table) if table else None
+        if not known or "$select=" not in query:
+            return op
+        params = query.split("&")
+        for i, param in enumerate(params):
+            if param.startswith("$select="):
+                keep = [c for c in param[len("$select="):].split(",") if c in known or c.startswith("_")]
+                params[i] = "$select=" + ",".join(keep)
+        return Operation(op.method, path + sep + "&".join(params), op.body, op.headers, op.content_id, op.tag)
 
     def _unsent(self, op: Operation) -> Result:
         # What the service answers on success, so the planner carries on as after a real write.
@@ -101,8 +127,10 @@ class ReadOnlyExecutor:
     def columns(self, table: str) -> dict[str, Any] | None:
         """``table``'s columns (name → :class:`~mail2dataverse.preflight.ColumnInfo`: type and
         length) from the org's metadata, as the sync's pre-flight reads them; None when
-        unreadable."""
-        return self._reads.attributes(table)
+        unreadable. Read once per table; later reads of that table only select what exists."""
+        if table not in self._columns:
+            self._columns[table] = self._reads.attributes(table)
+        return self._columns[table]
 
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
         """Rows of the pages behind ``next_link`` (GETs)."""

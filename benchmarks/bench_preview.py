@@ -1,0 +1,168 @@
+"""The preview (issue 13): peak memory per format, throughput, and requests against an org.
+
+Generates a 200,000-message export (plus 5,000 contacts) once into ``--cache`` and reuses it.
+Then:
+
+- **memory**: ``mail2dataverse preview`` in a child process per format (json, ndjson, yaml,
+  table, html), without ``--url`` (empty org) and with ``--url`` against the emulator (itself a
+  separate process, so its memory is not counted); the figure is the child's peak resident set
+  size (``wait4``), output going to ``/dev/null``. Target: at most 150 MB everywhere.
+- **throughput**: the empty-org preview of a 100,000-message export, in this process, from
+  reading the file to the rendered json, compile included. Target: at least 20,000 messages/s.
+- **requests**: the ``--url`` preview of the first 10,000 messages against an emulator holding
+  the mailbox owner as a system user: how many HTTP requests it sends (lookups only, batched as
+  a sync batches them).
+
+    .venv/bin/python benchmarks/bench_preview.py [--messages 200000] [--skip-memory] [--formats json,table]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+OWNER = "owner@acme-widgets.example"
+FORMATS = ("json", "ndjson", "yaml", "table", "html")
+
+
+def export(cache: Path, n_messages: int, n_contacts: int) -> tuple[Path, Path, Path]:
+    """The generated export in ``cache`` (written the first time only) and its config file."""
+    from mail2dataverse.testing import write_export
+
+    stamp = cache / f"done-{n_messages}-{n_contacts}"
+    contacts, messages, config = cache / "contacts.json", cache / "messages.json", cache / "config.yaml"
+    if not stamp.exists():
+        t0 = time.perf_counter()
+        write_export(cache, n_contacts, n_messages, owner=OWNER)
+        stamp.write_text("ok\n")
+        print(f"generated {n_messages:,} messages in {time.perf_counter() - t0:.0f} s ({messages.stat().st_size / 1e6:,.0f} MB)",
+              file=sys.stderr)
+    config.write_text(f"profile: sales\nowner_addresses: [{OWNER}]\n", encoding="utf-8")
+    return contacts, messages, config
+
+
+class EmulatorProcess:
+    """``mail2dataverse emulator`` in a child process, seeded with the owner as a system user."""
+
+    def __enter__(self) -> EmulatorProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", "--anonymous",
+                                      "--cost-model", "none"], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        found = None
+        while found is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise SystemExit("the emulator did not start")
+            found = re.search(r"https?://[^/\s]+", line)
+        self.url = found.group(0)
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # never block on a full pipe
+        import requests
+
+        answer = requests.post(f"{self.url}/api/data/v9.2/systemusers", timeout=30,
+                               json={"firstname": "Owner", "lastname": "Acme", "internalemailaddress": OWNER})
+        if not answer.ok:
+            print(f"could not seed the owner as a system user: {answer.status_code}", file=sys.stderr)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def peak_of(argv: list[str]) -> tuple[float, float, int]:
+    """Run ``argv`` with stdout to /dev/null; its peak RSS in MB, seconds and exit status."""
+    t0 = time.perf_counter()
+    with open(os.devnull, "w") as null:
+        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        print(err[-2000:], file=sys.stderr)
+    return usage.ru_maxrss / 1024, time.perf_counter() - t0, code
+
+
+def memory(contacts: Path, messages: Path, config: Path, formats: list[str]) -> list[dict]:
+    """Peak RSS of each format, without and with ``--url``."""
+    rows = []
+    base = [sys.executable, "-m", "mail2dataverse", "preview", "--messages", str(messages), "--contacts", str(contacts),
+            "--config", str(config)]
+    for fmt in formats:
+        mb, seconds, code = peak_of([*base, "--format", fmt])
+        rows.append({"format": fmt, "against": "empty org", "peak_mb": round(mb, 1), "seconds": round(seconds, 1), "exit": code})
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    with EmulatorProcess() as emu:
+        for fmt in formats:
+            mb, seconds, code = peak_of([*base, "--format", fmt, "--url", emu.url, "--auth", "none"])
+            rows.append({"format": fmt, "against": "emulator (--url)", "peak_mb": round(mb, 1),
+                         "seconds": round(seconds, 1), "exit": code})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    return rows
+
+
+def throughput(contacts: Path, messages: Path, config: Path, n: int) -> dict:
+    """Messages per second of the empty-org json preview of the first ``n`` messages."""
+    from mail2dataverse.config import load_config
+    from mail2dataverse.preview import Selection, run_preview
+    from mail2dataverse.sync import Inputs
+
+    with open(os.devnull, "w", encoding="utf-8") as null:
+        t0 = time.perf_counter()
+        report = run_preview(Inputs(messages=str(messages), contacts=str(contacts)), load_config(config),
+                             out=null, fmt="json", selection=Selection(limit=n))
+        elapsed = time.perf_counter() - t0
+    planned = report.inputs["messages"]
+    return {"messages": planned, "seconds": round(elapsed, 2), "messages_per_s": round(planned / elapsed)}
+
+
+def requests_per_10k(contacts: Path, messages: Path, config: Path) -> dict:
+    """HTTP requests of the ``--url`` preview of the first 10,000 messages."""
+    from mail2dataverse.auth import StaticToken
+    from mail2dataverse.config import load_config
+    from mail2dataverse.preview import Selection, run_preview
+    from mail2dataverse.sync import Inputs
+
+    with EmulatorProcess() as emu:
+        report = run_preview(Inputs(messages=str(messages), contacts=str(contacts)), load_config(config),
+                             out=io.StringIO(), fmt="ndjson", selection=Selection(limit=10_000), url=emu.url,
+                             auth=StaticToken("bench"))
+    http = report.http
+    return {"messages": report.inputs["messages"], "contacts": report.inputs["contacts"],
+            "requests": http.get("requests"), "batches": http.get("batches"), "operations": http.get("operations")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--contacts", type=int, default=5_000)
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "m2d-bench-preview")
+    ap.add_argument("--formats", default=",".join(FORMATS))
+    ap.add_argument("--speed-messages", type=int, default=100_000)
+    ap.add_argument("--skip-memory", action="store_true", help="only throughput and requests (quick)")
+    args = ap.parse_args(argv)
+    contacts, messages, config = export(args.cache, args.messages, args.contacts)
+    result: dict = {"messages": args.messages, "contacts": args.contacts}
+    # Its own export of exactly that size: the reader checks a whole file's nesting before the
+    # first record, so a --limit on the big file would time reading messages never planned.
+    small = export(args.cache / f"speed-{args.speed_messages}", args.speed_messages, args.contacts)
+    result["throughput"] = throughput(*small, args.speed_messages)
+    print(json.dumps(result["throughput"]), file=sys.stderr)
+    result["requests_per_10k"] = requests_per_10k(contacts, messages, config)
+    print(json.dumps(result["requests_per_10k"]), file=sys.stderr)
+    if not args.skip_memory:
+        result["memory"] = memory(contacts, messages, config, args.formats.split(","))
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
