@@ -95,6 +95,7 @@ def run_preview(
         spool = stack.enter_context(Spool())
         client = None
         columns: dict[str, Any] = {}
+        navigations: dict[str, Any] = {}
         if url:
             from ..writers.webapi import WebApiClient
             from .executor import ReadOnlyExecutor
@@ -104,9 +105,11 @@ def run_preview(
             client = stack.enter_context(WebApiClient(url, auth, **opts))
             executor: Any = ReadOnlyExecutor(client)
             columns = {t: executor.columns(t) for t in ("account", "contact", "email")}
+            navigations = {t: executor.navigations(t) for t in ("account", "contact", "email")}
         else:
             executor = DryRunExecutor(keep=False)
-        explainer = Explainer(spool, None, against_org=bool(url), columns=columns, shown=selection.shown)  # type: ignore[arg-type]
+        explainer = Explainer(spool, None, against_org=bool(url), columns=columns,  # type: ignore[arg-type]
+                              navigations=navigations, shown=selection.shown)
         report = report if report is not None else Report(dry_run=True)
         report.dry_run = True
         report.on_skip = explainer.skipped

@@ -23,6 +23,11 @@ from ..planner.context import TABLES
 _TABLE_OF_SET = {entity_set: table for table, (entity_set, _pk) in TABLES.items()}
 
 
+def _lookup_of(column: str) -> str | None:
+    """``_parentcustomerid_value`` (how a read returns a lookup) → ``parentcustomerid``."""
+    return column[1:-len("_value")] if column.startswith("_") and column.endswith("_value") else None
+
+
 class WriteRefused(AssertionError):
     """A write reached the read-only executor's client: a bug, never an org change."""
 
@@ -107,7 +112,7 @@ class ReadOnlyExecutor:
         params = query.split("&")
         for i, param in enumerate(params):
             if param.startswith("$select="):
-                keep = [c for c in param[len("$select="):].split(",") if c in known or c.startswith("_")]
+                keep = [c for c in param[len("$select="):].split(",") if c in known or _lookup_of(c) in known]
                 params[i] = "$select=" + ",".join(keep)
         return Operation(op.method, path + sep + "&".join(params), op.body, op.headers, op.content_id, op.tag)
 
@@ -131,6 +136,17 @@ class ReadOnlyExecutor:
         if table not in self._columns:
             self._columns[table] = self._reads.attributes(table)
         return self._columns[table]
+
+    def navigations(self, table: str) -> set[str] | None:
+        """The navigation properties ``table`` binds lookups through (``parentcustomerid_account``,
+        ``regardingobjectid_opportunity_email``...), or None when the metadata cannot be read."""
+        res = self.client.send(Operation(
+            "GET", f"EntityDefinitions(LogicalName='{table}')/ManyToOneRelationships"
+                   "?$select=ReferencingEntityNavigationPropertyName"))
+        if not res.ok:
+            return None
+        return {r["ReferencingEntityNavigationPropertyName"] for r in (res.body or {}).get("value", [])
+                if r.get("ReferencingEntityNavigationPropertyName")}
 
     def follow(self, next_link: str) -> Iterator[dict[str, Any]]:
         """Rows of the pages behind ``next_link`` (GETs)."""

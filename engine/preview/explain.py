@@ -10,7 +10,8 @@ so nothing accumulates in memory. Outcomes:
 ``unchanged``   and why (found in the org with the same values, already in the org...);
 ``skipped``     the mapper's or planner's reason;
 ``would fail``  what the pre-flight knows from the org's metadata: a column the table does not
-                have, a value of the wrong type or longer than the column holds;
+                have, a value of the wrong type or longer than the column holds, a navigation
+                property (``...@odata.bind``) the table does not have;
 ``failed``      (a sync only) the service's error.
 
 Skips reach it through the report's ``on_skip`` (the planner reports every skip there).
@@ -42,12 +43,14 @@ class Explainer:
 
     def __init__(self, spool: Spool, resolution: Resolution, *, against_org: bool,
                  columns: dict[str, dict[str, Any] | None] | None = None,
-                 shown: set[str] | None = None):
+                 shown: set[str] | None = None, navigations: dict[str, set[str] | None] | None = None):
         self.spool = spool
         self.resolution = resolution
         self.against_org = against_org
         #: table → column name → :class:`~..preflight.ColumnInfo` from the org; absent: not known
         self.columns = columns or {}
+        #: table → its navigation properties, from the org; absent: not known
+        self.navigations = navigations or {}
         #: the sections written out in full (the others are only counted)
         self.shown = shown if shown is not None else {"account", "contact", "email"}
         self.tally: dict[str, Counter] = {t: Counter() for t in ("account", "contact", "email")}
@@ -171,9 +174,15 @@ class Explainer:
             return rec
         values = rec.get("payload") or {k: v["after"] for k, v in (rec.get("changes") or {}).items()}
         problems = []
+        navs = self.navigations.get(table)
         for column, value in values.items():
+            if column.endswith("@odata.bind"):
+                nav = column[: -len("@odata.bind")]
+                if navs is not None and nav not in navs and not str(value).startswith("<"):
+                    problems.append(f"the org's {table} table has no navigation property {nav!r}")
+                continue
             if "@" in column:
-                continue  # navigation properties: bound by the service per row
+                continue
             info = known.get(column)
             if info is None:
                 problems.append(f"the org's {table} table has no column {column!r}")

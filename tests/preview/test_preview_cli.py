@@ -110,6 +110,21 @@ def test_what_the_org_refuses_is_shown_as_would_fail(tmp_path, diff_org, capsys)
     assert rs[0]["tables"]["contact"]["would fail"] == 1
 
 
+def test_a_bind_through_a_navigation_property_the_org_lacks_would_fail(tmp_path, diff_org, capsys):
+    mine = tmp_path / "mappings"
+    mine.mkdir()
+    (mine / "contact.yaml").write_text(
+        "entity: contact\nextends: default\ncolumns:\n  parentcustomerid_account@odata.bind: null\n"
+        "  parentcustomer_account@odata.bind: {bind: account, use: emails, transforms: [{item: 0}]}\n",
+        encoding="utf-8")
+    assert main(["preview", *sample_args(), "--mappings", str(mine), "--url", diff_org.base_url, "--auth", "none",
+                 "--format", "ndjson", "--only", "contacts"]) == 0
+    rs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    bound = [r for r in rs[1:] if r.get("account") and r["account"].get("id")]
+    assert bound and all(r["outcome"] == "would fail" for r in bound)
+    assert all("no navigation property 'parentcustomer_account'" in " ".join(r["problems"]) for r in bound)
+
+
 def test_without_url_auth_flags_are_refused(capsys):
     assert main(["preview", *sample_args(), "--auth", "none"]) == 2
     assert "only apply with --url" in capsys.readouterr().err
