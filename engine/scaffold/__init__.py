@@ -29,7 +29,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _template(folder: str, name: str) -> bytes:
-    return resources.files("mail2dataverse.scaffold").joinpath("templates").joinpath(folder).joinpath(name).read_bytes()
+    return resources.files("mail2dataverse.scaffold.templates").joinpath(folder).joinpath(name).read_bytes()
 
 
 def planned_files(target: str, path: str | Path) -> dict[Path, bytes]:
