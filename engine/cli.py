@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", choices=["azure-function", "power-automate"], help="what to write")
     p.add_argument("path", metavar="PATH", help="folder (azure-function) or file (power-automate) to write")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--mappings", metavar="DIR", help="azure-function: copy your mapping folder into the app (m2d/mappings)")
+    p.add_argument("--config", metavar="FILE", help="azure-function: copy your run configuration into the app (m2d/config.yaml)")
+    p.add_argument("--wheel", metavar="WHL", action="append", default=[],
+                   help="azure-function: ship this wheel in wheels/ and install it from requirements.txt "
+                        "(mail2dataverse's own wheel, or a plugin package's); repeatable")
     return parser
 
 

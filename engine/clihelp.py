@@ -67,7 +67,7 @@ HELP: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaffold": (
         "Write a deployment template: an Azure Functions app that runs sync on a timer, or a "
         "Power Automate flow (with a README beside it) that calls that function.",
-        ("mail2dataverse scaffold azure-function ./m2d-func",
+        ("mail2dataverse scaffold azure-function ./m2d-func --mappings my-mappings/ --config config.yaml",
          "mail2dataverse scaffold power-automate ./flow/flow.json"),
     ),
     "schema": (
