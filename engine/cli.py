@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__, masking
+from .clihelp import help_for
 from .errors import AuthError, ConfigError, Mail2DataverseError, MappingError, SourceError
 
 PROG = "mail2dataverse"
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser = sub.add_parser
 
     def add_command(name: str, **kwargs):
+        # Every command's --help has a description and examples (engine/clihelp.py).
+        kwargs.update(help_for(name), formatter_class=argparse.RawDescriptionHelpFormatter)
         p = add_parser(name, **kwargs)
         _logging_options(p, top=False)
         return p
@@ -121,10 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-retries", type=int, default=8, metavar="N",
                    help="resends after throttling (429), 502/503/504, timeouts and dropped connections (default 8)")
 
-    p = sub.add_parser("doctor", help="check a set-up before the first sync: org, token, privileges, mappings, Nylas CLI",
-                       description="Check everything a sync needs, each check passed or failed with how to fix it. "
-                                   "Exit 0 when all pass, 1 when one fails, 2 for usage errors.",
-                       epilog="example: mail2dataverse doctor --url http://127.0.0.1:8080 --auth none --config config.yaml")
+    p = sub.add_parser("doctor", help="check a set-up before the first sync: org, token, privileges, mappings, Nylas CLI")
     from .doctor.cli import add_arguments as doctor_arguments
 
     doctor_arguments(p)
@@ -143,10 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="sync the bundled sample mailbox into an embedded emulator and show the result")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
+    p = sub.add_parser("schema", help="where the mapping and config JSON Schemas are, for editor completion; --write copies them")
+    p.add_argument("--write", metavar="DIR", help="write mapping.schema.json and config.schema.json into DIR "
+                                                  "(beside your mappings), transform names included")
+    p.add_argument("--config", metavar="FILE", help="apply this run configuration's plugins.disable to the transform names")
+
     p = sub.add_parser("scaffold", help="write deployment templates: an Azure Functions app or a Power Automate flow")
     p.add_argument("target", choices=["azure-function", "power-automate"], help="what to write")
     p.add_argument("path", metavar="PATH", help="folder (azure-function) or file (power-automate) to write")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--mappings", metavar="DIR", help="azure-function: copy your mapping folder into the app (m2d/mappings)")
+    p.add_argument("--config", metavar="FILE", help="azure-function: copy your run configuration into the app (m2d/config.yaml)")
+    p.add_argument("--wheel", metavar="WHL", action="append", default=[],
+                   help="azure-function: ship this wheel in wheels/ and install it from requirements.txt "
+                        "(mail2dataverse's own wheel, or a plugin package's); repeatable")
     return parser
 
 
@@ -418,6 +428,12 @@ def cmd_scaffold(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schemafiles import run
+
+    return run(args)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor.cli import run
 
@@ -433,4 +449,5 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "demo": cmd_demo,
     "scaffold": cmd_scaffold,
+    "schema": cmd_schema,
 }

@@ -6,7 +6,7 @@ timer) or :func:`sync_queue_message` (queue fan-out). Settings are read from app
 environment) under the same names the CLI uses:
 
 ``DATAVERSE_URL`` (or ``DYNAMICS_ORG``), ``MAIL2DATAVERSE_AUTH`` (secret|certificate|none),
-``MAIL2DATAVERSE_CONFIG``, ``MAIL2DATAVERSE_STATE``, ``MAIL2DATAVERSE_MAILBOXES``,
+``MAIL2DATAVERSE_CONFIG``, ``MAIL2DATAVERSE_MAPPINGS``, ``MAIL2DATAVERSE_STATE``, ``MAIL2DATAVERSE_MAILBOXES``,
 ``MAIL2DATAVERSE_MAX_DEQUEUE``, ``MAIL2DATAVERSE_INPUT_ROOT``, and the ``AZURE_*`` credentials,
 which only :mod:`mail2dataverse.auth` reads. Nothing returned here ever contains a secret: the
 reports are built from :meth:`Report.to_dict` and one-line error messages.
@@ -266,7 +266,15 @@ class _Runner:
             url=self.url,
             auth=self.auth,
             state_path=state_path_for(self.state, mailbox),
+            mappings_dirs=mapping_dirs(self.env),
         )
+
+
+def mapping_dirs(env: Mapping[str, str]) -> list[str]:
+    """The ``--mappings`` folders of a hosted run: ``MAIL2DATAVERSE_MAPPINGS``, comma-separated,
+    relative to the function app's folder (``scaffold azure-function --mappings`` copies the
+    user's folder to ``m2d/mappings`` and sets it there)."""
+    return [part.strip() for part in env.get("MAIL2DATAVERSE_MAPPINGS", "").split(",") if part.strip()]
 
 
 def state_path_for(setting: str | None, mailbox: Mailbox) -> str | None:

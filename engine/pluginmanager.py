@@ -469,37 +469,14 @@ class Plugins:
         answer, plugin = self._call("regarding_target", lambda: self._regarding(message=message, context=context))
         if answer is None or answer is False:
             return None
-        ref = message.get("id") if isinstance(message, dict) else None
-        if not isinstance(answer, RegardingTarget):
-            raise PluginError(
-                f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
-                f"returned {answer!r}: expected a RegardingTarget, False or None"
-            )
-        problem = target_problem(answer)
-        if problem is not None:
-            field_name, what = problem
-            raise PluginError(
-                f"plugin {self._answerer('regarding_target', message, context)!r}: regarding_target(message {ref!r}) "
-                f"answered field {field_name!r} with {what}"
-            )
+        problem = target_problem(answer) if isinstance(answer, RegardingTarget) else None
+        if problem is not None or not isinstance(answer, RegardingTarget):
+            who = plugin or _answerer(self.pm, "regarding_target", {"message": message, "context": context})
+            ref = message.get("id") if isinstance(message, dict) else None
+            what = (f"answered field {problem[0]!r} with {problem[1]}" if problem is not None
+                    else f"returned {answer!r}: expected a RegardingTarget, False or None")
+            raise PluginError(f"plugin {who!r}: regarding_target(message {ref!r}) {what}")
         return _signed(answer, plugin)
-
-    def _answerer(self, hook_name: str, message: Any, context: Any) -> str:
-        """The name of the plugin whose answer won, found by asking again in pluggy's order.
-
-        Only on the error path (the fast caller does not keep names): hooks are meant to be
-        pure, so asking twice gives the same answer.
-        """
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
-            if impl.hookwrapper or impl.wrapper:
-                continue
-            kwargs = {"message": message, "context": context}
-            try:
-                if impl.function(*[kwargs[name] for name in impl.argnames]) is not None:
-                    return impl.plugin_name
-            except Exception:  # noqa: BLE001 - the error being reported matters, not this one
-                return impl.plugin_name
-        return "unknown"
 
     def _first_result_caller(self, hook_name: str, *, with_plugin: bool = False) -> Callable[..., Any]:
         """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
@@ -546,6 +523,24 @@ def _signed(answer: RegardingTarget, plugin: str) -> RegardingTarget:
     """``answer`` naming the plugin that gave it: the preview says which plugin chose a link,
     and a plugin rarely names itself."""
     return dataclasses.replace(answer, plugin=plugin) if plugin and not answer.plugin else answer
+
+
+def _answerer(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]) -> str:
+    """The plugin whose answer won, found by asking again in pluggy's order.
+
+    Only on the error path, and only when pluggy itself was called (tracing, hook wrappers)
+    so the fast caller could not say: hooks are meant to be pure, so asking twice gives the
+    same answer.
+    """
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        try:
+            if impl.function(*[kwargs[name] for name in impl.argnames]) is not None:
+                return impl.plugin_name
+        except Exception:  # noqa: BLE001 - the error being reported matters, not this one
+            return impl.plugin_name
+    return "unknown"
 
 
 def _check_name(kind: str, plugin: str, name: Any, owners: dict[str, str]) -> None:

@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import MappingError, Problem, SourceLocation
+from .yamlhelp import unknown_key_message, yaml_error_message
 
 # libyaml is ~10x faster and still records marks on every node (checked); fall back silently.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -59,9 +60,7 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        message = exc.problem or exc.context or "unparseable"
-        if exc.context and exc.problem:
-            message = f"{exc.context}: {exc.problem}"  # "while scanning a quoted scalar: found ..."
+        message = yaml_error_message(exc, text)  # plain words, then the parser's own
         raise MappingError([Problem(SourceLocation(filename, line, col, "$"), f"invalid YAML: {message}")]) from None
     except yaml.YAMLError as exc:  # e.g. a reader error for a control character without a mark
         raise MappingError([Problem(SourceLocation(filename, 1, 1, "$"), f"invalid YAML: {exc}")]) from None
@@ -253,25 +252,35 @@ def schema_problems(data: Any, node: Node | None, schema: dict[str, Any], filena
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems: list[Problem] = []
     for error in validator.iter_errors(data):
-        problems.extend(_explain(error, node, filename))
+        problems.extend(_explain(error, node, filename, schema))
     problems = list(dict.fromkeys(problems))  # branches of anyOf can repeat an error
     problems.sort(key=lambda p: (p.location.line, p.location.column, p.location.json_path, p.message))
     return problems
 
 
-def _explain(error: ValidationError, node: Node | None, filename: str) -> list[Problem]:
-    """Turn one jsonschema error into user-facing problems (see :func:`schema_problems`)."""
+def _explain(error: ValidationError, node: Node | None, filename: str, root: dict[str, Any] | None = None) -> list[Problem]:
+    """Turn one jsonschema error into user-facing problems (see :func:`schema_problems`).
+
+    ``root`` is the whole schema: an unknown key is looked up in it, so that a key written at
+    the wrong indentation is told where it belongs (:mod:`mail2dataverse.yamlhelp`).
+    """
     path = list(error.absolute_path)
     if error.validator in ("oneOf", "anyOf") and error.context:
         best = _best_branch_error(error)
         if best is not None:
-            return _explain(best, node, filename)
+            return _explain(best, node, filename, root)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
         extras = [k for k in error.instance if k not in allowed and not any(p.search(str(k)) for p in patterns)]
-        hint = f" (expected one of: {', '.join(sorted(allowed))})" if allowed else ""
-        return [problem_at(node, filename, path, f"unknown key {k!r}{hint}", key=k) for k in extras]
+        props = error.schema.get("properties", {})
+        # Containers of names the user chooses (columns, let) whose name rule the key fits:
+        # a column written at the top level belongs under one of them.
+        free = [name for name, sub in props.items() if isinstance(sub, dict)
+                and isinstance((sub.get("propertyNames") or {}).get("pattern"), str)
+                and all(re.search(sub["propertyNames"]["pattern"], str(k)) for k in extras)]
+        return [problem_at(node, filename, path, unknown_key_message(k, allowed, root, sorted(free)), key=k)
+                for k in extras]
     if error.validator == "required":
         missing = error.message.split(" is a required property")[0]
         return [problem_at(node, filename, path, f"missing required key {missing}")]

@@ -10,9 +10,11 @@ package code (``.funcignore``, ``function_app.py``) is stored under another name
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 #: template name in ``templates/azure-function/`` → file name written into the app folder.
 AZURE_FUNCTION_FILES = {
@@ -24,25 +26,66 @@ AZURE_FUNCTION_FILES = {
     "README.md": "README.md",
 }
 FLOW_TEMPLATE = "flow.json"
+#: written beside the flow: what it does and how to import it
+FLOW_README = "README.md"
+#: where the user's own files go inside the app folder (the settings name these paths)
+USER_MAPPINGS, USER_CONFIG, WHEELS = "m2d/mappings", "m2d/config.yaml", "wheels"
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def _template(folder: str, name: str) -> bytes:
-    return resources.files("mail2dataverse.scaffold").joinpath("templates").joinpath(folder).joinpath(name).read_bytes()
+    return resources.files("mail2dataverse.scaffold.templates").joinpath(folder).joinpath(name).read_bytes()
 
 
-def planned_files(target: str, path: str | Path) -> dict[Path, bytes]:
-    """What ``scaffold target path`` writes: destination path → content."""
+def planned_files(target: str, path: str | Path, *, mappings: str | Path | None = None,
+                  config: str | Path | None = None, wheels: tuple[str | Path, ...] = ()) -> dict[Path, bytes]:
+    """What ``scaffold target path`` writes: destination path → content.
+
+    For ``azure-function``, the user's own files travel with the app: ``mappings`` (a folder of
+    mapping files) to ``m2d/mappings/``, ``config`` to ``m2d/config.yaml``, and ``wheels``
+    (this tool's wheel, plugin packages' wheels) to ``wheels/``, each named in
+    ``requirements.txt``; ``local.settings.json`` then names the copies
+    (``MAIL2DATAVERSE_MAPPINGS``, ``MAIL2DATAVERSE_CONFIG``). A wheel of mail2dataverse itself
+    replaces the package-index line, so the app installs exactly that build.
+    """
     path = Path(path)
-    if target == "azure-function":
-        return {path / dest: _template("azure-function", src) for src, dest in AZURE_FUNCTION_FILES.items()}
     if target == "power-automate":
-        return {path: _template("power-automate", FLOW_TEMPLATE)}
-    raise ValueError(f"unknown scaffold target {target!r}")
+        if mappings or config or wheels:
+            raise ValueError("--mappings, --config and --wheel go with azure-function")
+        return {path: _template("power-automate", FLOW_TEMPLATE),
+                path.parent / FLOW_README: _template("power-automate", FLOW_README)}
+    if target != "azure-function":
+        raise ValueError(f"unknown scaffold target {target!r}")
+    files = {path / dest: _template("azure-function", src) for src, dest in AZURE_FUNCTION_FILES.items()}
+    settings = json.loads(files[path / "local.settings.json"])
+    requirements = files[path / "requirements.txt"].decode("utf-8").splitlines()
+    if mappings:
+        folder = Path(mappings)
+        yamls = sorted(f for f in folder.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+        if not yamls:
+            raise FileNotFoundError(f"{folder} holds no mapping files (*.yaml)")
+        for f in yamls:
+            files[path / USER_MAPPINGS / f.name] = f.read_bytes()
+        settings["Values"]["MAIL2DATAVERSE_MAPPINGS"] = USER_MAPPINGS
+    if config:
+        files[path / USER_CONFIG] = Path(config).read_bytes()
+        settings["Values"]["MAIL2DATAVERSE_CONFIG"] = USER_CONFIG
+    for wheel in map(Path, wheels):
+        if wheel.suffix != ".whl":
+            raise ValueError(f"{wheel} is not a wheel (.whl); build one with `python -m build --wheel`")
+        files[path / WHEELS / wheel.name] = wheel.read_bytes()
+        line = f"./{WHEELS}/{wheel.name}"
+        if wheel.name.lower().startswith("mail2dataverse-"):
+            requirements = [line if r.strip().startswith("mail2dataverse") else r for r in requirements]
+        else:
+            requirements.append(line)
+    files[path / "requirements.txt"] = ("\n".join(requirements) + "\n").encode("utf-8")
+    files[path / "local.settings.json"] = (json.dumps(settings, indent=2) + "\n").encode("utf-8")
+    return files
 
 
-def write(target: str, path: str | Path, *, force: bool = False) -> list[Path]:
+def write(target: str, path: str | Path, *, force: bool = False, **user_files: Any) -> list[Path]:
     """Write the templates of ``target`` (``azure-function`` folder or ``power-automate`` file).
 
     Nothing is written when any destination exists and ``force`` is false, so a second run
@@ -51,7 +94,7 @@ def write(target: str, path: str | Path, *, force: bool = False) -> list[Path]:
     :raises FileExistsError: a destination exists (and ``force`` is false).
     :raises IsADirectoryError: the power-automate destination is a folder.
     """
-    files = planned_files(target, path)
+    files = planned_files(target, path, **user_files)
     for dest in files:
         if dest.is_dir():
             raise IsADirectoryError(f"{dest} is a folder; give a file name such as {dest / 'mail2dataverse-flow.json'}")
@@ -70,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
         ``--force`` or the path is unusable.
     """
     try:
-        written = write(args.target, args.path, force=args.force)
-    except (FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        written = write(args.target, args.path, force=args.force, mappings=getattr(args, "mappings", None),
+                        config=getattr(args, "config", None), wheels=tuple(getattr(args, "wheel", None) or ()))
+    except (OSError, ValueError) as exc:
         print(f"mail2dataverse: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for dest in written:
@@ -80,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"next: fill {Path(args.path) / 'local.settings.json'} to run locally (func start); "
               f"deploying: {Path(args.path) / 'README.md'}")
     else:
-        print("next: import it into Power Automate with the function URL and key as parameters "
-              "(docs/deploy.md, 'Power Automate')")
+        print(f"next: import it into Power Automate with the function URL and key as parameters "
+              f"({Path(args.path).parent / FLOW_README})")
     return EXIT_OK
 
 

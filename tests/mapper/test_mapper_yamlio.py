@@ -48,11 +48,16 @@ def test_empty_document():
     ("text", "message"),
     [
         ("a: [1,\n", "f.yaml:2:1: $: invalid YAML: while parsing a flow node: did not find expected node content"),
-        ("a: 'open\n", "f.yaml:2:1: $: invalid YAML: while scanning a quoted scalar: found unexpected end of stream"),
-        ("a: 1\n b: 2\n", "f.yaml:2:3: $: invalid YAML: mapping values are not allowed in this context"),
+        ("a: 'open\n", "f.yaml:2:1: $: invalid YAML: the quote opened at line 1, column 4 is never closed: add the closing quote"
+         " (the parser says: while scanning a quoted scalar: found unexpected end of stream)"),
+        ("a: 1\n b: 2\n", "f.yaml:2:3: $: invalid YAML: this line is indented more than the line above it, as if it belonged under"
+         " 'a', which already has a value: indent it like the line above"
+         " (the parser says: mapping values are not allowed in this context)"),
         ("--- 1\n--- 2\n", "f.yaml:2:1: $: invalid YAML: expected a single document in the stream: but found another document"),
-        ("a: *nope\n", "f.yaml:1:4: $: invalid YAML: found undefined alias"),
-        ("\ta: 1\n", "f.yaml:1:1: $: invalid YAML: while scanning for the next token: found character that cannot start any token"),
+        ("a: *nope\n", "f.yaml:1:4: $: invalid YAML: '*' starts an alias to an '&anchor' in YAML, and there is none by that name:"
+         " put a value that starts with '*' in quotes (the parser says: found undefined alias)"),
+        ("\ta: 1\n", "f.yaml:1:1: $: invalid YAML: a tab character: YAML indents with spaces only; replace the tab with spaces"
+         " (the parser says: while scanning for the next token: found character that cannot start any token)"),
     ],
 )
 def test_syntax_errors_are_located(text, message):
@@ -75,7 +80,7 @@ def test_all_schema_problems_sorted_and_located():
     assert problems(text) == [
         "f.yaml:1:7: $.name: 3 is not of type 'string'",
         "f.yaml:3:9: $.items[0].id: 'x' is not of type 'integer'",
-        "f.yaml:4:5: $.items[0].tgs: unknown key 'tgs' (expected one of: id, tags)",
+        "f.yaml:4:5: $.items[0].tgs: unknown key 'tgs': did you mean 'tags'? (expected one of: id, tags)",
         "f.yaml:5:5: $.items[1]: missing required key 'id'",
         "f.yaml:5:12: $.items[1].tags[0]: 1 is not of type 'string'",
         "f.yaml:6:1: $.extra: unknown key 'extra' (expected one of: items, kind, name)",

@@ -82,3 +82,27 @@ def test_console_script_and_built_in_plugins_are_declared(wheel, wheel_names):
     assert "mail2dataverse = mail2dataverse.cli:main" in text
     for plugin in ("freemail", "accounts", "regarding", "mbox"):
         assert f"{plugin} = mail2dataverse.plugins.{plugin}" in text
+
+
+def test_building_prints_no_packaging_warning(tmp_path):
+    """setuptools' warning blocks (a data folder absent from `packages`, license metadata...)
+    appear on every install, `make demo` included; the build must be clean."""
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    output = done.stdout + done.stderr
+    for sign in ("_Warning", "Warning:", "!!", "absent from the `packages`", "SetuptoolsDeprecationWarning"):
+        assert sign not in output, output[-3000:]
+
+
+def test_make_demo_installs_only_the_tool_and_make_test_the_test_extra():
+    text = (ROOT / "Makefile").read_text("utf-8")
+    rules = {}
+    for block in text.split("\n\n"):
+        head, _, body = block.strip().partition("\n")
+        if ":" in head and not head.startswith(("#", ".PHONY")):
+            rules[head.split(":")[0].strip()] = (head, body)
+    assert "$(STAMP)" in rules["demo"][0] and "TEST_STAMP" not in rules["demo"][0]
+    assert "-e ." in rules["$(STAMP)"][1] and "[test]" not in rules["$(STAMP)"][1]
+    assert "$(TEST_STAMP)" in rules["test"][0] and "'.[test]'" in rules["$(TEST_STAMP)"][1]
