@@ -14,8 +14,9 @@ The Web API client asks its :class:`TokenProvider` for a token before *every* re
 :func:`auth_from_env` builds one from ``AZURE_*`` environment variables.
 
 Secrets (client secret, certificate password, tokens) never appear in a message, a log record,
-an exception or a ``repr``: errors carry msal's ``error`` code and description only, with any
-secret text masked.
+an exception or a ``repr``: errors carry msal's ``error`` code and description only, and every
+secret this module handles is registered with :mod:`mail2dataverse.masking`, which masks it in
+every encoding in those errors and in every log record.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from mail2dataverse import masking
 from mail2dataverse.errors import AuthError, ConfigError
 
 log = logging.getLogger("mail2dataverse.auth")
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-_MASK = "***"
 
 
 @runtime_checkable
@@ -189,7 +190,8 @@ class MsalClientCredentials:
         self.scopes = [org_url.rstrip("/") + "/.default"]
         self.client_id = client_id
         self.authority = f"{authority_host.rstrip('/')}/{tenant_id}"
-        self._secrets = [s for s in (client_secret, certificate_password) if s]
+        for secret in (client_secret, certificate_password):
+            masking.register(secret)
         self.thumbprints: dict[str, str] = {}
         if client_secret is not None:
             credential: Any = client_secret
@@ -211,10 +213,9 @@ class MsalClientCredentials:
         kind = "certificate" if self.thumbprints else "secret"
         return f"MsalClientCredentials(client_id={self.client_id!r}, authority={self.authority!r}, {kind})"
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, _MASK)
-        return text
+    @staticmethod
+    def _scrub(text: str) -> str:
+        return masking.scrub(text)
 
     def _drop_cached_tokens(self) -> None:
         # msal refuses force_refresh for client credentials (ValueError); its supported way is
@@ -251,6 +252,7 @@ class MsalClientCredentials:
         if result and "access_token" in result:
             if force_refresh or result.get("token_source") == "identity_provider":
                 log.info("access token obtained from Entra ID (expires in %ss)", result.get("expires_in", "?"))
+            masking.register(result["access_token"])
             return result["access_token"]
         result = result or {}
         error = str(result.get("error") or "unknown_error")
@@ -288,6 +290,7 @@ def auth_from_env(kind: str | None, org_url: str, env: Mapping[str, str] | None 
     if kind not in _KINDS:
         raise ConfigError(f"unknown auth kind {kind!r}: use one of {', '.join(_KINDS)}")
     if kind == "none":
+        masking.register(env.get("DATAVERSE_TOKEN"))  # a real token from az; the placeholder is public
         return StaticToken(env.get("DATAVERSE_TOKEN") or EMULATOR_TOKEN)
     required = ["AZURE_TENANT_ID", "AZURE_CLIENT_ID"]
     required.append("AZURE_CLIENT_SECRET" if kind == "secret" else "AZURE_CLIENT_CERTIFICATE_PATH")

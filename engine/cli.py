@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, masking
 from .errors import AuthError, ConfigError, Mail2DataverseError, MappingError, SourceError
 
 PROG = "mail2dataverse"
@@ -198,9 +198,9 @@ def _run(args: argparse.Namespace) -> tuple[int, str | None]:
         return EXIT_USAGE, "; ".join(str(p) for p in exc.problems[:5])
     except (ConfigError, SourceError, AuthError) as exc:
         # Nothing was written: the inputs, the settings, the credentials or the org are wrong.
-        return error(EXIT_USAGE, f"error: {exc}")
+        return error(EXIT_USAGE, f"error: {masking.scrub(str(exc))}")
     except Mail2DataverseError as exc:
-        return error(EXIT_FAILED, f"error: {exc}")
+        return error(EXIT_FAILED, f"error: {masking.scrub(str(exc))}")
     except KeyboardInterrupt:
         return error(EXIT_INTERRUPTED, "interrupted; what was written is in the state file, re-run to continue")
     except Terminated:

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .private_files import ensure_private
+
 SCHEMA_VERSION = 2
 
 _SCHEMA = """
@@ -74,6 +76,7 @@ class StateStore:
         self.path = str(path) if path else ":memory:"
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            ensure_private(path)  # personal data: 0600, and SQLite gives -wal/-shm the same mode
         # check_same_thread=False: the store is only used from the orchestrating thread, but a
         # KeyboardInterrupt handler may close it from another frame.
         self._db = sqlite3.connect(self.path, check_same_thread=False)

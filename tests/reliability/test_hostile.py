@@ -166,3 +166,29 @@ def test_one_line_escapes_what_does_not_print_and_says_how_much_it_cut():
     assert one_line("a\nb\r\u2028c\x00") == "a\\nb\\r\\u2028c\\x00"
     cut = one_line("x" * 1_000_000)
     assert len(cut) == MAX_REASON_CHARS and cut.endswith("... (1,000,000 characters, cut)")
+
+
+# --- files holding personal data ----------------------------------------------------------------
+
+def test_the_state_file_and_the_report_are_readable_by_their_owner_only(emulator, tmp_path, capsys):
+    import os
+    import stat
+
+    from mail2dataverse import cli
+
+    inputs = export(tmp_path / "in", 5, 10)
+    stale = tmp_path / "report.json"
+    stale.write_text("{}")
+    stale.chmod(0o644)  # a report left by an older version: narrowed, not kept world-readable
+    old_umask = os.umask(0o022)
+    try:
+        code = cli.main(["sync", "--messages", inputs.messages, "--contacts", inputs.contacts, "--url", emulator.base_url,
+                         "--auth", "none", "--state", str(tmp_path / "state.sqlite3"), "--report", str(stale),
+                         "--format", "json"])
+    finally:
+        os.umask(old_umask)
+    capsys.readouterr()
+    assert code == 0
+    files = [stale, *tmp_path.glob("state.sqlite3*")]
+    assert len(files) >= 2
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}

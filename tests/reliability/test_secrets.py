@@ -207,3 +207,67 @@ def test_cli_run_at_debug_holds_no_secret(inputs, tmp_path, capsys, monkeypatch,
     out, err = capsys.readouterr()
     cap.add(out, err, *(p.read_bytes() for p in tmp_path.glob("*") if p.is_file()))
     cap.assert_clean()
+
+
+# --- issue 15: the secret in other encodings ----------------------------------------------------
+
+#: a secret with the characters that URL- and JSON-encoding change
+AWKWARD = "Ab+c/d=e~f g\"h\\i+/=9"
+
+
+def _encodings(secret: str) -> list[str]:
+    import base64
+    import json
+    import urllib.parse
+
+    quoted = urllib.parse.quote_plus(secret, safe="")
+    return [secret, quoted, quoted.lower().replace("ab", "Ab"), urllib.parse.quote(secret, safe=""),
+            json.dumps(secret)[1:-1], base64.b64encode(secret.encode()).decode(),
+            base64.b64encode(b"client-id:" + secret.encode()).decode()]
+
+
+class EchoingMsalApp(FakeMsalApp):
+    """An identity endpoint that echoes the token request body, URL-encoded, in its error."""
+
+    def acquire_token_for_client(self, scopes):
+        import urllib.parse
+
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_secret": self.credential})
+        logging.getLogger("msal.application").debug("POST /token body=%s", body)
+        logging.getLogger("urllib3.connectionpool").debug("echo %s", body.upper().replace("CLIENT_SECRET", "client_secret"))
+        raise RuntimeError(f"400 from https://login.example/token: {{\"request\": \"{body}\"}}")
+
+
+def test_a_secret_echoed_url_encoded_json_escaped_or_base64_is_masked(capsys):
+    from mail2dataverse import masking
+    from mail2dataverse.errors import AuthError
+
+    with Capture() as cap:
+        auth = MsalClientCredentials("https://org.example", "t", "client-id", client_secret=AWKWARD,
+                                     app_factory=EchoingMsalApp)
+        with pytest.raises(AuthError) as refused:
+            auth.token()
+        cap.add(str(refused.value))
+        for form in _encodings(AWKWARD):
+            logging.getLogger("some.library").warning("echo: <%s>", form)
+            cap.add(masking.scrub(f"[{form}]"))
+    everything = "\n".join([cap.stream.getvalue(), *cap.texts, *capsys.readouterr()])
+    assert "***" in str(refused.value) and "%2B" not in str(refused.value)
+    for form in _encodings(AWKWARD):
+        assert form not in everything, form
+    assert "K2MvZD1lfmYgZyJoXGkr" not in everything  # the middle of the Basic-auth form
+    assert "%2b" not in everything.lower().replace("%2bc", "")  # no lower-case escape of the '+' either
+    assert "echo: <***>" in everything
+
+
+def test_masking_covers_every_alignment_of_a_base64_secret():
+    import base64
+
+    from mail2dataverse import masking
+
+    masking.register(SECRET)
+    for prefix in (b"", b"a", b"ab", b"abc"):
+        encoded = base64.b64encode(prefix + SECRET.encode() + b"!").decode()
+        assert "***" in masking.scrub(encoded)
+        assert base64.b64encode(SECRET.encode()).decode()[2:-4] not in masking.scrub(encoded)
+    assert masking.scrub("an ordinary line") == "an ordinary line"
