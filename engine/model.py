@@ -169,6 +169,15 @@ class MappedEmail:
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableRecord:
+    """What a source yields in place of a record it parsed but cannot hand on (its text holds a
+    lone surrogate, :mod:`mail2dataverse.sources.checks`): the mapper skips it with ``reason``."""
+
+    reason: str
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Skip:
     """A record the mapper chose not to map (a condition matched, or the record is unusable)."""
 

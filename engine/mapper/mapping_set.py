@@ -14,7 +14,8 @@ from typing import Any
 from jmespath import exceptions as jp_exceptions
 
 from ..errors import RecordError, SourceLocation
-from ..model import DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip
+from ..model import (DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip,
+                     UnreadableRecord)
 from .compiler import BIND_SUFFIX
 from .functions import describe, jmespath_type, synthetic_message_id
 from .model import CompiledMapping, CompiledValue
@@ -115,6 +116,8 @@ def _evaluate(mapping: CompiledMapping, record: dict) -> tuple[list[Any], dict[s
 
 def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
     # No record prefix in the reason: the Skip names the record (see _Failed.reason).
+    if isinstance(record, UnreadableRecord):  # the source parsed it but cannot hand it on
+        return Skip(ref, record.reason)
     return Skip(ref, f"not a JSON object but {jmespath_type(record)}, cannot map it (mapping {mapping.source.file})")
 
 

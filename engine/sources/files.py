@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, SourceError
-from ..model import RecordRef
+from ..model import RecordRef, UnreadableRecord
 from .inputs import CHUNK, WS, Input, InputGroup, open_bytes, sniff
 from .json_array import MAX_DEPTH, Chain, JsonArray
 from .ndjson import Ndjson
@@ -109,13 +109,21 @@ class RecordSource:
         if self.count is not None and (self._validated_strict or allow_non_objects):
             return self.count
         count = 0
+        kind_check = _KindCheck(self.kind)
         for record in self._reader.records():
             count += 1
-            if not allow_non_objects and not isinstance(record, dict):
+            if not allow_non_objects and not isinstance(record, (dict, UnreadableRecord)):
                 raise SourceError(
                     f"{self._where()}: record {count} is {_type_name(record)}, not an object "
                     "(a Nylas export is an array of message or contact objects)"
                 )
+            if isinstance(record, dict):
+                wrong = kind_check.see(record)
+                if wrong:
+                    raise SourceError(f"{self._where()}: record {count} {wrong}")
+        warning = kind_check.verdict(self.name)
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
         self.count = count
         self._validated_strict = not allow_non_objects
         return count
@@ -130,7 +138,7 @@ class RecordSource:
         """Yield ``(RecordRef(name, index, id), record)`` for every record, streaming."""
         name = self.name
         for index, record in enumerate(self.records()):
-            rid = record.get("id") if isinstance(record, dict) else None
+            rid = record.get("id") if isinstance(record, dict) else getattr(record, "id", None)
             yield RecordRef(name, index, rid if isinstance(rid, str) and rid else None), record
 
     # -- lifetime ------------------------------------------------------------------------------
@@ -155,6 +163,49 @@ class RecordSource:
 
     def __repr__(self) -> str:
         return f"RecordSource({self.name!r}, kind={self.kind!r}, format={self.format!r}, count={self.count})"
+
+
+class _KindCheck:
+    """Does an export hold the kind of record it was given as (``--messages`` / ``--contacts``)?
+
+    A contacts export given as messages made one completed, read-only email per contact. The
+    Nylas CLI marks every record (``"object": "message"`` / ``"contact"``), so a record marked as
+    the other kind refuses the export. Records without the mark (hand-made files, other tools)
+    are judged by their keys: when not one looks like the expected kind and some look like the
+    other, the run says so in a warning (a guess is not enough to refuse a file).
+    """
+
+    _OBJECT = {"messages": "message", "contacts": "contact"}
+    _KEYS = {"messages": frozenset({"subject", "from", "to", "cc", "date", "body", "snippet", "thread_id", "folders"}),
+             "contacts": frozenset({"emails", "given_name", "surname", "phone_numbers", "company_name", "job_title",
+                                    "nickname", "middle_name"})}
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.other = "contacts" if kind == "messages" else "messages"
+        self.expected = 0
+        self.like_other = 0
+
+    def see(self, record: dict[str, Any]) -> str | None:
+        """Note one record; return why the export is refused, or None."""
+        mark = record.get("object")
+        if mark == self._OBJECT[self.other]:
+            return (f"is a Nylas {mark} (\"object\": \"{mark}\"), not a {self._OBJECT[self.kind]}: is this the "
+                    f"{self.other} export? Give it as --{self.other}")
+        keys = record.keys()
+        if mark == self._OBJECT[self.kind] or not self._KEYS[self.kind].isdisjoint(keys):
+            self.expected += 1
+        elif not self._KEYS[self.other].isdisjoint(keys):
+            self.like_other += 1
+        return None
+
+    def verdict(self, name: str) -> str | None:
+        """A warning when no record looked like the expected kind and some like the other."""
+        if self.expected or not self.like_other:
+            return None
+        return (f"{name}: given as {self.kind}, but {self.like_other:,} record(s) look like {self.other} and none "
+                f"like {self.kind} (keys such as {', '.join(sorted(self._KEYS[self.other])[:3])}): "
+                f"is this the {self.other} export?")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ constant-memory pass before any record is built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from itertools import accumulate, islice, repeat
 from operator import itemgetter
 from typing import IO, Any
@@ -17,12 +17,17 @@ from typing import IO, Any
 import ijson
 
 from ..errors import SourceError
+from .checks import LONE_SURROGATE_ESCAPE, MAX_NUMBER_CHARS, NumberTooLong, checked, number_too_long
 from .inputs import CHUNK, WS, Input, open_bytes, sniff
 
 try:  # the C backend is ~10x faster than the pure-Python one; fall back when it is not built
     _IJSON = ijson.get_backend("yajl2_c")
 except (ImportError, ValueError):  # pragma: no cover - depends on the installed wheel
     _IJSON = ijson
+#: For the rare export the C backend cannot read faithfully: integers beyond 64 bits (its exact
+#: path crashed the process on 5,000 digits) and lone surrogate escapes (it raised
+#: UnicodeDecodeError, or wrote "?"). Python's backend keeps both, and checks.checked() decides.
+_IJSON_EXACT = ijson.get_backend("python")
 
 #: Deepest nesting accepted in a JSON export. A Nylas record nests about 4 levels; ijson keeps a
 #: prefix string per level that grows with the depth, so memory grows with its square: a 200 KB
@@ -62,18 +67,32 @@ class _CountingReader:
         return data
 
 
-def _to_plain_numbers(value: Any) -> Any:
-    """Replace ijson's ``Decimal`` floats by ``float`` so records serialise with ``json``."""
-    if isinstance(value, Decimal):  # ijson gives int for integers, Decimal only for reals
-        return float(value)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, (dict, list, Decimal)):
-                value[k] = _to_plain_numbers(v)
-        return value
-    if isinstance(value, list):
-        return [_to_plain_numbers(v) if isinstance(v, (dict, list, Decimal)) else v for v in value]
-    return value
+class _ScanningReader(_CountingReader):
+    """A :class:`_CountingReader` that also notes whether the bytes hold a lone surrogate escape
+    (searched in C by ``re``; the last bytes of a chunk are searched again with the next one, so
+    an escape split across two reads is seen whole)."""
+
+    __slots__ = ("lone_surrogate", "_tail")
+
+    def __init__(self, f: IO[bytes]):
+        super().__init__(f)
+        self.lone_surrogate = False
+        self._tail = b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = super().read(n)
+        if data and not self.lone_surrogate and b"\\u" in self._tail + data:
+            window = self._tail + data
+            hit = LONE_SURROGATE_ESCAPE.search(window)
+            # a high surrogate at the very end may have its low half in the next read
+            self.lone_surrogate = hit is not None and hit.end() + 6 <= len(window)
+        self._tail = data[-12:]
+        return data
+
+    def finish(self) -> None:
+        """At the end of the file: a high surrogate escape in the last bytes is lone after all."""
+        if not self.lone_surrogate and LONE_SURROGATE_ESCAPE.search(self._tail):
+            self.lone_surrogate = True
 
 
 def _ijson_reason(exc: Exception) -> str:
@@ -81,7 +100,13 @@ def _ijson_reason(exc: Exception) -> str:
     text = exc.args[0] if len(exc.args) == 1 else str(exc)
     if isinstance(text, bytes):  # yajl's C backend raises with bytes: not b'...' in the message
         text = text.decode("utf-8", "replace")
+    if isinstance(exc, NumberTooLong):
+        return str(exc)
+    symbol = re.match(r"Unexpected symbol '(-?[0-9]+)'", str(text))
+    if symbol and len(symbol.group(1)) > MAX_NUMBER_CHARS:  # Python's backend on a 5,000-digit int
+        return number_too_long(len(symbol.group(1)))
     first = (str(text).strip().splitlines() or [type(exc).__name__])[0].strip()
+    first = first if len(first) <= 200 else first[:197] + "..."
     if "premature EOF" in first or "Incomplete JSON content" in first:
         return "the file ends in the middle of the JSON (a truncated export?)"
     if "trailing garbage" in first:
@@ -99,6 +124,7 @@ class JsonArray:
         self._encoding, self._bom = sniff(inp)
         self._exact_numbers = False  # switched on when an integer does not fit in 64 bits
         self._depth_checked = False
+        self._lone_surrogates = False  # found by the depth pass: read with Python's backend
 
     def _top_level(self) -> str:
         """Return ``"array"`` or ``"null"`` (after checking nothing follows it), else raise."""
@@ -181,6 +207,11 @@ class JsonArray:
                 # yajl's fast path parses integers as int64; redo the pass with exact numbers,
                 # skipping what was already yielded (rare: Nylas output has no such numbers).
                 self._exact_numbers = True
+            except _SurrogateEscape:  # one the depth pass's scan did not flag: same remedy
+                self._lone_surrogates = True
+
+    def _backend(self) -> Any:
+        return _IJSON_EXACT if self._exact_numbers or self._lone_surrogates else _IJSON
 
     def _check_depth(self) -> None:
         """Refuse nesting deeper than :data:`MAX_DEPTH` before ijson builds any record.
@@ -190,7 +221,10 @@ class JsonArray:
         which reports it with its byte offset.
         """
         with open_bytes(self._inp, self._encoding, self._bom) as f:
-            events = map(itemgetter(0), _IJSON.basic_parse(_CountingReader(f)))
+            reader = _ScanningReader(f)
+            # use_float: integers stay on yajl's int64 path, which reports an overflow as an
+            # error; without it yajl builds a Python int, and one of 5,000 digits crashed it
+            events = map(itemgetter(0), _IJSON.basic_parse(reader, use_float=True))
             depths = accumulate(map(_DEPTH_STEP.get, events, repeat(0)))
             try:
                 while block := list(islice(depths, 1024)):
@@ -199,25 +233,37 @@ class JsonArray:
                             f"{self._inp.display}: JSON nested deeper than {MAX_DEPTH} levels "
                             "(a Nylas export nests a few levels; refusing a damaged or hostile file)"
                         )
-            except ijson.JSONError:
-                return
+            except (ijson.JSONError, UnicodeDecodeError):
+                # damage is the record pass's to report; yajl raises UnicodeDecodeError on a lone
+                # low surrogate escape: scan the rest for more, so the record pass knows
+                while reader.read(CHUNK):
+                    pass
+            reader.finish()
+            self._lone_surrogates = reader.lone_surrogate
 
     def _parse(self, skip: int) -> Iterator[Any]:
         exact = self._exact_numbers
+        careful = exact or self._lone_surrogates
         with open_bytes(self._inp, self._encoding, self._bom) as f:
             reader = _CountingReader(f)
-            items = _IJSON.items(reader, "item", use_float=not exact)
+            items = self._backend().items(reader, "item", use_float=not exact)
             index = 0
             try:
                 for record in items:
                     index += 1
                     if index <= skip:
                         continue
-                    yield _to_plain_numbers(record) if exact else record
+                    yield checked(record) if careful else record
+            except NumberTooLong as exc:
+                raise SourceError(f"{self._inp.display}: record {index}: {exc}") from None
             except ijson.JSONError as exc:
                 if "integer overflow" in str(exc) and not exact:
                     raise _IntegerOverflow() from exc
                 raise self._locate(exc, reader.chunk_start) from None
+            except UnicodeDecodeError:
+                if careful:  # pragma: no cover - Python's backend decodes escapes itself
+                    raise
+                raise _SurrogateEscape() from None
 
     def _locate(self, exc: Exception, chunk_start: int) -> SourceError:
         """Re-parse up to the failing chunk, then byte by byte, to find the exact offset."""
@@ -226,7 +272,7 @@ class JsonArray:
         with open_bytes(self._inp, self._encoding, self._bom) as f:
             reader = _CountingReader(f, slow_from=chunk_start)
             try:
-                for _ in _IJSON.items(reader, "item", use_float=not self._exact_numbers):
+                for _ in self._backend().items(reader, "item", use_float=not self._exact_numbers):
                     count += 1
             except ijson.JSONError as again:
                 exc = again
@@ -241,6 +287,10 @@ class JsonArray:
 
 class _IntegerOverflow(Exception):
     """Internal: the fast int64 path met a bigger integer."""
+
+
+class _SurrogateEscape(Exception):
+    """Internal: the C backend could not decode a surrogate escape."""
 
 
 class Chain:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import SourceError
+from .checks import LONE_SURROGATE_ESCAPE, LONE_SURROGATE_ESCAPE_TEXT, NumberTooLong, checked, parse_int
 from .inputs import Input, sniff
 
 
@@ -37,7 +38,9 @@ class Ndjson:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line, parse_int=parse_int)
+                except NumberTooLong as exc:
+                    raise SourceError(f"{name}:{lineno}: {exc}") from None
                 except UnicodeDecodeError as exc:
                     raise SourceError(f"{name}:{lineno}: not UTF-8 text: {exc.reason}") from None
                 except json.JSONDecodeError as exc:
@@ -45,4 +48,9 @@ class Ndjson:
                 except RecursionError:
                     raise SourceError(f"{name}:{lineno}: JSON nested too deeply (a damaged or hostile file)") from None
                 self.line_of = lineno
-                yield record
+                # json keeps a lone surrogate escape as a lone surrogate: look only when one is there
+                if isinstance(line, str):
+                    suspect = "\\u" in line and LONE_SURROGATE_ESCAPE_TEXT.search(line)
+                else:
+                    suspect = b"\\u" in line and LONE_SURROGATE_ESCAPE.search(line)
+                yield checked(record) if suspect else record

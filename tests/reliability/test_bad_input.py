@@ -90,6 +90,19 @@ CASES = [
     ("ndjson-nesting-100000-deep-first-line", "messages", (deep(100_000) + "\n").encode(), "error"),
     ("nan-and-infinity", "messages", b'[{"id": "m1", "grant_id": "g", "subject": NaN, "date": Infinity}]', "any"),
     ("duplicate-keys", "messages", b'[{"id": "m1", "id": "m2", "grant_id": "g", "from": [], "from": []}]', "any"),
+    # issue 15: tracebacks (and one silent "?") on surrogate escapes and a 5,000-digit integer
+    *[(f"{fmt}-{name}", "messages", (body if fmt == "json" else body[1:-1] + b"\n"), expected)
+      for fmt in ("json", "ndjson")
+      for name, body, expected in [
+          ("lone-low-surrogate", b'[{"id": "m1", "grant_id": "g", "subject": "a\\udc00b"}]', "run"),
+          ("reversed-surrogate-pair", b'[{"id": "m1", "grant_id": "g", "subject": "a\\udc00\\ud800b"}]', "run"),
+          ("lone-high-surrogate", b'[{"id": "m1", "grant_id": "g", "subject": "a\\ud800b"}]', "run"),
+          ("lone-surrogate-in-a-key", b'[{"id": "m1", "grant_id": "g", "\\ud800": 1}]', "run"),
+          ("5000-digit-integer", b'[{"id": "m1", "grant_id": "g", "date": ' + b"9" * 5000 + b"}]", "error"),
+          ("101-digit-integer", b'[{"id": "m1", "grant_id": "g", "date": ' + b"1" * 101 + b"}]", "error"),
+          ("100-digit-integer", b'[{"id": "m1", "grant_id": "g", "date": ' + b"1" * 100 + b"}]", "run"),
+          ("5000-digit-real", b'[{"id": "m1", "grant_id": "g", "date": 1.' + b"5" * 5000 + b"}]", "run"),
+      ]],
     ("html-instead-of-json", "messages", b"<html><body>502 Bad Gateway</body></html>", "error"),
     # --- message records ----------------------------------------------------------------------
     ("null-everywhere", "messages", [{k: None for k in MSG}], "run"),
@@ -144,7 +157,10 @@ CASES = [
     ("date-negative-unix-seconds", "messages", [msg(date=-7_000_000_000)], "run"),
     ("unread-a-string", "messages", [msg(unread="yes", starred="no")], "run"),
     ("one-good-among-bad", "messages", [None, {}, MSG, msg(id="m2", **{"from": "x"})], "any"),
+    # issue 15: a contacts export given as --messages made one completed email per contact
+    ("contacts-export-given-as-messages", "messages", [CONTACT, {**CONTACT, "id": "c2"}], "error"),
     # --- contacts -----------------------------------------------------------------------------
+    ("messages-export-given-as-contacts", "contacts", [MSG], "error"),
     ("contacts-top-level-object", "contacts", {"emails": []}, "any"),
     ("contacts-truncated", "contacts", b'[{"id": "c1", "emails": [{"email": "a@b.c"', "error"),
     ("contact-emails-null", "contacts", [{**CONTACT, "emails": None}], "run"),
@@ -286,7 +302,7 @@ def test_bad_input_gives_a_clear_error_or_a_reasoned_skip(case, org, tmp_path, c
     code = cli.main(argv)  # an exception escaping here is the traceback a user would see
     out, err = capsys.readouterr()
     report = check(case, code, out, err, tmp_path)
-    if report is not None and case[1] == "messages" and case[3] == "run":
+    if report is not None and case[1] == "messages" and case[3] == "run" and not isinstance(case[2], bytes):
         assert report["inputs"]["messages"] == len(case[2] or [])
 
 

@@ -192,3 +192,88 @@ def test_the_state_file_and_the_report_are_readable_by_their_owner_only(emulator
     files = [stale, *tmp_path.glob("state.sqlite3*")]
     assert len(files) >= 2
     assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+
+
+# --- surrogates and huge integers in the export -------------------------------------------------
+
+def _export_with(tmp_path, fmt: str, subjects: list[str]):
+    """Three messages whose subjects are given as raw JSON string bodies (escapes kept)."""
+    from .test_bad_input import MSG
+
+    lines = []
+    for i, subject in enumerate(subjects):
+        record = json.dumps({**MSG, "id": f"m{i}", "subject": "SUBJECT"})
+        lines.append(record.replace('"SUBJECT"', f'"{subject}"'))
+    path = tmp_path / f"messages.{fmt}"
+    path.write_text("[" + ",\n".join(lines) + "]" if fmt == "json" else "\n".join(lines) + "\n", encoding="ascii")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+@pytest.mark.parametrize(("escape", "unit"), [("\\ud800", "\\ud800"), ("\\udc00", "\\udc00"), ("\\udc00\\ud800", "\\udc00")],
+                         ids=["lone-high", "lone-low", "reversed-pair"])
+def test_a_lone_surrogate_skips_its_record_with_a_reason_and_the_rest_is_written(emulator, tmp_path, fmt, escape, unit):
+    from mail2dataverse.sync import Inputs
+
+    path = _export_with(tmp_path, fmt, ["first", f"a{escape}b", "smile \\ud83d\\ude00"])
+    report = run(emulator, Inputs(messages=str(path)), config()).to_dict()
+    assert report["entities"]["email"]["created"] == 2 and report["entities"]["email"]["skipped"] == 1
+    [skip] = report["skips"]
+    assert skip["record"] == f"{path.name} record 2 (id m1)" or skip["record"].endswith("(id m1)")
+    assert skip["reason"] == (f"lone UTF-16 surrogate {unit} in $.subject: not valid Unicode text, which the "
+                              "service cannot store (a damaged export?)")
+    # never a silent "?" (yajl's C parser wrote one for a lone high surrogate)
+    assert sorted(e["subject"] for e in emulator.records("email")) == ["first", "smile 😀"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_a_5000_digit_integer_is_refused_with_one_clear_line(tmp_path, fmt, capsys):
+    from mail2dataverse import cli
+
+    from .test_bad_input import MSG
+
+    record = json.dumps({**MSG, "date": 0}).replace('"date": 0', '"date": ' + "9" * 5000)
+    path = tmp_path / f"messages.{fmt}"
+    path.write_text(f"[{record}]" if fmt == "json" else record + "\n", encoding="utf-8")
+    code = cli.main(["sync", "--dry-run", "--messages", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    where = f"{path}: invalid JSON at byte" if fmt == "json" else f"{path}:1:"
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"mail2dataverse: error: {where}") and line.endswith(
+        "an integer of 5,000 characters (limit 100; a damaged or hostile export?)"), line
+
+
+# --- the wrong kind of export ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("given_as", "records", "message"), [
+    ("messages", "contacts", 'record 1 is a Nylas contact ("object": "contact"), not a message: is this the contacts '
+                             'export? Give it as --contacts'),
+    ("contacts", "messages", 'record 1 is a Nylas message ("object": "message"), not a contact: is this the messages '
+                             'export? Give it as --messages'),
+])
+def test_an_export_of_the_other_kind_is_refused_before_anything_is_written(emulator, tmp_path, capsys, given_as,
+                                                                           records, message):
+    from mail2dataverse import cli
+
+    from .test_bad_input import CONTACT, MSG
+
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([CONTACT] if records == "contacts" else [MSG]), encoding="utf-8")
+    code = cli.main(["sync", f"--{given_as}", str(path), "--url", emulator.base_url, "--auth", "none",
+                     "--state", str(tmp_path / "s.sqlite3")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"mail2dataverse: error: {path}: {message}"
+    assert not emulator.records("email") and not emulator.records("contact")
+
+
+def test_unmarked_records_that_look_like_the_other_kind_are_warned_about(emulator, tmp_path):
+    from mail2dataverse.sync import Inputs
+
+    from .test_bad_input import CONTACT
+
+    path = tmp_path / "people.json"
+    path.write_text(json.dumps([{k: v for k, v in CONTACT.items() if k != "object"}] * 2), encoding="utf-8")
+    report = run(emulator, Inputs(messages=str(path)), config()).to_dict()
+    assert report["warnings"] == [f"{path}: given as messages, but 2 record(s) look like contacts and none like "
+                                  "messages (keys such as company_name, emails, given_name): is this the contacts export?"]
