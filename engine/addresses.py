@@ -1,4 +1,11 @@
-"""E-mail address and domain helpers: the one place that says what a usable domain is.
+"""E-mail address and domain helpers: the one place that says what an address and a usable
+domain are.
+
+:func:`canonical_address` is the one form an address is compared, looked up and stored in
+(contacts' ``emailaddress1..3``, activity parties, the mailbox owners, the accounts derived from
+domains): lower case, the domain in Unicode (``xn--`` labels decoded) without trailing dots.
+:func:`parse_addresses` reads a raw field into that form: display-name forms, lists, and the
+control characters that refuse a field (docs/sync.md, "Addresses").
 
 The typed hook wrappers (:mod:`mail2dataverse.pluginmanager`), the mapper's transforms and the
 built-in ``freemail``, ``accounts`` and ``regarding`` plugins all reduce addresses to domains
@@ -11,12 +18,18 @@ process.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import ipaddress
 import re
+import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SHARED_TENANT_SUFFIXES", "domain_of", "normalize_domain", "registrable_domain"]
+from .errors import shown
+
+__all__ = ["SHARED_TENANT_SUFFIXES", "ParsedAddresses", "canonical_address", "domain_of", "normalize_domain",
+           "parse_addresses", "registrable_domain"]
 
 
 #: Domains under which each first-level label is a separate organisation although the public
@@ -36,9 +49,11 @@ def _psl() -> Any:
 
 
 def normalize_domain(domain: str) -> str:
-    """Return ``domain`` stripped of blanks and outer dots, lower-cased: ``" Acme.COM. "`` →
-    ``acme.com``. Freemail answers are looked up and cached under this form."""
-    return domain.strip().strip(".").lower()
+    """Return ``domain`` in its canonical form: stripped of blanks and outer dots, lower-cased,
+    IDNA labels in Unicode (``" Acme.COM. "`` → ``acme.com``, ``xn--bcher-kva.example`` →
+    ``bücher.example``; see :func:`_domain_form`). Freemail answers are looked up and cached
+    under this form."""
+    return _domain_form(domain)
 
 
 def _is_ip_literal(domain: str) -> bool:
@@ -103,3 +118,98 @@ def domain_of(address: str) -> str | None:
         return None
     return d
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The canonical form of an address
+# ---------------------------------------------------------------------------------------------
+
+#: Characters an address never holds: C0/C1 controls (CR and LF above all: a header injection
+#: waiting to happen), DEL and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ANGLE = re.compile(r"^(?P<name>[^<>]*)<(?P<address>[^<>]*)>\s*$", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddresses:
+    """What one address field held, in canonical form (:func:`parse_addresses`).
+
+    :ivar addresses: the canonical addresses, in order, once each (several when the field held
+        a list such as ``"a@x, b@y"``); empty when nothing usable was there.
+    :ivar names: the display name that came with each address (``"Ana Silva <ana@x>"``), or None.
+    :ivar problem: why (part of) the field was refused, for a warning or a skip reason; None
+        when everything in it was used.
+    """
+
+    addresses: tuple[str, ...]
+    names: tuple[str | None, ...] = ()
+    problem: str | None = None
+
+
+def _domain_form(domain: str) -> str:
+    """The stored form of a domain: Unicode (IDNA labels ``xn--...`` decoded), NFC, lower case,
+    without outer dots. ``xn--bcher-kva.example.`` and ``Bücher.example`` both give
+    ``bücher.example``; a label that is not valid punycode is kept as it is."""
+    labels = []
+    for label in domain.strip().strip(".").split("."):
+        if label[:4].lower() == "xn--":
+            try:
+                label = label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                pass
+        labels.append(label)
+    return unicodedata.normalize("NFC", ".".join(labels)).lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def canonical_address(address: str) -> str:
+    """The one form an address is compared, looked up and stored in: stripped, lower-cased, its
+    domain in Unicode without trailing dots (:func:`_domain_form`), NFC. Text without an ``@``
+    is only stripped and lower-cased. Assumes a single address without control characters (see
+    :func:`parse_addresses` for raw input)."""
+    text = address.strip()
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return unicodedata.normalize("NFC", text).lower()
+    return f"{unicodedata.normalize('NFC', local).lower()}@{_domain_form(domain)}"
+
+
+def _one(text: str) -> tuple[str | None, str | None]:
+    """``(canonical address, display name)`` of one ``name <address>`` or bare address."""
+    angle = _ANGLE.match(text)
+    if angle and "@" in angle["address"]:
+        name = angle["name"].strip().strip('"').strip() or None
+        return canonical_address(angle["address"]), name
+    return canonical_address(text), None
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_addresses(field: str) -> ParsedAddresses:
+    """Read an address field as exports hold it, into canonical addresses.
+
+    * ``"Ana Silva <Ana@X.example>"`` → ``ana@x.example`` (name ``Ana Silva``);
+    * ``"a@x, b@y"`` (or ``;``) → both, in order, once each; a comma inside a quoted display name
+      (``"Silva, Ana" <a@x>``) is part of the name;
+    * ``jo@xn--bcher-kva.example.`` → ``jo@bücher.example`` (:func:`canonical_address`);
+    * control characters (CR, LF, NUL...) refuse the field: ``problem`` says so, no address.
+
+    Cached: the same fields recur in every message.
+    """
+    text = field.strip()  # a trailing newline is sloppiness; one inside is an injection
+    bad = _CONTROL.search(text)
+    if bad:
+        return ParsedAddresses((), (), f"address {shown(field, 60)} holds a control character "
+                                        f"{repr(bad.group())[1:-1]}: refused")
+    if not text:
+        return ParsedAddresses(())
+    parts = [text]
+    if ("," in text or ";" in text) and text.count("@") > 1:
+        pairs = email.utils.getaddresses([text.replace(";", ",")])
+        if len(pairs) > 1 and all("@" in a for _, a in pairs):
+            parts = [f"{n} <{a}>" if n else a for n, a in pairs]
+    seen: dict[str, str | None] = {}
+    for part in parts:
+        address, name = _one(part)
+        if address and address not in seen:
+            seen[address] = name
+    return ParsedAddresses(tuple(seen), tuple(seen.values()))

@@ -75,7 +75,9 @@ class MappedAccount:
 class MappedContact:
     """A contact payload ready for the planner.
 
-    ``emails`` are the contact's addresses, lower-cased and stripped, first one is its identity.
+    ``emails`` are the contact's addresses in canonical form (:func:`mail2dataverse.addresses.
+    canonical_address`), first one is its identity. ``warnings`` say what the mapper left out
+    (a refused address, addresses beyond the columns that hold them); the planner reports them.
     ``columns`` holds plain Dataverse columns only. The link to the derived account is
     ``account`` (from the plugins' ``derive_account``) plus ``account_nav``, the navigation
     property the mapping file bound it to (``parentcustomerid_account``); the planner writes
@@ -89,6 +91,7 @@ class MappedContact:
     account_nav: str | None = None
     #: the address whose domain gave ``account`` (what the preview shows as "derived from")
     account_address: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ class Party:
     """One activity party of an email: participation mask (1 From, 2 To, 3 CC, 4 BCC)."""
 
     mask: int
-    address: str  # lower-cased, stripped
+    address: str  # canonical form (addresses.canonical_address)
     name: str | None = None
 
 
@@ -166,6 +169,8 @@ class MappedEmail:
     thread: str | None = None
     #: attachment metadata in the Nylas shape, each with the source's content locator if any
     attachments: tuple[dict[str, Any], ...] = ()
+    #: what the mapper left out (a participant address refused), for the report
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from typing import Any
 
 from jmespath import functions as jp_functions
 
+from ..addresses import canonical_address
 from ..errors import shown
 from jmespath.visitor import Options, TreeInterpreter, _Expression
 
@@ -486,7 +487,7 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
         of each argument.
     """
     config = plugins.config
-    owners = frozenset(a.strip().lower() for a in config.owner_addresses)
+    owners = frozenset(canonical_address(a) for a in config.owner_addresses)
     sent = frozenset(f.lower() for f in config.sent_folders)
 
     def lower(s: str | None) -> str | None:
@@ -509,7 +510,7 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
         return None
 
     def is_owner(address: str | None) -> bool:
-        return address is not None and address.strip().lower() in owners
+        return address is not None and canonical_address(address) in owners
 
     def in_sent_folder(folders: list | None) -> bool:
         if folders:

@@ -13,6 +13,7 @@ from typing import Any
 
 from jmespath import exceptions as jp_exceptions
 
+from ..addresses import canonical_address, parse_addresses
 from ..errors import RecordError, SourceLocation
 from ..model import (DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip,
                      UnreadableRecord)
@@ -55,6 +56,51 @@ class _Failed(Exception):
         return str(RecordError(f"{self.location.json_path}: {self.message}", location=self.location))
 
 
+def _make_parties(mask: int, field: str, name: str | None) -> tuple[tuple[Party, ...], str | None]:
+    """The parties one participant entry stands for, and why part of it was refused (or None).
+
+    The address goes through :func:`parse_addresses`: ``"Ana Silva <ana@x>"`` is one party
+    ``ana@x`` (named Ana Silva when the entry has no name), ``"a@x, b@y"`` two, and a field with
+    a control character none, with the reason.
+    """
+    parsed = parse_addresses(field)
+    name = (name.strip() or None) if name else None
+    if len(parsed.addresses) > 1:
+        name = None  # a list's one name belongs to none of its addresses in particular
+    parties = tuple(Party(mask, a, name or n) for a, n in zip(parsed.addresses, parsed.names))
+    return parties, parsed.problem
+
+
+def _canonical_list(value: Any, notes: list[str]) -> Any:
+    """A contact's ``emails`` let in canonical form: each string read by :func:`parse_addresses`
+    (lists split, display names dropped, IDN and trailing dots in one form), in order, once each;
+    why a string was refused goes to ``notes``. Values of other types are left for the type
+    check (:meth:`MappingSet._contact_emails`) to report."""
+    if value is None:
+        return None
+    out: list[Any] = []
+    seen: set[str] = set()
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, str):
+            out.append(item)
+            continue
+        parsed = parse_addresses(item)
+        if parsed.problem:
+            notes.append(parsed.problem)
+        for address in parsed.addresses:
+            if address not in seen:
+                seen.add(address)
+                out.append(address)
+    return out
+
+
+def _unwritten(emails: tuple[str, ...], columns: dict[str, Any]) -> list[str]:
+    """The addresses no column holds (a contact has three address columns; Nylas may give 50).
+    Empty when the mapping writes no address at all: then nothing was meant to be written."""
+    written = {v for v in columns.values() if v.__class__ is str and v in emails}
+    return [e for e in emails if e not in written] if written else []
+
+
 def _is_false(value: Any) -> bool:
     # JMESPath truthiness: null, false, "", [] and {} are false; 0 is true.
     return value is None or value is False or value == "" or value == [] or value == {}
@@ -81,14 +127,23 @@ def _compute(entry: CompiledValue, record: Any, lets: list[Any]) -> Any:
 # -- shared evaluation: the same for every table's mapping ------------------------------
 
 
-def _evaluate(mapping: CompiledMapping, record: dict) -> tuple[list[Any], dict[str, Any]]:
-    """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed."""
+def _evaluate(mapping: CompiledMapping, record: dict, addresses_at: int = -1,
+              notes: list[str] | None = None) -> tuple[list[Any], dict[str, Any]]:
+    """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed.
+
+    The let at ``addresses_at`` (a contact's ``emails``) is put in canonical form before
+    anything reads it (:func:`_canonical_list`), refused addresses noted in ``notes``.
+    """
     lets: list[Any] = []
     entry: Any = None
     try:
         for entry in mapping.lets:
             value = entry.compute(record, lets)
+            if len(lets) == addresses_at:
+                value = _canonical_list(value, notes if notes is not None else [])
             if entry.skip_reason is not None and _is_false(value):
+                if notes:  # every address was refused: say why
+                    raise _SkipRecord(f"{entry.skip_reason}: {notes[0]}")
                 raise _SkipRecord(entry.skip_reason)
             lets.append(value)
         for entry in mapping.skip_rules:
@@ -151,7 +206,7 @@ class MappingSet:
         self.options = options
         config = plugins.config
         self._config = config
-        self._owners = frozenset(a.strip().lower() for a in config.owner_addresses)
+        self._owners = frozenset(canonical_address(a) for a in config.owner_addresses)
         self._profile = config.profile
         # the run's read-only org lookup (mail2dataverse.lookup), handed to regarding_target
         self._lookup = getattr(plugins, "lookup", None)
@@ -162,7 +217,7 @@ class MappingSet:
         )
         # Party is frozen, and the same people (the owner above all) appear in most messages:
         # sharing instances saves the dataclass construction on the hot path.
-        self._party_cache: dict[tuple[int, str, str | None], Party] = {}
+        self._party_cache: dict[tuple[int, str, str | None], tuple[tuple[Party, ...], str | None]] = {}
         self._emails_at = contact.let_index("emails")
         self._identity_at = email.let_index("identity")
         self._outgoing_at = email.let_index("outgoing")
@@ -185,11 +240,17 @@ class MappingSet:
         mapping = self.contact
         if not isinstance(record, dict):
             return _not_an_object(mapping, ref, record)
+        notes: list[str] = []
         try:
-            lets, columns = _evaluate(mapping, record)
+            lets, columns = _evaluate(mapping, record, self._emails_at, notes)
             emails = self._contact_emails(mapping, lets)
             if not emails:
-                return Skip(ref, "no email address")
+                return Skip(ref, f"no email address: {notes[0]}" if notes else "no email address")
+            unwritten = _unwritten(emails, columns)
+            if unwritten:
+                notes.append(f"{len(emails):,} addresses, {len(emails) - len(unwritten):,} written "
+                             f"(the mapping's address columns), {len(unwritten):,} not written: "
+                             f"{', '.join(unwritten[:3])}{', ...' if len(unwritten) > 3 else ''}")
             account = nav = address = None
             bind = mapping.bind
             if bind is not None:
@@ -203,7 +264,7 @@ class MappingSet:
             return Skip(ref, skip.reason)
         except _Failed as failed:
             return Skip(ref, failed.reason())
-        return MappedContact(ref, emails, columns, account, nav, address if account is not None else None)
+        return MappedContact(ref, emails, columns, account, nav, address if account is not None else None, tuple(notes))
 
     def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
         value = lets[self._emails_at]
@@ -284,7 +345,8 @@ class MappingSet:
                     raise _Failed(
                         mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
                     )
-            parties = self._parties(mapping, record)
+            notes: list[str] = []
+            parties = self._parties(mapping, record, notes)
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
@@ -317,6 +379,7 @@ class MappingSet:
             date=date,
             regarding=regarding,
             mailbox=mailbox or None,
+            warnings=tuple(notes),
         )
 
     def _thread_values(self, lets: list[Any], mailbox: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
@@ -339,7 +402,7 @@ class MappingSet:
         attachments = tuple(a for a in atts if isinstance(a, dict)) if isinstance(atts, list) else ()
         return tuple(dict.fromkeys(ids)), thread, attachments
 
-    def _parties(self, mapping: CompiledMapping, record: dict) -> list[Party]:
+    def _parties(self, mapping: CompiledMapping, record: dict, notes: list[str] | None = None) -> list[Party]:
         parties: list[Party] = []
         cache = self._party_cache
         for rule in mapping.parties:
@@ -360,20 +423,18 @@ class MappingSet:
                     continue
                 if not isinstance(address, str):
                     raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
-                address = address.strip().lower()
-                if not address:
-                    continue
                 name = person.get("name")
                 if name is not None and not isinstance(name, str):
                     raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
-                name = (name.strip() or None) if name else None
                 key = (mask, address, name)
-                party = cache.get(key)
-                if party is None:
+                hit = cache.get(key)
+                if hit is None:
                     if len(cache) >= _PARTY_CACHE_MAX:
                         cache.clear()
-                    party = cache[key] = Party(mask, address, name)
-                parties.append(party)
+                    hit = cache[key] = _make_parties(mask, address, name)
+                parties.extend(hit[0])
+                if hit[1] is not None and notes is not None:
+                    notes.append(f"{rule.source.json_path}: participant dropped: {hit[1]}")
         return parties
 
     def _external_domains(self, parties: list[Party]) -> list[str]:

@@ -60,6 +60,8 @@ class ContactPhase:
             if isinstance(mapped, Skip):
                 report.skip("contact", str(ref), mapped.reason)
                 continue
+            for note in mapped.warnings:  # what the mapper left out of it, said once per record
+                report.warnings.append(f"{ref}: {note}")
             key = mapped.emails[0]
             first = contacts.get(key)
             if first is not None:

@@ -75,6 +75,8 @@ class EmailPhase:
             if isinstance(mapped, Skip):
                 report.skip("email", str(ref), mapped.reason)
                 continue
+            for note in mapped.warnings:  # a participant address refused: the email goes without it
+                report.warnings.append(f"{ref}: {note}")
             mailbox = mapped.mailbox or ref.source
             mark = marks.get(mailbox)
             if mark is None:

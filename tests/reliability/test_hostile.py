@@ -277,3 +277,91 @@ def test_unmarked_records_that_look_like_the_other_kind_are_warned_about(emulato
     report = run(emulator, Inputs(messages=str(path)), config()).to_dict()
     assert report["warnings"] == [f"{path}: given as messages, but 2 record(s) look like contacts and none like "
                                   "messages (keys such as company_name, emails, given_name): is this the contacts export?"]
+
+
+# --- one canonical form of an address -----------------------------------------------------------
+
+def _sync_records(emu, tmp_path, contacts, messages):
+    from mail2dataverse.sync import Inputs
+
+    cpath, mpath = tmp_path / "contacts.json", tmp_path / "messages.json"
+    cpath.write_text(json.dumps(contacts, ensure_ascii=False), encoding="utf-8")
+    mpath.write_text(json.dumps(messages, ensure_ascii=False), encoding="utf-8")
+    return run(emu, Inputs(contacts=str(cpath), messages=str(mpath)), config()).to_dict()
+
+
+def _contact(cid, *addresses, **fields):
+    return {"id": cid, "grant_id": "g1", "object": "contact", "given_name": cid, "surname": "X",
+            "emails": [{"email": a} for a in addresses], **fields}
+
+
+def _message(mid, sender, *to):
+    from .test_bad_input import MSG, OWNER
+
+    return {**MSG, "id": mid, "from": [{"name": None, "email": sender}],
+            "to": [{"name": None, "email": a} for a in (to or (OWNER,))]}
+
+
+def test_an_idn_domain_in_punycode_and_in_unicode_is_one_contact_and_one_account(emulator, tmp_path):
+    report = _sync_records(emulator, tmp_path, [_contact("c1", "jo@xn--bcher-kva.example"), _contact("c2", "Jo@Bücher.example")],
+                           [_message("m1", "jo@xn--bcher-kva.example")])
+    assert [c["emailaddress1"] for c in emulator.records("contact")] == ["jo@bücher.example"]
+    assert len(emulator.records("account")) == 1
+    assert report["entities"]["contact"]["skipped"] == 1  # the second is the same person: merged
+    [party] = [p for p in emulator.records("activityparty") if p["participationtypemask"] == 1]
+    assert party["addressused"] == "jo@bücher.example" and party.get("partyid")
+
+
+def test_a_trailing_dot_is_the_same_address(emulator, tmp_path):
+    _sync_records(emulator, tmp_path, [_contact("c1", "ana@company1.example.")], [_message("m1", "ana@company1.example")])
+    [contact] = emulator.records("contact")
+    assert contact["emailaddress1"] == "ana@company1.example"
+    [party] = [p for p in emulator.records("activityparty") if p["participationtypemask"] == 1]
+    assert party["partyid"] == contact["contactid"]
+
+
+def test_display_name_forms_and_lists_are_parsed(emulator, tmp_path):
+    _sync_records(emulator, tmp_path, [_contact("c1", "Ana Silva <ana@company1.example>", "b1@company2.example, b2@company2.example")],
+                  [_message("m1", '"Ana Silva" <Ana@Company1.example>', "x@company3.example; y@company3.example")])
+    [contact] = emulator.records("contact")
+    assert (contact["emailaddress1"], contact["emailaddress2"], contact["emailaddress3"]) == (
+        "ana@company1.example", "b1@company2.example", "b2@company2.example")
+    [account] = emulator.records("account")  # from the first address's domain only
+    assert "company1.example" in account["websiteurl"]
+    used = sorted((p["participationtypemask"], p["addressused"]) for p in emulator.records("activityparty"))
+    assert used == [(1, "ana@company1.example"), (2, "x@company3.example"), (2, "y@company3.example")]
+
+
+def test_control_characters_refuse_an_address_with_a_reason(emulator, tmp_path):
+    report = _sync_records(emulator, tmp_path, [_contact("c1", "ana@company1.example\r\nBcc: evil@x.example"),
+                                                _contact("c2", "ok@company1.example", "bad\n@company1.example")],
+                           [_message("m1", "ana@company1.example", "owner@acme-widgets.example", "x@y.example\r\nBcc: z@w.example")])
+    assert [c["emailaddress1"] for c in emulator.records("contact")] == ["ok@company1.example"]
+    assert not any("\r" in (c.get("emailaddress2") or "") or "\n" in (c.get("emailaddress2") or "")
+                   for c in emulator.records("contact"))
+    [skip] = report["skips"]
+    assert skip["reason"].startswith("no email address: address 'ana@company1.example\\r\\nbcc: evil@x.example' "
+                                     "holds a control character \\r: refused")
+    warnings = "\n".join(report["warnings"])
+    assert "'bad\\n@company1.example' holds a control character \\n: refused" in warnings
+    assert "participant dropped: address 'x@y.example\\r\\nBcc: z@w.example' holds a control character" in warnings
+    assert all("\r" not in p["addressused"] and "\n" not in p["addressused"] for p in emulator.records("activityparty"))
+
+
+def test_a_contact_with_50_addresses_says_47_were_not_written(emulator, tmp_path):
+    addresses = [f"m{i}@company1.example" for i in range(50)]
+    report = _sync_records(emulator, tmp_path, [_contact("c1", *addresses)], [_message("m1", "m0@company1.example")])
+    [contact] = emulator.records("contact")
+    assert contact["emailaddress3"] == "m2@company1.example"
+    [warning] = [w for w in report["warnings"] if "not written" in w]
+    assert warning.endswith("(id c1): 50 addresses, 3 written (the mapping's address columns), 47 not written: "
+                            "m3@company1.example, m4@company1.example, m5@company1.example, ...")
+
+
+def test_every_address_helper_agrees_on_the_canonical_form():
+    from mail2dataverse.addresses import canonical_address, domain_of, parse_addresses, registrable_domain
+
+    forms = ["jo@xn--bcher-kva.example", "JO@Bücher.Example.", "  jo@bu\u0308cher.example  ", "Jo <jo@xn--bcher-kva.example.>"]
+    assert {parse_addresses(f).addresses for f in forms} == {("jo@bücher.example",)}
+    assert {canonical_address(f) for f in forms[:3]} == {"jo@bücher.example"}
+    assert domain_of(canonical_address(forms[0])) == "bücher.example" == registrable_domain("www.xn--bcher-kva.example")
