@@ -75,7 +75,7 @@ def _canonical_list(value: Any, notes: list[str]) -> Any:
     """A contact's ``emails`` let in canonical form: each string read by :func:`parse_addresses`
     (lists split, display names dropped, IDN and trailing dots in one form), in order, once each;
     why a string was refused goes to ``notes``. Values of other types are left for the type
-    check (:meth:`MappingSet._contact_emails`) to report."""
+    check (:func:`_contact_emails`) to report."""
     if value is None:
         return None
     out: list[Any] = []
@@ -99,6 +99,59 @@ def _unwritten(emails: tuple[str, ...], columns: dict[str, Any]) -> list[str]:
     Empty when the mapping writes no address at all: then nothing was meant to be written."""
     written = {v for v in columns.values() if v.__class__ is str and v in emails}
     return [e for e in emails if e not in written] if written else []
+
+
+def _parties(mapping: CompiledMapping, record: dict, cache: dict, notes: list[str]) -> list[Party]:
+    """The activity parties of a message, each participant address read by :func:`_make_parties`
+    (cached in ``cache`` by mask, raw address and name); a refused one is noted in ``notes``."""
+    parties: list[Party] = []
+    for rule in mapping.parties:
+        try:
+            people = rule.expr(record)
+        except Exception as exc:  # noqa: BLE001
+            raise _Failed(rule.source, _error_text(exc)) from None
+        if people is None:
+            continue  # the CLI omits to/cc/bcc when empty, and `from` may be null
+        if not isinstance(people, list):
+            raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
+        mask = rule.mask
+        for person in people:
+            if person.__class__ is not dict and not isinstance(person, dict):
+                raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
+            address = person.get("email")
+            if address is None:
+                continue
+            if not isinstance(address, str):
+                raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
+            name = person.get("name")
+            if name is not None and not isinstance(name, str):
+                raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
+            key = (mask, address, name)
+            hit = cache.get(key)
+            if hit is None:
+                if len(cache) >= _PARTY_CACHE_MAX:
+                    cache.clear()
+                hit = cache[key] = _make_parties(mask, address, name)
+            parties.extend(hit[0])
+            if hit[1] is not None:
+                notes.append(f"{rule.source.json_path}: participant dropped: {hit[1]}")
+    return parties
+
+
+def _contact_emails(mapping: CompiledMapping, lets: list[Any], at: int) -> tuple[str, ...]:
+    """The contact's ``emails`` let (index ``at``) as a tuple of strings; a wrong type fails, located."""
+    value = lets[at]
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    entry = mapping.lets[at]
+    if not isinstance(value, list):
+        raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(item)} in it")
+    return tuple(v for v in value if v)
 
 
 def _is_false(value: Any) -> bool:
@@ -243,7 +296,7 @@ class MappingSet:
         notes: list[str] = []
         try:
             lets, columns = _evaluate(mapping, record, self._emails_at, notes)
-            emails = self._contact_emails(mapping, lets)
+            emails = _contact_emails(mapping, lets, self._emails_at)
             if not emails:
                 return Skip(ref, f"no email address: {notes[0]}" if notes else "no email address")
             unwritten = _unwritten(emails, columns)
@@ -265,20 +318,6 @@ class MappingSet:
         except _Failed as failed:
             return Skip(ref, failed.reason())
         return MappedContact(ref, emails, columns, account, nav, address if account is not None else None, tuple(notes))
-
-    def _contact_emails(self, mapping: CompiledMapping, lets: list[Any]) -> tuple[str, ...]:
-        value = lets[self._emails_at]
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return (value,) if value else ()
-        entry = mapping.lets[self._emails_at]
-        if not isinstance(value, list):
-            raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(value)}")
-        for item in value:
-            if not isinstance(item, str):
-                raise _Failed(entry.source, f"let emails must be an array of strings, got {describe(item)} in it")
-        return tuple(v for v in value if v)
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -346,7 +385,7 @@ class MappingSet:
                         mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
                     )
             notes: list[str] = []
-            parties = self._parties(mapping, record, notes)
+            parties = _parties(mapping, record, self._party_cache, notes)
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
@@ -401,41 +440,6 @@ class MappingSet:
         atts = lets[att_at] if att_at >= 0 else None
         attachments = tuple(a for a in atts if isinstance(a, dict)) if isinstance(atts, list) else ()
         return tuple(dict.fromkeys(ids)), thread, attachments
-
-    def _parties(self, mapping: CompiledMapping, record: dict, notes: list[str] | None = None) -> list[Party]:
-        parties: list[Party] = []
-        cache = self._party_cache
-        for rule in mapping.parties:
-            try:
-                people = rule.expr(record)
-            except Exception as exc:  # noqa: BLE001
-                raise _Failed(rule.source, _error_text(exc)) from None
-            if people is None:
-                continue  # the CLI omits to/cc/bcc when empty, and `from` may be null
-            if not isinstance(people, list):
-                raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
-            mask = rule.mask
-            for person in people:
-                if person.__class__ is not dict and not isinstance(person, dict):
-                    raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
-                address = person.get("email")
-                if address is None:
-                    continue
-                if not isinstance(address, str):
-                    raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
-                name = person.get("name")
-                if name is not None and not isinstance(name, str):
-                    raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
-                key = (mask, address, name)
-                hit = cache.get(key)
-                if hit is None:
-                    if len(cache) >= _PARTY_CACHE_MAX:
-                        cache.clear()
-                    hit = cache[key] = _make_parties(mask, address, name)
-                parties.extend(hit[0])
-                if hit[1] is not None and notes is not None:
-                    notes.append(f"{rule.source.json_path}: participant dropped: {hit[1]}")
-        return parties
 
     def _external_domains(self, parties: list[Party]) -> list[str]:
         """Registrable domains of the external participants, in order, once each.
