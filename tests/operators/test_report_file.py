@@ -77,8 +77,9 @@ def test_the_file_says_running_while_the_run_runs():
 def test_a_signal_mid_run_leaves_a_fresh_report(tmp_path, sig, status, outcome):
     report = tmp_path / "report.json"
     stale_report(report)
-    # 150 ms per request: the run takes seconds, so the signal arrives while it writes.
-    with Emulator(latency_ms=150) as emu:
+    # A second per request: the run needs tens of seconds, so even on a loaded machine the signal
+    # after the third request arrives while it writes (at 150 ms the run sometimes ended first).
+    with Emulator(latency_ms=1000) as emu:
         seed_org(emu)
         proc = subprocess.Popen(command("sync", *SAMPLE, "--url", emu.base_url, "--auth", "none", "--state",
                                         str(tmp_path / "s.sqlite3"), "--report", str(report)),
