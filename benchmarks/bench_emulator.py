@@ -107,30 +107,19 @@ def bench_scaling(messages: int) -> dict:
     from mail2dataverse.auth import StaticToken
     from mail2dataverse.config import RunConfig
     from mail2dataverse.sync import Inputs, sync
-    from mail2dataverse.testing import write_export
+    from mail2dataverse.testing import EmulatorProcess, write_export
 
     owner = "owner@acme-widgets.example"
     with tempfile.TemporaryDirectory(prefix="bench-emulator-") as tmp:
         cpath, mpath = write_export(Path(tmp) / "export", max(1, messages // 10), messages, owner=owner)
-        emulator = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0",
-                                     "--anonymous", "--cost-model", "none"], stdout=subprocess.PIPE, text=True)
-        try:
-            url = ""
-            while not url.startswith("http"):
-                line = emulator.stdout.readline()
-                if not line:
-                    raise SystemExit("the emulator did not start")
-                url = line.strip()
-            threading.Thread(target=emulator.stdout.read, daemon=True).start()
-            emu_before, client_before, t0 = _cpu_seconds(emulator.pid), time.process_time(), time.perf_counter()
+        with EmulatorProcess("--anonymous", "--cost-model", "none") as emulator:
+            pid = emulator.proc.pid
+            emu_before, client_before, t0 = _cpu_seconds(pid), time.process_time(), time.perf_counter()
             report = sync(Inputs(messages=str(mpath), contacts=str(cpath)), RunConfig(owner_addresses=(owner,)),
-                          url=url, auth=StaticToken("bench"), state_path=str(Path(tmp, "state.sqlite3")))
+                          url=emulator.url, auth=StaticToken("bench"), state_path=str(Path(tmp, "state.sqlite3")))
             wall = time.perf_counter() - t0
             client = time.process_time() - client_before
-            emu = _cpu_seconds(emulator.pid) - emu_before
-        finally:
-            emulator.terminate()
-            emulator.wait()
+            emu = _cpu_seconds(pid) - emu_before
     return {"messages": messages, "created": report.entities["email"].created, "failed": report.failed,
             "wall_s": wall, "client_cpu_s": client, "emulator_cpu_s": emu}
 

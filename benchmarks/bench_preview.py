@@ -22,12 +22,12 @@ import argparse
 import io
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from mail2dataverse import testing
 
 OWNER = "owner@acme-widgets.example"
 FORMATS = ("json", "ndjson", "yaml", "table", "html")
@@ -49,21 +49,14 @@ def export(cache: Path, n_messages: int, n_contacts: int) -> tuple[Path, Path, P
     return contacts, messages, config
 
 
-class EmulatorProcess:
-    """``mail2dataverse emulator`` in a child process, seeded with the owner as a system user."""
+class EmulatorProcess(testing.EmulatorProcess):
+    """The shared emulator process, seeded with the owner as a system user."""
+
+    def __init__(self) -> None:
+        super().__init__("--anonymous", "--cost-model", "none")
 
     def __enter__(self) -> EmulatorProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", "--anonymous",
-                                      "--cost-model", "none"], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        found = None
-        while found is None:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise SystemExit("the emulator did not start")
-            found = re.search(r"https?://[^/\s]+", line)
-        self.url = found.group(0)
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # never block on a full pipe
+        super().__enter__()
         import requests
 
         answer = requests.post(f"{self.url}/api/data/v9.2/systemusers", timeout=30,
@@ -71,10 +64,6 @@ class EmulatorProcess:
         if not answer.ok:
             print(f"could not seed the owner as a system user: {answer.status_code}", file=sys.stderr)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def peak_of(argv: list[str]) -> tuple[float, float, int]:

@@ -105,39 +105,21 @@ def generate(path: Path, count: int, body_bytes: int, fmt: str) -> None:
 
 def sync_into_emulator(path: Path, expected: int) -> None:
     """Sync ``path`` into ``mail2dataverse emulator --anonymous`` running in a child process."""
-    import subprocess
-
     from mail2dataverse.auth import StaticToken
     from mail2dataverse.config import RunConfig
     from mail2dataverse.sync import Inputs, sync
+    from mail2dataverse.testing import EmulatorProcess
 
     # A separate process: the emulator keeps every record in memory, which is not ours to count.
-    emulator = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", "--anonymous",
-                                 "--cost-model", "none"],
-                                stdout=subprocess.PIPE, text=True)
-    try:
-        assert emulator.stdout is not None
-        url = ""
-        while not url.startswith("http"):
-            line = emulator.stdout.readline()
-            if not line:
-                raise SystemExit("the emulator did not start")
-            url = line.strip()
-        # Keep reading its stdout, so a chatty emulator can never block on a full pipe.
-        import threading
-
-        threading.Thread(target=emulator.stdout.read, daemon=True).start()
-        with tempfile.TemporaryDirectory(prefix="bench-stream-state-") as state:
-            t0 = time.perf_counter()
-            report = sync(Inputs(messages=str(path)), RunConfig(), url=url, auth=StaticToken("bench"),
-                          state_path=str(Path(state, "state.sqlite3")))
-            elapsed = time.perf_counter() - t0
+    with EmulatorProcess("--anonymous", "--cost-model", "none") as emulator, \
+            tempfile.TemporaryDirectory(prefix="bench-stream-state-") as state:
+        t0 = time.perf_counter()
+        report = sync(Inputs(messages=str(path)), RunConfig(), url=emulator.url, auth=StaticToken("bench"),
+                      state_path=str(Path(state, "state.sqlite3")))
+        elapsed = time.perf_counter() - t0
         created = report.entities["email"].created
         print(f"sync: {created:,} of {expected:,} emails created, {report.failed} failed, "
               f"{expected / elapsed:,.0f} messages/s ({elapsed:.0f} s)")
-    finally:
-        emulator.terminate()
-        emulator.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from mail2dataverse.auth import StaticToken
 from mail2dataverse.config import RunConfig
 from mail2dataverse.odata import literal
 from mail2dataverse.sync import Inputs, sync
+from mail2dataverse import testing
 from mail2dataverse.testing import generate, write_export
 from mail2dataverse.writers.webapi import WebApiClient
 
@@ -46,29 +47,11 @@ OWNER = "owner@acme-widgets.example"
 EXEC_PER_SECOND = 4.0  # 1,200 server-s per 300 s, per user per web server
 
 
-class EmulatorProcess:
-    """``mail2dataverse emulator`` in a child process (its CPU is not the client's)."""
+class EmulatorProcess(testing.EmulatorProcess):
+    """The shared emulator process (its CPU is not the client's), plus counting what landed."""
 
     def __init__(self, *flags: str):
-        self.flags = flags
-
-    def __enter__(self) -> EmulatorProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", *self.flags],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        if not self.url.startswith("http"):
-            raise RuntimeError("the emulator did not start")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-    def usage(self) -> dict:
-        return requests.get(self.url + "/_emulator/usage", timeout=30).json()
-
-    def reset_usage(self) -> None:
-        requests.delete(self.url + "/_emulator/usage", timeout=30)
+        super().__init__(*flags, stderr=subprocess.DEVNULL)
 
     def count(self, entity_set: str, key: str) -> int:
         """Rows of ``entity_set`` in the org, counted by reading them (what landed)."""

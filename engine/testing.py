@@ -117,3 +117,53 @@ def write_export(directory: Path, n_contacts: int, n_messages: int, **kwargs: An
             fh.write(("," if i else "") + json.dumps(msg, ensure_ascii=False))
         fh.write("]")
     return cpath, mpath
+
+
+class EmulatorProcess:
+    """``mail2dataverse emulator`` in a child process, for benchmarks that must not count its
+    CPU or memory as the client's. ``flags`` go to the command line (``--cost-model none``...).
+
+    Use as a context manager: ``url`` is the emulator's base URL once it listens, ``proc`` the
+    child process; leaving the block ends the process.
+    """
+
+    def __init__(self, *flags: str, stderr: Any = None):
+        self.flags = flags
+        self._stderr = stderr
+
+    def __enter__(self) -> EmulatorProcess:
+        import re
+        import subprocess
+        import sys
+        import threading
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "mail2dataverse", "emulator", "--port", "0", *self.flags],
+                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        assert self.proc.stdout is not None
+        found = None
+        while found is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait()
+                raise RuntimeError("the emulator did not start")
+            found = re.search(r"https?://[^/\s]+", line)
+        self.url = found.group(0)
+        # Keep reading its stdout, so a chatty emulator can never block on a full pipe.
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    def usage(self) -> dict[str, Any]:
+        """The emulator's ``/_emulator/usage`` figures (modeled server time per user and server)."""
+        import requests
+
+        return requests.get(self.url + "/_emulator/usage", timeout=30).json()
+
+    def reset_usage(self) -> None:
+        """Start the usage figures afresh (between two measured runs on one emulator)."""
+        import requests
+
+        requests.delete(self.url + "/_emulator/usage", timeout=30)
