@@ -117,6 +117,10 @@ class ChangeSet:
 
     operations: list[Operation]
     tag: Any = None
+    #: ``(entity set, id)`` keys (lower-cased, as :meth:`Rows.keys`) of rows this change set
+    #: binds to that another queued item creates: the writer sends it only once those items
+    #: have their results (a reply and the email it answers, both created by this run).
+    after: frozenset = frozenset()
 
     @property
     def payload_bytes(self) -> int:

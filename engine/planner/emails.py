@@ -97,11 +97,16 @@ class EmailPhase:
                 chunk = []
         if chunk:
             pending = self._write(chunk, marks, pending)
+        # Replies whose parent came later in the export, oldest first (see .threads). They
+        # stream through the writer like the chunks above: a reply waits in the writer, not
+        # here, for the email it answers (ChangeSet.after).
+        for deferred in self.threads.rounds(EMAIL_CHUNK):
+            items, later = self._plan(deferred, final=True)
+            pending = self._hand_over(items, later, marks, pending, final=True)
         if pending is not None:
             self._finish(*pending)
-        # Replies whose parent came later in the export, oldest first (see .threads).
-        for deferred in self.threads.rounds(EMAIL_CHUNK):
-            self._send_now(deferred, marks, final=True)
+        # Replies that failed only because the email they answer did: written again, unlinked.
+        self._send_now(self.threads.orphaned(), marks, final=True)
         report.threads = self.threads.summary()
         report.attachments = self.attachments.summary()
         resolved: dict[str, int] = {}
@@ -185,17 +190,23 @@ class EmailPhase:
                 continue
             new.append(e)
         items, later = self._plan(new, final=False)
-        job = submit(ctx.executor, items, phase=2) if items else None
+        return self._hand_over(items, later, marks, pending, final=False)
+
+    def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage],
+                   pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None, *, final: bool):
+        """Submit a chunk's change sets, then settle ``pending`` (the chunk before, in flight
+        meanwhile); returns this chunk's pending writes, or None when they are settled already."""
+        job = submit(self.ctx.executor, items, phase=2) if items else None
         if pending is not None:
             self._finish(*pending)
         if later:
             # Some reuse content a change set of this chunk stores: wait for it, then send them.
             if job is not None:
                 self._finish(items, job, marks)
-            self._send_now(later, marks, final=False)
+            self._send_now(later, marks, final=final)
             return None
         if job is None:
-            ctx.state.commit()
+            self.ctx.state.commit()
             return None
         return items, job, marks
 
@@ -204,13 +215,18 @@ class EmailPhase:
         and an email reusing content not stored yet comes back in the second list."""
         items: list[ChangeSet] = []
         later: list[MappedEmail] = []
+        threads = self.threads
         for e in emails:
             cs = self._changeset(e, final)
             if cs is None:
-                self.threads.defer(e)
+                threads.defer(e)
             elif cs is POSTPONED:
                 later.append(e)
             else:
+                # Known to its replies from now on; sent after the email it answers (see .threads).
+                body = cs.operations[0].body
+                cs.after = threads.after(body)
+                threads.written(e, body["activityid"], body)
                 items.append(cs)
         self.attachments.new_wave()
         return items, later
@@ -251,7 +267,10 @@ class EmailPhase:
                     explain.email(e, "unchanged", reason="created meanwhile by another run (duplicate key)")
                 self.threads.written(e, create.operation.body["activityid"], create.operation.body)
             else:
-                self.threads.pending.discard(e.identity.lower())  # its replies stop waiting for it
+                body = create.operation.body if create else cs.operations[0].body
+                self.threads.did_not_land(e, body["activityid"], body)
+                if self.threads.parent_failed(body):
+                    continue  # the email it answers failed: written again unlinked (see .threads)
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
                 if explain is not None:
                     explain.email(e, "failed", body=create.operation.body if create else None, result=bad)

@@ -10,6 +10,9 @@ from the front of the queue:
   what is queued (so every slot gets work, also at the end of a chunk);
 * skipping, for now, any item that writes a row a request in flight writes (the service answers
   concurrent writes of one row with SQL deadlocks): it waits at the front for its turn;
+* skipping, for now, a change set that binds to a row another unfinished item creates
+  (:attr:`~mail2dataverse.operations.ChangeSet.after`: a reply and the email it answers), unless
+  that item is in the same batch before it (a ``$batch`` runs its parts in order);
 * a bulk message with more targets than its size is split (its tag is a
   :class:`~mail2dataverse.operations.BulkTag`), the rest staying at the front.
 
@@ -146,6 +149,8 @@ class Dispatcher:
         self._queue: deque[_Entry] = deque()
         self._queued_units = 0
         self._busy_keys: Counter = Counter()
+        # rows that queued or in-flight change sets create, until those have their results
+        self._open_rows: Counter = Counter()
         self._completions = 0
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -164,6 +169,9 @@ class Dispatcher:
                 raise RuntimeError("the Web API client is closed")
             self._queue.extend(entries)
             self._queued_units += sum(e.units for e in entries)
+            for e in entries:
+                if isinstance(e.item, ChangeSet):
+                    self._open_rows.update(e.keys)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="webapi-dispatch", daemon=True)
                 self._thread.start()
@@ -180,6 +188,8 @@ class Dispatcher:
         self.governor.close()
         for e in pending:
             e.job._fail(RuntimeError("the Web API client was closed before this work was sent"))
+        with self._cond:
+            self._open_rows.clear()
         self._pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------ the dispatching thread
@@ -221,9 +231,14 @@ class Dispatcher:
         limits: dict[str, int] = {}
         estimates: dict[str, float | None] = {}
         ops, predicted, carried = 0, 0.0, 0
+        batch_rows: set = set()
+        open_rows = self._open_rows
         for position, e in enumerate(self._queue):
             if e.job.continue_on_error != coe or (e.keys and any(k in self._busy_keys for k in e.keys)):
                 continue
+            after = e.item.after if isinstance(e.item, ChangeSet) else None
+            if after and any(open_rows[k] > 0 and k not in batch_rows for k in after):
+                continue  # what it binds to has not landed yet
             op = e.item if isinstance(e.item, Operation) else None
             if op is not None and bulk_message(op):
                 if batch:
@@ -253,6 +268,7 @@ class Dispatcher:
                 break
             batch.append(e)
             taken.append(position)
+            batch_rows.update(e.keys)
             units[e.kind] = units.get(e.kind, 0) + e.units
             ops += n
             predicted += cost
@@ -276,6 +292,7 @@ class Dispatcher:
             log.debug("batch stopped by %s", type(exc).__name__)
             with self._cond:
                 for e in batch:
+                    self._close_rows(e)
                     e.job._fail(exc)
         finally:
             with self._cond:
@@ -373,7 +390,16 @@ class Dispatcher:
     def _finish(self, e: _Entry, results: list[Result]) -> None:
         self.stats.count_errors(results)
         with self._cond:
+            self._close_rows(e)
             e.job._put(e.index, e.piece, results)
+
+    def _close_rows(self, e: _Entry) -> None:
+        """``e`` has its results: items waiting for the rows it creates may go (under the lock)."""
+        if isinstance(e.item, ChangeSet) and e.keys:
+            self._open_rows.subtract(e.keys)
+            for k in e.keys:
+                if self._open_rows[k] <= 0:
+                    del self._open_rows[k]
 
     def _requeue(self, entries: list[_Entry], *, throttled: bool = False) -> None:
         if not entries:

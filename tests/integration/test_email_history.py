@@ -131,6 +131,40 @@ def test_nylas_thread_ids_link_without_headers(tmp_path):
     assert rows["Subject 1"]["conversationtrackingid"] == rows["Subject 2"]["conversationtrackingid"]
 
 
+def test_a_thread_written_in_one_stream_links_every_reply_once(tmp_path):
+    # Newest first, as the CLI prints: every reply comes before what it answers and is written
+    # in the deferred rounds, planned against its parent's id before the parent has landed.
+    records = [message(i, date=f"2024-01-{i:02d}T10:00:00Z", thread_id=f"t{i % 3}") for i in range(9, 0, -1)]
+    with Emulator() as emu:
+        report = run_sync(emu, config(), write_messages(tmp_path, records))
+        rows = {r["subject"]: r for r in emu.records("email")}
+    assert report.failed == 0, report.failures
+    heads = {f"t{i % 3}": rows[f"Subject {i}"]["activityid"] for i in (1, 2, 3)}  # the oldest of each thread
+    for i in range(1, 10):
+        row = rows[f"Subject {i}"]
+        expected = None if i <= 3 else heads[f"t{i % 3}"]
+        assert row["parentactivityid"] == expected, i
+    assert report.threads["linked"] == 6
+
+
+def test_a_reply_whose_parent_fails_lands_unlinked_and_only_the_parent_is_failed(tmp_path):
+    # A user mapping copies the subject into `category` (250 characters at most): the parent's
+    # long subject makes its create fail, which the reply planned against it would share.
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    (mappings / "email.yaml").write_text("entity: email\nextends: default\ncolumns:\n  category:\n    from: subject\n", encoding="utf-8")
+    parent = message(1, date="2024-01-01T10:00:00Z", thread_id="t1")
+    parent["subject"] = "x" * 300
+    reply = message(2, date="2024-01-02T10:00:00Z", thread_id="t1")
+    with Emulator() as emu:
+        report = run_sync(emu, config(), write_messages(tmp_path, [reply, parent]), mappings_dirs=[mappings])
+        rows = {r["subject"]: r for r in emu.records("email")}
+    (failure,) = report.failures
+    assert failure["record"].endswith("(id m1)"), failure
+    assert report.failed == 1 and report.entities["email"].created == 1
+    assert list(rows) == ["Subject 2"] and rows["Subject 2"]["parentactivityid"] is None
+
+
 def test_threads_off_links_nothing(tmp_path):
     with Emulator() as emu:
         run_sync(emu, config(threads=False), write_messages(tmp_path, _thread_export(reply_first=True)))

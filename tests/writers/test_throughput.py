@@ -170,3 +170,52 @@ def test_a_throttled_user_rests_while_the_other_works():
     assert after and all(r.headers["Authorization"] == "Bearer b" for r in after)
     a, b = client.stats["users"]
     assert a["throttled"] == 1 and a["rested_seconds"] == 30.0 and b["throttled"] == 0
+
+
+def test_a_change_set_waits_for_the_row_it_binds_to_that_another_request_creates():
+    # A reply and the email it answers, created by one run: the reply's bind would fail if it
+    # overtook its parent, so the writer holds it back until the parent has its result, even
+    # with free slots and the two in separate batches.
+    import time
+
+    server = FakeBatchServer()
+    log: list[tuple[str, list]] = []
+    lock = threading.Lock()
+
+    def handler(request):
+        from .fakes import ids_in
+        ids = ids_in(parse_batch_request(request.headers["Content-Type"], request.body))
+        with lock:
+            log.append(("start", ids))
+        if 0 in ids:
+            time.sleep(0.2)  # room for a reply sent too early to overtake its parent
+        out = server(request)
+        with lock:
+            log.append(("end", ids))
+        return out
+
+    parent_id = str(uuid.uuid4())
+    parent = ChangeSet([Operation("POST", "emails", {"n": 0, "activityid": parent_id}, tag=0,
+                                  rows=Rows("emails", "activityid", (parent_id,), True))])
+    unrelated = [ChangeSet([Operation("POST", "emails", {"n": n}, tag=n)]) for n in (2, 3)]
+    reply = ChangeSet([Operation("POST", "emails", {"n": 1, "parentactivityid@odata.bind": f"/emails({parent_id})"}, tag=1)],
+                      after=frozenset({("emails", parent_id)}))
+    client, _adapter, _sleeps = client_with(handler, max_batch_operations=1, max_parallel=4)
+    results = client.execute([parent, reply, *unrelated])
+    assert [r.status for r in results] == [204] * 4
+    assert log.index(("end", [0])) < log.index(("start", [1]))
+    # ... while work that binds to nothing unfinished went on meanwhile.
+    assert log.index(("start", [2])) < log.index(("end", [0]))
+
+
+def test_a_change_set_bound_to_a_row_created_earlier_in_its_own_batch_goes_with_it():
+    server = FakeBatchServer()
+    parent_id = str(uuid.uuid4())
+    parent = ChangeSet([Operation("POST", "emails", {"n": 0, "activityid": parent_id}, tag=0,
+                                  rows=Rows("emails", "activityid", (parent_id,), True))])
+    reply = ChangeSet([Operation("POST", "emails", {"n": 1}, tag=1)], after=frozenset({("emails", parent_id)}))
+    client, _adapter, _sleeps = client_with(server, max_parallel=1)
+    results = client.execute([parent, reply])
+    assert [r.status for r in results] == [204, 204]
+    from .fakes import ids_in
+    assert [ids_in(b) for b in server.batches] == [[0, 1]]  # one $batch: its parts run in order
