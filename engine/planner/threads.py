@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import functools
 import pickle
 import tempfile
 from collections.abc import Iterator
@@ -95,7 +96,7 @@ class ThreadLinks:
                 return hit[0], hit[1], "by_message_id"
         key = tracking_id(e)
         hit = self._by_thread.get(key) if key else None
-        if hit is not None and hit[0] != deterministic_id("email", e.identity) and hit[0].lower() not in failed:
+        if hit is not None and hit[0].lower() not in failed and hit[0] != deterministic_id("email", e.identity):
             return hit[0], hit[1], "by_thread_id"
         return None
 
@@ -265,7 +266,14 @@ _SPOOL_TABLE.update({cls: _by_position(cls) for cls in (MappedEmail, RecordRef, 
 
 def tracking_id(e: MappedEmail) -> str | None:
     """The ``conversationtrackingid`` of ``e``'s conversation (a GUID from mailbox + thread id)."""
-    return deterministic_id("thread", e.thread) if e.thread else None
+    return _thread_guid(e.thread) if e.thread else None
+
+
+@functools.lru_cache(maxsize=65536)
+def _thread_guid(thread: str) -> str:
+    # Asked five times per email (lookup, parent, link, written, rounds); a conversation's
+    # emails usually come close together, so a bounded cache answers most of them.
+    return deterministic_id("thread", thread)
 
 
 def regarding_of_row(row: dict[str, Any]) -> dict[str, str]:
