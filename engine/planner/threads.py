@@ -30,15 +30,12 @@ it lands, unlinked, rather than failing for its parent's sake.
 
 from __future__ import annotations
 
-import copyreg
-import dataclasses
-import functools
 import pickle
 import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from ..model import MappedEmail, Party, RecordRef, RegardingTarget, deterministic_id
+from ..model import MappedEmail, deterministic_id
 from .context import TABLES, RunContext
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
@@ -193,9 +190,7 @@ class ThreadLinks:
             self._spool = tempfile.TemporaryFile(prefix="mail2dataverse-replies-")
         self._spool.seek(0, 2)
         offset = self._spool.tell()
-        pickler = pickle.Pickler(self._spool, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = _SPOOL_TABLE
-        pickler.dump(e)
+        pickle.dump(e, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self._deferred.append((e.date.timestamp() if e.date else 0.0, offset))
         self.pending.add(e.identity.lower())
         self.stats["deferred"] += 1
@@ -253,27 +248,9 @@ class ThreadLinks:
         return {**self.stats, "links": self.details}
 
 
-def _by_position(cls: type) -> Any:
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    return lambda obj: (cls, tuple(getattr(obj, n) for n in names))
-
-
-# Slotted dataclasses pickle through dataclasses' Python-level __getstate__/__setstate__; as
-# constructor arguments they pickle in C: a third less time for the spool of a large run.
-_SPOOL_TABLE = copyreg.dispatch_table.copy()
-_SPOOL_TABLE.update({cls: _by_position(cls) for cls in (MappedEmail, RecordRef, Party, RegardingTarget)})
-
-
 def tracking_id(e: MappedEmail) -> str | None:
     """The ``conversationtrackingid`` of ``e``'s conversation (a GUID from mailbox + thread id)."""
-    return _thread_guid(e.thread) if e.thread else None
-
-
-@functools.lru_cache(maxsize=65536)
-def _thread_guid(thread: str) -> str:
-    # Asked five times per email (lookup, parent, link, written, rounds); a conversation's
-    # emails usually come close together, so a bounded cache answers most of them.
-    return deterministic_id("thread", thread)
+    return deterministic_id("thread", e.thread) if e.thread else None
 
 
 def regarding_of_row(row: dict[str, Any]) -> dict[str, str]:
