@@ -10,6 +10,7 @@ as messages pass, so the next run skips the dates this one covered.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +31,8 @@ log = logging.getLogger("mail2dataverse.planner")
 
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
+#: Chunks whose writes may be in flight at once while the next one is planned.
+CHUNKS_IN_FLIGHT = 2
 ADDRESS_MAX = 320  # activityparty.addressused
 
 
@@ -51,6 +54,8 @@ class EmailPhase:
         # address → (bind key, bind value), or () for an unresolved address; filled lazily from
         # address_book, which only ever gains entries for addresses not seen before.
         self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
+        # (change sets, job, coverage marks) of the chunks handed to the writer, oldest first
+        self._in_flight: deque[tuple[list[ChangeSet], Any, dict[str, Coverage]]] = deque()
 
     def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
         """Map and write messages in chunks; extend each mailbox's coverage when done.
@@ -66,9 +71,6 @@ class EmailPhase:
         self.attachments.content = getattr(records, "attachment_content", None)
         marks: dict[str, Coverage] = {}
         chunk: list[MappedEmail] = []
-        # The chunk whose writes are in flight while the next one is mapped, looked up and
-        # encoded: client work overlaps server work.
-        pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None = None
         for ref, record in records:
             report.inputs["messages"] += 1
             mapped = ctx.mappings.map_message(record, ref)
@@ -93,18 +95,17 @@ class EmailPhase:
             self._seen_identities[mapped.identity] = str(ref)
             chunk.append(mapped)
             if len(chunk) >= EMAIL_CHUNK:
-                pending = self._write(chunk, marks, pending)
+                self._write(chunk, marks)
                 chunk = []
         if chunk:
-            pending = self._write(chunk, marks, pending)
+            self._write(chunk, marks)
         # Replies whose parent came later in the export, oldest first (see .threads). They
         # stream through the writer like the chunks above: a reply waits in the writer, not
         # here, for the email it answers (ChangeSet.after).
         for deferred in self.threads.rounds(EMAIL_CHUNK):
             items, later = self._plan(deferred, final=True)
-            pending = self._hand_over(items, later, marks, pending, final=True)
-        if pending is not None:
-            self._finish(*pending)
+            self._hand_over(items, later, marks, final=True)
+        self._settle_in_flight(0)
         # Replies that failed only because the email they answer did: written again, unlinked.
         self._send_now(self.threads.orphaned(), marks, final=True)
         report.threads = self.threads.summary()
@@ -120,10 +121,8 @@ class EmailPhase:
                 ctx.state.add_coverage(mailbox, mark.ranges())
             ctx.state.commit()
 
-    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage],
-               pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None):
-        """Look up and plan ``emails``, hand their writes to the executor, then settle ``pending``
-        (the previous chunk, in flight meanwhile); returns this chunk's pending writes, or None."""
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> None:
+        """Look up and plan ``emails`` and hand their writes to the executor (:meth:`_hand_over`)."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -190,25 +189,28 @@ class EmailPhase:
                 continue
             new.append(e)
         items, later = self._plan(new, final=False)
-        return self._hand_over(items, later, marks, pending, final=False)
+        self._hand_over(items, later, marks, final=False)
 
-    def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage],
-                   pending: tuple[list[ChangeSet], Any, dict[str, Coverage]] | None, *, final: bool):
-        """Submit a chunk's change sets, then settle ``pending`` (the chunk before, in flight
-        meanwhile); returns this chunk's pending writes, or None when they are settled already."""
-        job = submit(self.ctx.executor, items, phase=2) if items else None
-        if pending is not None:
-            self._finish(*pending)
+    def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage], *,
+                   final: bool) -> None:
+        """Submit a chunk's change sets and keep up to :data:`CHUNKS_IN_FLIGHT` chunks in flight,
+        settling the oldest beyond that: the client maps, looks up and encodes the next chunks
+        while the server works, and a slow tail of one chunk never leaves the slots idle."""
+        if items:
+            self._in_flight.append((items, submit(self.ctx.executor, items, phase=2), marks))
         if later:
             # Some reuse content a change set of this chunk stores: wait for it, then send them.
-            if job is not None:
-                self._finish(items, job, marks)
+            self._settle_in_flight(0)
             self._send_now(later, marks, final=final)
-            return None
-        if job is None:
+            return
+        if not items:
             self.ctx.state.commit()
-            return None
-        return items, job, marks
+        self._settle_in_flight(CHUNKS_IN_FLIGHT)
+
+    def _settle_in_flight(self, keep: int) -> None:
+        """Settle the oldest chunks in flight, in order, until at most ``keep`` remain."""
+        while len(self._in_flight) > keep:
+            self._finish(*self._in_flight.popleft())
 
     def _plan(self, emails: list[MappedEmail], *, final: bool) -> tuple[list[ChangeSet], list[MappedEmail]]:
         """Change sets for ``emails``; a reply waiting for its parent is deferred (see .threads),
