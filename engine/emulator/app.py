@@ -192,6 +192,8 @@ class Service:
 
     def _params(self, query: str) -> dict[str, str]:
         out: dict[str, str] = {}
+        if not query:
+            return out
         for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
             if k in out:
                 raise errors.bad_request(

@@ -7,6 +7,7 @@ row stamps) need these, so they live below both; nothing here imports another em
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 DATE_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -37,6 +38,10 @@ def normalize_datetime(value: str, require_zone: bool = False) -> str:
     m = _ISO_RE.match(value)
     if not m:
         raise ValueError(value)
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z" and value[0] != "0":
+        # Already the stored form (what clients send): only the calendar needs checking.
+        datetime.fromisoformat(value[:19])
+        return value
     text = value.replace(" ", "T")
     if m.group(4) is None:
         text += "T00:00:00Z"
@@ -51,6 +56,16 @@ def normalize_datetime(value: str, require_zone: bool = False) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def now_utc() -> str:
-    """Current time in the service's wire form."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Current time in the service's wire form (whole seconds: formatted once per second)."""
+    global _NOW
+    second = int(time.time())
+    cached = _NOW
+    if cached[0] == second:
+        return cached[1]
+    text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _NOW = (second, text)
+    return text

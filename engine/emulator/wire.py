@@ -82,6 +82,8 @@ def _unique_properties(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def parse_prefer(value: str | None) -> dict[str, str]:
     """``Prefer`` header → {preference: value} (``return=representation`` → {'return': 'representation'})."""
     out: dict[str, str] = {}
+    if not value:
+        return out
     # Split on commas outside double quotes: odata.include-annotations="a,b" is one preference.
     for item in re.findall(r'(?:[^,"]|"[^"]*")+', value or ""):
         item = item.strip()
@@ -94,6 +96,8 @@ def parse_prefer(value: str | None) -> dict[str, str]:
 
 def split_segments(path: str) -> list[str]:
     """Split a decoded resource path on ``/`` outside quotes and parentheses."""
+    if "'" not in path and "(" not in path and ")" not in path:
+        return path.split("/")  # nothing can hide a '/' (every part URL of a $batch walks here)
     segs, cur, depth, quote = [], [], 0, False
     i = 0
     while i < len(path):
@@ -153,7 +157,8 @@ def created_headers(url: str, in_batch: bool) -> list[tuple[str, str]]:
     # A key echoed from the URL may hold any character; header values are ASCII on the wire
     # (http.server refuses anything outside latin-1 and drops the connection), so
     # percent-encode what is not printable ASCII, as the URL itself was sent.
-    url = "".join(c if " " < c < "\x7f" else urllib.parse.quote(c, safe="") for c in url)
+    if not (url.isascii() and url.isprintable()) or " " in url:
+        url = "".join(c if " " < c < "\x7f" else urllib.parse.quote(c, safe="") for c in url)
     headers = [("OData-Version", "4.0")]
     if in_batch:
         headers.append(("Location", url))
