@@ -29,6 +29,9 @@ from .wire import Request, Response, error_response, json_response, parse_prefer
 _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken"}
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
+_ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
+# What urlsplit removes from a URL or treats as a fragment, besides a query's "?".
+_URL_SPECIAL = frozenset("#\t\r\n")
 
 
 class Service:
@@ -69,15 +72,22 @@ class Service:
 
     def _route(self, req: Request, ctx: WriteContext, in_batch: bool) -> Response:
         target = req.target
+        root = self.root
         if in_batch and target.startswith("$"):
             ref, _, tail = target[1:].partition("/")
             if ref not in ctx.content_ids:
                 raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
             target = ctx.content_ids[ref] + ("/" + tail if tail else "")
-            target = self.root + target
+            target = root + target
         if "://" in target:
-            parsed = urllib.parse.urlsplit(target)
-            target = parsed.path + ("?" + parsed.query if parsed.query else "")
+            rest = target[len(root):] if target.startswith(root) else None
+            if rest is not None and not _URL_SPECIAL.intersection(rest):
+                # Under the service root with nothing urlsplit would strip or cut: its path as is.
+                path, _, query = rest.partition("?")
+                target = _ROOT_PATH + path + ("?" + query if query else "")
+            else:
+                parsed = urllib.parse.urlsplit(target)
+                target = parsed.path + ("?" + parsed.query if parsed.query else "")
         raw_path, _, query = target.partition("?")
         prefix = "/api/data/v9.2/"
         if not raw_path.startswith("/"):

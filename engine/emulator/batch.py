@@ -272,8 +272,14 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
     return BatchOutcome(status, boundary, _wrap(boundary, out))
 
 
+_STATUS_LINES: dict[int, bytes] = {}
+
+
 def _status_line(status: int) -> bytes:
-    return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+    return line
 
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:

@@ -121,6 +121,20 @@ class Table:
         """A stable MetadataId (the real one differs per org; clients only echo it)."""
         return str(uuid.uuid5(METADATA_NS, self.logical))
 
+    def plain_columns(self, creating: bool) -> dict[str, Column]:
+        """The columns a create (or update) body sets by name with nothing but a value check:
+        valid for that write, not a lookup, party list or file, not ``statecode`` (its own
+        rule) and not shadowed by a navigation property. Cached: tables do not change once
+        the catalog has built them."""
+        cache = self.__dict__.setdefault("_plain_columns", {})
+        found = cache.get(creating)
+        if found is None:
+            found = cache[creating] = {
+                name: col for name, col in self.columns.items()
+                if (col.create if creating else col.update) and col.type not in ("lookup", "partylist", "file")
+                and name != "statecode" and name not in self.navs and name not in self.collections}
+        return found
+
     def lookup_property(self, name: str) -> str | None:
         """Map ``_x_value`` to the lookup column ``x`` when ``x`` is a lookup of this table."""
         if name.startswith("_") and name.endswith("_value"):
