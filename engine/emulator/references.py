@@ -50,13 +50,19 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
         text = m.group(1)
     else:
         text = _RELATIVE_PREFIX.sub("", text)
-    m = _SET_AND_KEY.match(text)
-    if not m:
-        raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
-    table = rows.by_set.get(m.group(1))
-    if table is None:
-        raise errors.resource_not_found(m.group(1))
-    key = parse_key(m.group(2))
+    name, paren, rest = text.partition("(")
+    table = rows.by_set.get(name) if paren and rest.endswith(")") and "\n" not in rest else None
+    if table is not None:  # "set(key)" with a known set: what the pattern below would find
+        inner = rest[:-1]
+    else:
+        m = _SET_AND_KEY.match(text)
+        if not m:
+            raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
+        table = rows.by_set.get(m.group(1))
+        if table is None:
+            raise errors.resource_not_found(m.group(1))
+        inner = m.group(2)
+    key = parse_key(inner)
     rid = rows.find(table, key)
     if rid is None:
         if isinstance(key, str):

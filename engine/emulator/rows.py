@@ -160,9 +160,10 @@ class TableRows:
         """Index ``row`` under each alternate key; another row holding the values is the real 412
         (and then no index has changed)."""
         rid = row[self.tables[table].pk]
-        for idx, kv in self._check_keys(table, row, rid):
-            if kv is not None:
-                idx[kv] = rid
+        if self.keys[table]:
+            for idx, kv in self._check_keys(table, row, rid):
+                if kv is not None:
+                    idx[kv] = rid
         columns = self._value_index[table]
         for column in columns.keys() & row.keys():
             v = row[column]

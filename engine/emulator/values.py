@@ -6,6 +6,7 @@ row stamps) need these, so they live below both; nothing here imports another em
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import datetime, timezone
@@ -69,3 +70,13 @@ def now_utc() -> str:
     text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     _NOW = (second, text)
     return text
+
+
+def uuid4_text(bits: int | None = None) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` without building the object (one per row written
+    and per ``$batch`` boundary); without ``bits``, 16 random bytes as :func:`uuid.uuid4` draws."""
+    if bits is None:
+        bits = int.from_bytes(os.urandom(16), "big")
+    bits = (bits & ~(0xc000 << 48) | 0x8000 << 48) & ~(0xf000 << 64) | 4 << 76
+    h = "%032x" % bits
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -27,7 +27,7 @@ from .validation import (
     check_party,
     coerce,
 )
-from .values import GUID_RE, now_utc
+from .values import GUID_RE, now_utc, uuid4_text
 
 # Base64 attachment content, charged per MB on top of the row's create/update.
 _CONTENT_COLUMN = {"activitymimeattachment": "body", "annotation": "documentbody"}
@@ -41,13 +41,6 @@ def _charge(kind: str, table: Table, values: dict) -> None:
     content = values.get(column) if column else None
     if isinstance(content, str) and content:
         costs.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
-
-
-def _uuid4_text(bits: int) -> str:
-    """``str(uuid.UUID(int=bits, version=4))`` without building the object (one per row written)."""
-    bits = (bits & ~(0xc000 << 48) | 0x8000 << 48) & ~(0xf000 << 64) | 4 << 76
-    h = "%032x" % bits
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Writer:
@@ -80,7 +73,7 @@ class Writer:
         """
         with self.tx.lock:
             while True:
-                rid = _uuid4_text(self._rng.getrandbits(128))
+                rid = uuid4_text(self._rng.getrandbits(128))
                 if not self.rows.holds(rid):
                     return rid
 
