@@ -229,7 +229,8 @@ class Service:
         self.bump("batch_requests", 1)
         prefer = parse_prefer(req.headers.get("prefer"))
         continue_on_error = "odata.continue-on-error" in prefer
-        ctx = WriteContext(service_root=self.root)
+        root = self.root
+        ctx = WriteContext(service_root=root)
         auth = req.headers.get("authorization")
 
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
@@ -247,9 +248,11 @@ class Service:
         def register(op: batchmod.Operation, resp: batchmod.PartResponse) -> None:
             if op.content_id is None:
                 return
-            url = next((v for k, v in resp.headers if k == "OData-EntityId"), None)
-            if url and url.startswith(self.root):
-                ctx.content_ids[op.content_id] = url[len(self.root):]
+            for name, url in resp.headers:
+                if name == "OData-EntityId":
+                    if url and url.startswith(root):
+                        ctx.content_ids[op.content_id] = url[len(root):]
+                    return
 
         def forget(ops: list[batchmod.Operation]) -> None:
             for op in ops:

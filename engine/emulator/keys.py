@@ -28,7 +28,7 @@ def parse_key(text: str) -> str | dict[str, Any]:
     filtering refuses in a key value (``/ < > * % & : \\ ? +``).
     """
     text = text.strip()
-    if is_guid(text):
+    if GUID_RE.match(text):
         return text.lower()
     pairs: dict[str, Any] = {}
     pos = 0

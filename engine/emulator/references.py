@@ -49,7 +49,10 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
             raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
         text = m.group(1)
     else:
-        text = _RELATIVE_PREFIX.sub("", text)
+        if text.startswith("/"):  # "^/?(api/data/v9.N/)?" without the pattern (every bind walks here)
+            text = text[1:]
+        if text.startswith("api/"):
+            text = _RELATIVE_PREFIX.sub("", text)
     name, paren, rest = text.partition("(")
     table = rows.by_set.get(name) if paren and rest.endswith(")") and "\n" not in rest else None
     if table is not None:  # "set(key)" with a known set: what the pattern below would find

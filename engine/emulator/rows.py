@@ -40,6 +40,16 @@ def _index_key(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
+def _index_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
+    """Add ``rid`` under ``value`` in a column's value index."""
+    k = value.casefold() if isinstance(value, str) else value
+    ids = idx.get(k)
+    if ids is None:
+        idx[k] = {rid: None}
+    else:
+        ids[rid] = None
+
+
 @dataclass(frozen=True)
 class AltKey:
     """A declared alternate key: a name and its columns (values unique per table)."""
@@ -168,7 +178,7 @@ class TableRows:
         for column in columns.keys() & row.keys():
             v = row[column]
             if v is not None:
-                columns[column].setdefault(_index_key(v), {})[rid] = None
+                _index_value(columns[column], v, rid)
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
@@ -195,7 +205,7 @@ class TableRows:
             if was is not None:
                 self._unindex_value(idx, was, rid)
             if now is not None:
-                idx.setdefault(_index_key(now), {})[rid] = None
+                _index_value(idx, now, rid)
 
     def indexed(self, table: str, column: str) -> bool:
         """Whether ``column`` (or the primary key) of ``table`` can be searched without a scan."""

@@ -29,8 +29,27 @@ def utf16_length(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
+_RECENT: dict[tuple[str, bool], str] = {}
+
+
 def normalize_datetime(value: str, require_zone: bool = False) -> str:
     """Parse an ISO 8601 date/datetime and return it in UTC as ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    A pure function of its input: recent answers are remembered (an email carries one date in
+    up to four columns), refusals are not.
+    """
+    key = (value, require_zone)
+    found = _RECENT.get(key)
+    if found is None:
+        found = _normalize_datetime(value, require_zone)
+        if len(_RECENT) >= 1024:
+            _RECENT.clear()
+        _RECENT[key] = found
+    return found
+
+
+def _normalize_datetime(value: str, require_zone: bool) -> str:
+    """:func:`normalize_datetime` itself.
 
     With ``require_zone`` a date and time without ``Z`` or an offset is refused, as the OData
     reader refuses it for ``Edm.DateTimeOffset`` (a bare date passes its check and means
@@ -77,6 +96,10 @@ def uuid4_text(bits: int | None = None) -> str:
     and per ``$batch`` boundary); without ``bits``, 16 random bytes as :func:`uuid.uuid4` draws."""
     if bits is None:
         bits = int.from_bytes(os.urandom(16), "big")
-    bits = (bits & ~(0xc000 << 48) | 0x8000 << 48) & ~(0xf000 << 64) | 4 << 76
-    h = "%032x" % bits
+    h = (bits & _UUID_CLEAR | _UUID_SET).to_bytes(16, "big").hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# The RFC 4122 variant and version 4 bits, as uuid.UUID(version=4) sets them.
+_UUID_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))
+_UUID_SET = (0x8000 << 48) | (4 << 76)
