@@ -29,6 +29,9 @@ from .wire import Request, Response, error_response, json_response, parse_prefer
 _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken"}
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
+_ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
+# What urlsplit removes from a URL or treats as a fragment, besides a query's "?".
+_URL_SPECIAL = frozenset("#\t\r\n")
 
 
 class Service:
@@ -69,15 +72,22 @@ class Service:
 
     def _route(self, req: Request, ctx: WriteContext, in_batch: bool) -> Response:
         target = req.target
+        root = self.root
         if in_batch and target.startswith("$"):
             ref, _, tail = target[1:].partition("/")
             if ref not in ctx.content_ids:
                 raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
             target = ctx.content_ids[ref] + ("/" + tail if tail else "")
-            target = self.root + target
+            target = root + target
         if "://" in target:
-            parsed = urllib.parse.urlsplit(target)
-            target = parsed.path + ("?" + parsed.query if parsed.query else "")
+            rest = target[len(root):] if target.startswith(root) else None
+            if rest is not None and not _URL_SPECIAL.intersection(rest):
+                # Under the service root with nothing urlsplit would strip or cut: its path as is.
+                path, _, query = rest.partition("?")
+                target = _ROOT_PATH + path + ("?" + query if query else "")
+            else:
+                parsed = urllib.parse.urlsplit(target)
+                target = parsed.path + ("?" + parsed.query if parsed.query else "")
         raw_path, _, query = target.partition("?")
         prefix = "/api/data/v9.2/"
         if not raw_path.startswith("/"):
@@ -192,6 +202,8 @@ class Service:
 
     def _params(self, query: str) -> dict[str, str]:
         out: dict[str, str] = {}
+        if not query:
+            return out
         for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True):
             if k in out:
                 raise errors.bad_request(
@@ -217,7 +229,8 @@ class Service:
         self.bump("batch_requests", 1)
         prefer = parse_prefer(req.headers.get("prefer"))
         continue_on_error = "odata.continue-on-error" in prefer
-        ctx = WriteContext(service_root=self.root)
+        root = self.root
+        ctx = WriteContext(service_root=root)
         auth = req.headers.get("authorization")
 
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
@@ -235,9 +248,11 @@ class Service:
         def register(op: batchmod.Operation, resp: batchmod.PartResponse) -> None:
             if op.content_id is None:
                 return
-            url = next((v for k, v in resp.headers if k == "OData-EntityId"), None)
-            if url and url.startswith(self.root):
-                ctx.content_ids[op.content_id] = url[len(self.root):]
+            for name, url in resp.headers:
+                if name == "OData-EntityId":
+                    if url and url.startswith(root):
+                        ctx.content_ids[op.content_id] = url[len(root):]
+                    return
 
         def forget(ops: list[batchmod.Operation]) -> None:
             for op in ops:

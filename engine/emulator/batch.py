@@ -15,12 +15,12 @@ change-set parts, 204 parts with ``Location`` and ``OData-EntityId``.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Callable
 
 from . import errors
+from .values import uuid4_text
 
 MAX_OPERATIONS = 1000
 MAX_PART_URL = 65536
@@ -106,12 +106,21 @@ def _headers(block: bytes) -> dict[str, str]:
     out: dict[str, str] = {}
     if not block:
         return out
-    for line in block.split(CRLF):
-        if b"\n" in line or b"\r" in line:
+    try:
+        # CRLF never sits inside a UTF-8 sequence: decoding first splits the same lines.
+        lines = block.decode("utf-8").split("\r\n")
+    except UnicodeDecodeError:
+        lines = None  # line by line, so an earlier line's error is the one reported
+    for line in lines if lines is not None else block.split(CRLF):
+        if lines is None:
+            if b"\n" in line or b"\r" in line:
+                raise errors.stream_not_readable()
+            line = line.decode("utf-8")
+        elif "\n" in line or "\r" in line:
             raise errors.stream_not_readable()
         if not line:
             continue
-        name, sep, value = line.decode("utf-8").partition(":")
+        name, sep, value = line.partition(":")
         if not sep:
             raise errors.stream_not_readable()
         key = name.strip().lower()
@@ -235,7 +244,7 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
     """
     out: list[bytes] = []
     status = 200
-    boundary = f"batchresponse_{uuid.uuid4()}"
+    boundary = f"batchresponse_{uuid4_text()}"
     for item in items:
         if isinstance(item, Operation):
             resp = dispatch(item)
@@ -256,7 +265,7 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
                     break
                 done.append(resp)
                 register_content_id(op, resp)
-        cs_boundary = f"changesetresponse_{uuid.uuid4()}"
+        cs_boundary = f"changesetresponse_{uuid4_text()}"
         # OData 4.0 (what Dataverse speaks) scopes $n to its own change set: a later change set
         # or a part outside it cannot refer to it, so the ids are forgotten either way.
         forget_content_ids(item.operations)
@@ -272,8 +281,14 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
     return BatchOutcome(status, boundary, _wrap(boundary, out))
 
 
+_STATUS_LINES: dict[int, bytes] = {}
+
+
 def _status_line(status: int) -> bytes:
-    return f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+    return line
 
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:

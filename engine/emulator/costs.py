@@ -178,6 +178,8 @@ class CostModel:
     def figure(self, kind: str, table: str | None = None) -> float:
         """The cost of one unit of ``kind`` on ``table``."""
         f = self.figures
+        if not f:
+            return 0.0  # the "none" model: every figure is zero
         if table is not None:
             value = f.get(f"{kind}.{table}")
             if value is not None:

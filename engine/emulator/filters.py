@@ -149,13 +149,14 @@ class _FilterParser:
         """Lex string literals first, as the OData lexer does, so an unterminated literal is
         reported as such (at the end of the text) before any syntax error."""
         i, text = 0, self.text
-        while i < len(text):
-            if text[i] == "'":
-                _, i = read_string(text, i)
-            elif text[i] == "[":
-                i = _scan_array(text, i)
+        while True:
+            m = _LITERAL_START.search(text, i)
+            if m is None:
+                return
+            if m.group() == "'":
+                _, i = read_string(text, m.start())
             else:
-                i += 1
+                i = _scan_array(text, m.start())
 
     def parse(self) -> Callable:
         self.prescan()
@@ -420,25 +421,39 @@ def normalize_datetime_literal(value: str) -> str:
                                  "'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range.")
 
 
+_ARRAY_STOP = re.compile(r'["\]]')  # what ends a stretch outside strings in [...]
+_STRING_STOP = re.compile(r'["\\]')  # what ends a stretch inside a JSON string
+_LITERAL_START = re.compile(r"['\[]")  # what prescan stops at
+
+
 def _scan_array(text: str, start: int) -> int:
-    """Return the index just past the ``[...]`` starting at ``start`` (strings may hold brackets)."""
+    """Return the index just past the ``[...]`` starting at ``start`` (strings may hold brackets).
+
+    Only JSON (double-quoted) strings count: a single quote inside ``[...]`` is left to the
+    JSON check. Jumps from stop character to stop character: ``In(...)`` lists run to
+    thousands of values, and the whole filter is scanned twice.
+    """
     if start >= len(text) or text[start] != "[":
         raise errors.bad_request(f"Syntax error at position {start} in '{text}'.")
     i = start + 1
-    quote = None
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 2
+    while True:
+        m = _ARRAY_STOP.search(text, i)
+        if m is None:
+            break
+        if m.group() == "]":
+            return m.end()
+        i = m.end()  # inside a string: to its closing quote, skipping escaped characters
+        while True:
+            m = _STRING_STOP.search(text, i)
+            if m is None:
+                break
+            if m.group() == "\\":
+                i = m.end() + 1
                 continue
-            if ch == quote:
-                quote = None
-        elif ch == '"':
-            quote = ch  # only JSON strings: a single quote inside [...] is left to the JSON check
-        elif ch == "]":
-            return i + 1
-        i += 1
+            i = m.end()
+            break
+        if m is None:
+            break
     raise errors.bad_request(f"There is an unterminated literal at position {len(text)} in '{text}'.")
 
 

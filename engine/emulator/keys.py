@@ -28,7 +28,7 @@ def parse_key(text: str) -> str | dict[str, Any]:
     filtering refuses in a key value (``/ < > * % & : \\ ? +``).
     """
     text = text.strip()
-    if is_guid(text):
+    if GUID_RE.match(text):
         return text.lower()
     pairs: dict[str, Any] = {}
     pos = 0
@@ -71,16 +71,16 @@ def read_string(text: str, pos: int) -> tuple[str, int]:
     out = []
     i = pos + 1
     n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "'":
-            if i + 1 < n and text[i + 1] == "'":
-                out.append("'")
-                i += 2
-                continue
-            return "".join(out), i + 1
-        out.append(ch)
-        i += 1
+    while True:
+        j = text.find("'", i)
+        if j < 0:
+            break
+        out.append(text[i:j])
+        if j + 1 < n and text[j + 1] == "'":
+            out.append("'")
+            i = j + 2
+            continue
+        return "".join(out), j + 1
     raise errors.bad_request(f"There is an unterminated literal at position {n} in '{text}'.")
 
 

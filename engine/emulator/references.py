@@ -15,6 +15,11 @@ from .keys import parse_key
 from .rows import TableRows
 from .schema import Table
 
+_CONTENT_ID = re.compile(r"^\$([A-Za-z0-9_.-]+)$")
+_ABSOLUTE = re.compile(r"^https?://[^/]+/api/data/v9\.\d/(.*)$")
+_RELATIVE_PREFIX = re.compile(r"^/?(api/data/v9\.\d/)?")
+_SET_AND_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$")
+
 
 @dataclass
 class WriteContext:
@@ -31,7 +36,7 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
     """
     text = ref.strip()
     if text.startswith("$"):
-        m = re.match(r"^\$([A-Za-z0-9_.-]+)$", text)
+        m = _CONTENT_ID.match(text)
         if not m or m.group(1) not in ctx.content_ids:
             raise errors.bad_request(f"Content-ID Reference: '{text}' does not exist in the batch context.")
         text = ctx.content_ids[m.group(1)]
@@ -39,19 +44,28 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
     if root and text.startswith(root):
         text = text[len(root):]
     elif "://" in text:
-        m = re.match(r"^https?://[^/]+/api/data/v9\.\d/(.*)$", text)
+        m = _ABSOLUTE.match(text)
         if not m:
             raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
         text = m.group(1)
     else:
-        text = re.sub(r"^/?(api/data/v9\.\d/)?", "", text)
-    m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)\((.*)\)$", text)
-    if not m:
-        raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
-    table = rows.by_set.get(m.group(1))
-    if table is None:
-        raise errors.resource_not_found(m.group(1))
-    key = parse_key(m.group(2))
+        if text.startswith("/"):  # "^/?(api/data/v9.N/)?" without the pattern (every bind walks here)
+            text = text[1:]
+        if text.startswith("api/"):
+            text = _RELATIVE_PREFIX.sub("", text)
+    name, paren, rest = text.partition("(")
+    table = rows.by_set.get(name) if paren and rest.endswith(")") and "\n" not in rest else None
+    if table is not None:  # "set(key)" with a known set: what the pattern below would find
+        inner = rest[:-1]
+    else:
+        m = _SET_AND_KEY.match(text)
+        if not m:
+            raise errors.payload_error(entity_set_for_errors, f"The URI '{ref}' is not valid for a bind.")
+        table = rows.by_set.get(m.group(1))
+        if table is None:
+            raise errors.resource_not_found(m.group(1))
+        inner = m.group(2)
+    key = parse_key(inner)
     rid = rows.find(table, key)
     if rid is None:
         if isinstance(key, str):

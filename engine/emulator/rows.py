@@ -12,12 +12,16 @@ in the order a scan would give. While a transaction runs, every
 :meth:`TableRows.put` and :meth:`TableRows.remove` first records the row's prior state, so
 :meth:`TableRows.rollback` can restore rows and indexes together.
 
+A stored row is never changed in place: a write builds a new dict and :meth:`TableRows.put`
+swaps it in. So the journal keeps the prior row itself (no copy), a writer copies a row with a
+shallow ``dict(row)`` (column values are immutable: strings, numbers, booleans, None), and a
+replaced row's indexes change only for the columns whose value changed.
+
 Nothing here locks: :class:`~.transactions.Transactions` owns the store's lock.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +38,16 @@ INDEXED_COLUMNS = ("emailaddress1", "emailaddress2", "emailaddress3", "internale
 
 def _index_key(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
+
+
+def _index_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
+    """Add ``rid`` under ``value`` in a column's value index."""
+    k = value.casefold() if isinstance(value, str) else value
+    ids = idx.get(k)
+    if ids is None:
+        idx[k] = {rid: None}
+    else:
+        ids[rid] = None
 
 
 @dataclass(frozen=True)
@@ -123,36 +137,75 @@ class TableRows:
                 idx = self._key_index[(table, key.name)]
                 if idx.get(kv) == rid:
                     del idx[kv]
-        for column, idx in self._value_index[table].items():
-            v = row.get(column)
+        columns = self._value_index[table]
+        for column in columns.keys() & row.keys():  # rows are sparse: only the columns they hold
+            v = row[column]
             if v is not None:
-                k = _index_key(v)
-                ids = idx.get(k)
-                if ids is not None:
-                    ids.pop(rid, None)
-                    if not ids:
-                        del idx[k]
+                self._unindex_value(columns[column], v, rid)
 
-    def index_add(self, table: str, row: dict) -> None:
-        """Index ``row`` under each alternate key; another row holding the values is the real 412."""
-        rid = row[self.tables[table].pk]
+    @staticmethod
+    def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
+        k = _index_key(value)
+        ids = idx.get(k)
+        if ids is not None:
+            ids.pop(rid, None)
+            if not ids:
+                del idx[k]
+
+    def _check_keys(self, table: str, row: dict, rid: str) -> list[tuple[dict, tuple | None]]:
+        """``(index, values)`` of ``row`` under each alternate key; another row holding the
+        values is the real 412, raised before any index changes."""
+        found = []
         for key in self.keys[table]:
             kv = self._key_values(key, row)
-            if kv is None:
-                continue
             idx = self._key_index[(table, key.name)]
-            other = idx.get(kv)
-            if other is not None and other != rid:
-                raise errors.duplicate_entity_key(key.name, list(key.columns))
-            idx[kv] = rid
-        for column, idx in self._value_index[table].items():
-            v = row.get(column)
+            if kv is not None:
+                other = idx.get(kv)
+                if other is not None and other != rid:
+                    raise errors.duplicate_entity_key(key.name, list(key.columns))
+            found.append((idx, kv))
+        return found
+
+    def index_add(self, table: str, row: dict) -> None:
+        """Index ``row`` under each alternate key; another row holding the values is the real 412
+        (and then no index has changed)."""
+        rid = row[self.tables[table].pk]
+        if self.keys[table]:
+            for idx, kv in self._check_keys(table, row, rid):
+                if kv is not None:
+                    idx[kv] = rid
+        columns = self._value_index[table]
+        for column in columns.keys() & row.keys():
+            v = row[column]
             if v is not None:
-                idx.setdefault(_index_key(v), {})[rid] = None
+                _index_value(columns[column], v, rid)
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
             seq[rid] = self._next_seq
+
+    def _index_replace(self, table: str, old: dict, row: dict, rid: str) -> None:
+        """Move the index entries of ``rid`` from ``old`` to ``row``: only what changed moves."""
+        keys = self.keys[table]
+        if keys:
+            checked = self._check_keys(table, row, rid)
+            for key, (idx, kv) in zip(keys, checked):
+                was = self._key_values(key, old)
+                if was != kv:
+                    if was is not None and idx.get(was) == rid:
+                        del idx[was]
+                    if kv is not None:
+                        idx[kv] = rid
+        columns = self._value_index[table]
+        for column in columns.keys() & (old.keys() | row.keys()):
+            was, now = old.get(column), row.get(column)
+            if was is now or (type(was) is type(now) and was == now):
+                continue
+            idx = columns[column]
+            if was is not None:
+                self._unindex_value(idx, was, rid)
+            if now is not None:
+                _index_value(idx, now, rid)
 
     def indexed(self, table: str, column: str) -> bool:
         """Whether ``column`` (or the primary key) of ``table`` can be searched without a scan."""
@@ -211,35 +264,37 @@ class TableRows:
 
     def holds(self, rid: str) -> bool:
         """Whether any table has a row with this id (server-generated ids must not collide)."""
-        return any(rid in rows for rows in self.rows.values())
+        for rows in self.rows.values():
+            if rid in rows:
+                return True
+        return False
 
     # ---------------------------------------------------------------- journaled writes
 
-    def _touch(self, table: str, rid: str) -> None:
+    def _touch(self, table: str, rid: str, old: dict | None) -> None:
         if self.journal is not None and (table, rid) not in self.journal:
-            old = self.rows[table].get(rid)
-            self.journal[(table, rid)] = copy.deepcopy(old) if old is not None else None
+            self.journal[(table, rid)] = old  # never changed in place (module docstring): no copy
 
     def put(self, table: str, row: dict) -> None:
-        """Store ``row`` (insert or replace), keeping the indexes; a key clash leaves all as it was."""
+        """Store ``row`` (insert or replace), keeping the indexes; a key clash leaves all as it was.
+
+        ``row`` must be a new dict, not the stored one changed in place (see the module docstring).
+        """
         rid = row[self.tables[table].pk]
-        self._touch(table, rid)
-        old = self.rows[table].get(rid)
-        if old is not None:
-            self.index_remove(table, old)
-        try:
+        rows = self.rows[table]
+        old = rows.get(rid)
+        if old is None:
             self.index_add(table, row)
-        except errors.ODataError:
-            if old is not None:
-                self.index_add(table, old)
-            raise
-        self.rows[table][rid] = row
+        else:
+            self._index_replace(table, old, row, rid)
+        self._touch(table, rid, old)
+        rows[rid] = row
         self.write_count += 1
 
     def remove(self, table: str, rid: str) -> None:
         """Delete a row and its index entries."""
-        self._touch(table, rid)
         row = self.rows[table].pop(rid)
+        self._touch(table, rid, row)
         self.index_remove(table, row)
         self._seq[table].pop(rid, None)
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from . import errors
 from .schema import Table
+from .values import now_utc
 
 OVERRIDE_PRIVILEGE = "prvOverrideCreatedOnCreatedBy"
 ORGANIZATION_ID = "0f6c9a44-5a8b-4c0e-8a9e-2f4d5c6b7a80"  # WhoAmI's OrganizationId
@@ -105,8 +106,16 @@ def check_override(values: dict[str, Any], privileges: set[str]) -> None:
     if OVERRIDE_PRIVILEGE not in privileges:
         values.pop("overriddencreatedon")
         return
-    when = datetime.strptime(values["overriddencreatedon"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    if when > datetime.now(timezone.utc):
+    text = values["overriddencreatedon"]
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z" and text[:4].isdigit() and text[0] != "0":
+        # The stored form with a four-digit year orders like the time it names; the current
+        # time in that form is its whole second, and a whole-second date later than that
+        # second is later than now.
+        future = text > now_utc()
+    else:
+        when = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        future = when > datetime.now(timezone.utc)
+    if future:
         raise errors.ODataError(400, "0x80040203", "overriddencreatedon cannot be set to a date in the future")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 
 # Edm type names used in OData error messages, per column type.
 EDM_TYPES = {
@@ -120,6 +121,26 @@ class Table:
     def metadata_id(self) -> str:
         """A stable MetadataId (the real one differs per org; clients only echo it)."""
         return str(uuid.uuid5(METADATA_NS, self.logical))
+
+    @cached_property
+    def plain_create_columns(self) -> dict[str, Column]:
+        """The columns a create body sets by name with nothing but a value check (see
+        :meth:`plain_columns`)."""
+        return self.plain_columns(creating=True)
+
+    @cached_property
+    def plain_update_columns(self) -> dict[str, Column]:
+        """The columns an update body sets by name with nothing but a value check."""
+        return self.plain_columns(creating=False)
+
+    def plain_columns(self, creating: bool) -> dict[str, Column]:
+        """The columns a create (or update) body sets by name with nothing but a value check:
+        valid for that write, not a lookup, party list or file, not ``statecode`` (its own
+        rule) and not shadowed by a navigation property. The two properties above cache it:
+        tables do not change once the catalog has built them."""
+        return {name: col for name, col in self.columns.items()
+                if (col.create if creating else col.update) and col.type not in ("lookup", "partylist", "file")
+                and name != "statecode" and name not in self.navs and name not in self.collections}
 
     def lookup_property(self, name: str) -> str | None:
         """Map ``_x_value`` to the lookup column ``x`` when ``x`` is a lookup of this table."""

@@ -10,8 +10,7 @@ number of rows a committed transaction touched is reported to ``on_commit`` (the
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 from .rows import TableRows
 
@@ -26,45 +25,68 @@ class Transactions:
         self.on_commit: Callable[[int], None] | None = None
         self.seeding = False  # pre-existing data being loaded: not writes made by a client
 
-    @contextmanager
-    def atomic(self) -> Iterator[None]:
+    def atomic(self) -> "_Atomic":
         """Run a write atomically: roll back everything it touched if it raises.
 
         Nested calls join the outer transaction (a change set), which decides for all of them.
         """
-        with self.lock:
-            if self.rows.journal is not None:
-                yield
-                return
-            self.rows.journal = {}
-            try:
-                yield
-                self._committed(len(self.rows.journal))
-            except BaseException:
-                self.rows.rollback()
-                raise
-            finally:
-                self.rows.journal = None
+        return _Atomic(self, nested_ok=True)
 
-    @contextmanager
-    def changeset(self) -> Iterator["ChangeSetTx"]:
+    def changeset(self) -> "_Atomic":
         """Hold the lock for a whole change set; call ``tx.rollback()`` to undo it."""
-        with self.lock:
-            assert self.rows.journal is None, "change sets cannot nest"
-            self.rows.journal = {}
-            tx = ChangeSetTx(self.rows)
-            try:
-                yield tx
-                self._committed(len(self.rows.journal))  # empty after a rollback
-            except BaseException:
-                self.rows.rollback()
-                raise
-            finally:
-                self.rows.journal = None
+        return _Atomic(self, nested_ok=False)
 
     def _committed(self, rows: int) -> None:
         if rows and not self.seeding and self.on_commit is not None:
             self.on_commit(rows)
+
+
+class _Atomic:
+    """The context manager of :meth:`Transactions.atomic` and :meth:`Transactions.changeset`.
+
+    A class rather than ``@contextmanager``: every row write enters one, and a generator-based
+    manager costs several times as much per use.
+    """
+
+    __slots__ = ("tx", "nested_ok", "outer")
+
+    def __init__(self, tx: Transactions, nested_ok: bool):
+        self.tx = tx
+        self.nested_ok = nested_ok
+        self.outer = False
+
+    def __enter__(self) -> "ChangeSetTx | None":
+        tx = self.tx
+        tx.lock.acquire()
+        rows = tx.rows
+        if rows.journal is not None:
+            if not self.nested_ok:
+                tx.lock.release()
+                raise AssertionError("change sets cannot nest")
+            return None  # joins the running transaction, which decides
+        self.outer = True
+        rows.journal = {}
+        return None if self.nested_ok else ChangeSetTx(rows)
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        tx = self.tx
+        try:
+            if self.outer:
+                rows = tx.rows
+                try:
+                    if exc_type is None:
+                        try:
+                            tx._committed(len(rows.journal))  # empty after a rollback
+                        except BaseException:
+                            rows.rollback()
+                            raise
+                    else:
+                        rows.rollback()
+                finally:
+                    rows.journal = None
+        finally:
+            tx.lock.release()
+        return False
 
 
 class ChangeSetTx:

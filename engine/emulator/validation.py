@@ -30,75 +30,103 @@ _MIN_DATE = "1753-01-01"
 Resolve = Callable[[str, WriteContext, str], "tuple[Table, str]"]
 
 
+def _wrong(table: Table, col: Column, literal: Any) -> errors.ODataError:
+    """The conversion error for a literal of the wrong kind (built only when a value fails)."""
+    es = table.entity_set
+    if isinstance(literal, (dict, list)):
+        node = "StartObject" if isinstance(literal, dict) else "StartArray"
+        return errors.payload_error(
+            es, f"An unexpected '{node}' node was found when reading from the JSON reader. "
+                "A 'PrimitiveValue' node was expected.")
+    if isinstance(literal, str):
+        return errors.payload_error(
+            es, f"Cannot convert the literal '{literal}' to the expected type '{col.edm_type}'.")
+    return errors.payload_error(
+        es, f"Cannot convert a primitive value to the expected type '{col.edm_type}'. See the inner "
+            "exception for more details.")
+
+
 def coerce(table: Table, col: Column, value: Any) -> Any:
     """Validate one value against its column; return the stored form or raise the real 400."""
     if value is None:
         return None
+    return _COERCERS.get(col.type, _refuse)(table, col, value)
+
+
+# One checker per column type (looked up once per value instead of walking every type's test).
+
+def _text(table: Table, col: Column, value: Any) -> Any:
+    if not isinstance(value, str):
+        raise _wrong(table, col, value)
+    if col.max_length is not None and len(value) * 2 > col.max_length \
+            and utf16_length(value) > col.max_length:
+        raise errors.length_exceeded(table.logical, col.name, col.max_length)
+    return value
+
+
+def _integer(table: Table, col: Column, value: Any) -> Any:
     t = col.type
-    es = table.entity_set
-    edm = col.edm_type
-
-    def wrong(literal: Any) -> errors.ODataError:
-        if isinstance(literal, (dict, list)):
-            node = "StartObject" if isinstance(literal, dict) else "StartArray"
-            return errors.payload_error(
-                es, f"An unexpected '{node}' node was found when reading from the JSON reader. "
-                    "A 'PrimitiveValue' node was expected.")
-        if isinstance(literal, str):
-            return errors.payload_error(
-                es, f"Cannot convert the literal '{literal}' to the expected type '{edm}'.")
-        return errors.payload_error(
-            es, f"Cannot convert a primitive value to the expected type '{edm}'. See the inner "
-                "exception for more details.")
-
-    if t in ("string", "memo", "entityname", "image"):
-        if not isinstance(value, str):
-            raise wrong(value)
-        if col.max_length is not None and len(value) * 2 > col.max_length \
-                and utf16_length(value) > col.max_length:
-            raise errors.length_exceeded(table.logical, col.name, col.max_length)
-        return value
-    if t in ("int", "bigint", "picklist", "state", "status"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer() and t in ("int", "bigint"):
-                value = int(value)
-            else:
-                raise wrong(value)
-        if t in ("int", "picklist", "state", "status") and not -2**31 <= value < 2**31:
-            raise wrong(value)
-        if t == "picklist" and col.options and value not in col.options:
-            raise errors.outside_range(table.logical, col.name, value, list(col.options))
-        _check_range(table, col, value)
-        return value
-    if t == "bool":
-        if not isinstance(value, bool):
-            raise wrong(value)
-        return value
-    if t in ("decimal", "money", "double"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise wrong(value)
-        _check_range(table, col, value)
-        return float(value)
-    if t == "datetime":
-        if not isinstance(value, str):
-            raise wrong(value)
-        if col.date_only:
-            if not DATE_RE.match(value):
-                raise wrong(value)
-            stored = value
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and t in ("int", "bigint"):
+            value = int(value)
         else:
-            try:
-                stored = normalize_datetime(value, require_zone=True)
-            except ValueError:
-                raise wrong(value) from None
-        if stored[:10] < _MIN_DATE:
-            raise errors.ODataError(400, "0x80040239", "DateTime is less than minumum value supported by CrmDateTime")
-        return stored
-    if t == "uniqueidentifier":
-        if not isinstance(value, str) or not GUID_RE.match(value):
-            raise wrong(value)
-        return value.lower()
-    raise wrong(value)
+            raise _wrong(table, col, value)
+    if t != "bigint" and not -2**31 <= value < 2**31:
+        raise _wrong(table, col, value)
+    if t == "picklist" and col.options and value not in col.options:
+        raise errors.outside_range(table.logical, col.name, value, list(col.options))
+    _check_range(table, col, value)
+    return value
+
+
+def _boolean(table: Table, col: Column, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise _wrong(table, col, value)
+    return value
+
+
+def _number(table: Table, col: Column, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _wrong(table, col, value)
+    _check_range(table, col, value)
+    return float(value)
+
+
+def _datetime(table: Table, col: Column, value: Any) -> Any:
+    if not isinstance(value, str):
+        raise _wrong(table, col, value)
+    if col.date_only:
+        if not DATE_RE.match(value):
+            raise _wrong(table, col, value)
+        stored = value
+    else:
+        try:
+            stored = normalize_datetime(value, require_zone=True)
+        except ValueError:
+            raise _wrong(table, col, value) from None
+    if stored[:10] < _MIN_DATE:
+        raise errors.ODataError(400, "0x80040239", "DateTime is less than minumum value supported by CrmDateTime")
+    return stored
+
+
+def _guid(table: Table, col: Column, value: Any) -> Any:
+    if not isinstance(value, str) or not GUID_RE.match(value):
+        raise _wrong(table, col, value)
+    return value.lower()
+
+
+def _refuse(table: Table, col: Column, value: Any) -> Any:
+    raise _wrong(table, col, value)
+
+
+_COERCERS: dict[str, Callable[[Table, Column, Any], Any]] = {
+    **dict.fromkeys(("string", "memo", "entityname", "image"), _text),
+    **dict.fromkeys(("int", "bigint", "picklist", "state", "status"), _integer),
+    "bool": _boolean,
+    **dict.fromkeys(("decimal", "money", "double"), _number),
+    "datetime": _datetime,
+    "uniqueidentifier": _guid,
+}
 
 
 class PayloadReader:
@@ -121,7 +149,12 @@ class PayloadReader:
         deep_single: list[tuple[str, dict]] = []
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
+        plain = table.plain_create_columns if creating else table.plain_update_columns
         for key, value in body.items():
+            col = plain.get(key)
+            if col is not None:  # a column the body may set as it is: only its value to check
+                values[key] = None if value is None else _COERCERS.get(col.type, _refuse)(table, col, value)
+                continue
             if key.startswith("@"):
                 if key == "@odata.type":
                     expected = f"Microsoft.Dynamics.CRM.{table.logical}"

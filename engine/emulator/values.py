@@ -6,7 +6,9 @@ row stamps) need these, so they live below both; nothing here imports another em
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import datetime, timezone
 
 DATE_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
@@ -27,8 +29,27 @@ def utf16_length(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
+_RECENT: dict[tuple[str, bool], str] = {}
+
+
 def normalize_datetime(value: str, require_zone: bool = False) -> str:
     """Parse an ISO 8601 date/datetime and return it in UTC as ``YYYY-MM-DDTHH:MM:SSZ``.
+
+    A pure function of its input: recent answers are remembered (an email carries one date in
+    up to four columns), refusals are not.
+    """
+    key = (value, require_zone)
+    found = _RECENT.get(key)
+    if found is None:
+        found = _normalize_datetime(value, require_zone)
+        if len(_RECENT) >= 1024:
+            _RECENT.clear()
+        _RECENT[key] = found
+    return found
+
+
+def _normalize_datetime(value: str, require_zone: bool) -> str:
+    """:func:`normalize_datetime` itself.
 
     With ``require_zone`` a date and time without ``Z`` or an offset is refused, as the OData
     reader refuses it for ``Edm.DateTimeOffset`` (a bare date passes its check and means
@@ -37,6 +58,10 @@ def normalize_datetime(value: str, require_zone: bool = False) -> str:
     m = _ISO_RE.match(value)
     if not m:
         raise ValueError(value)
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z" and value[0] != "0":
+        # Already the stored form (what clients send): only the calendar needs checking.
+        datetime.fromisoformat(value[:19])
+        return value
     text = value.replace(" ", "T")
     if m.group(4) is None:
         text += "T00:00:00Z"
@@ -51,6 +76,30 @@ def normalize_datetime(value: str, require_zone: bool = False) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_NOW: tuple[int, str] = (-1, "")
+
+
 def now_utc() -> str:
-    """Current time in the service's wire form."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Current time in the service's wire form (whole seconds: formatted once per second)."""
+    global _NOW
+    second = int(time.time())
+    cached = _NOW
+    if cached[0] == second:
+        return cached[1]
+    text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _NOW = (second, text)
+    return text
+
+
+def uuid4_text(bits: int | None = None) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` without building the object (one per row written
+    and per ``$batch`` boundary); without ``bits``, 16 random bytes as :func:`uuid.uuid4` draws."""
+    if bits is None:
+        bits = int.from_bytes(os.urandom(16), "big")
+    h = (bits & _UUID_CLEAR | _UUID_SET).to_bytes(16, "big").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# The RFC 4122 variant and version 4 bits, as uuid.UUID(version=4) sets them.
+_UUID_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))
+_UUID_SET = (0x8000 << 48) | (4 << 76)

@@ -79,9 +79,15 @@ def _unique_properties(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# One decoder for every body (json.loads would build one per call).
+_BODY_DECODER = json.JSONDecoder(object_pairs_hook=_unique_properties)
+
+
 def parse_prefer(value: str | None) -> dict[str, str]:
     """``Prefer`` header → {preference: value} (``return=representation`` → {'return': 'representation'})."""
     out: dict[str, str] = {}
+    if not value:
+        return out
     # Split on commas outside double quotes: odata.include-annotations="a,b" is one preference.
     for item in re.findall(r'(?:[^,"]|"[^"]*")+', value or ""):
         item = item.strip()
@@ -94,6 +100,10 @@ def parse_prefer(value: str | None) -> dict[str, str]:
 
 def split_segments(path: str) -> list[str]:
     """Split a decoded resource path on ``/`` outside quotes and parentheses."""
+    if "/" not in path:
+        return [path]
+    if "'" not in path and "(" not in path and ")" not in path:
+        return path.split("/")  # nothing can hide a '/' (every part URL of a $batch walks here)
     segs, cur, depth, quote = [], [], 0, False
     i = 0
     while i < len(path):
@@ -139,7 +149,10 @@ def read_body(req: Request, table: Table) -> Any:
         raise errors.ODataError(415, "", f"The request entity's media type '{ct or ''}' is not supported "
                                          "for this resource.")
     try:
-        return json.loads(req.body.decode("utf-8") or "null", object_pairs_hook=_unique_properties)
+        text = req.body.decode("utf-8") or "null"
+        if text.startswith("\ufeff"):  # what json.loads says of a BOM
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _BODY_DECODER.decode(text)
     except _DuplicateProperty as dup:
         raise errors.payload_error(
             table.entity_set, f"Multiple properties with the name '{dup.name}' were detected in an entry or a "
@@ -153,7 +166,8 @@ def created_headers(url: str, in_batch: bool) -> list[tuple[str, str]]:
     # A key echoed from the URL may hold any character; header values are ASCII on the wire
     # (http.server refuses anything outside latin-1 and drops the connection), so
     # percent-encode what is not printable ASCII, as the URL itself was sent.
-    url = "".join(c if " " < c < "\x7f" else urllib.parse.quote(c, safe="") for c in url)
+    if not (url.isascii() and url.isprintable()) or " " in url:
+        url = "".join(c if " " < c < "\x7f" else urllib.parse.quote(c, safe="") for c in url)
     headers = [("OData-Version", "4.0")]
     if in_batch:
         headers.append(("Location", url))

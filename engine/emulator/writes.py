@@ -9,10 +9,8 @@ reproducible for a seed: generated ids, row version numbers and case ticket numb
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
-import uuid
 from typing import Any
 
 from . import costs, errors
@@ -29,7 +27,7 @@ from .validation import (
     check_party,
     coerce,
 )
-from .values import GUID_RE, now_utc
+from .values import GUID_RE, now_utc, uuid4_text
 
 # Base64 attachment content, charged per MB on top of the row's create/update.
 _CONTENT_COLUMN = {"activitymimeattachment": "body", "annotation": "documentbody"}
@@ -75,7 +73,7 @@ class Writer:
         """
         with self.tx.lock:
             while True:
-                rid = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+                rid = uuid4_text(self._rng.getrandbits(128))
                 if not self.rows.holds(rid):
                     return rid
 
@@ -166,7 +164,7 @@ class Writer:
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]
         for child_table, cid in refs:
-            row = copy.deepcopy(self.rows.rows[child_table.logical][cid])
+            row = dict(self.rows.rows[child_table.logical][cid])
             row[coll.child_column] = parent_id
             tcol = child_table.columns[coll.child_column].type_column
             if tcol:
@@ -186,7 +184,7 @@ class Writer:
                     f"The value of the primary key '{table.pk}' in the payload does not match the key in the URI.")
             values.pop(table.pk, None)
             check_editable(table, existing, set(values))
-            row = copy.deepcopy(existing)
+            row = dict(existing)
             apply_state(table, values, row, creating=False)
             changes_state = "statecode" in values and values["statecode"] != existing.get("statecode")
             row.update(values)
@@ -254,7 +252,7 @@ class Writer:
         """``PUT .../nav/$ref`` (associate) or ``DELETE .../nav/$ref`` (disassociate)."""
         with self.tx.atomic():
             nav = table.navs[nav_name]
-            row = copy.deepcopy(self.rows.rows[table.logical][rid])
+            row = dict(self.rows.rows[table.logical][rid])
             check_editable(table, row)  # a $ref is an update too: closed activities refuse it
             col = table.columns[nav.column]
             if target is None:
