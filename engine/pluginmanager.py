@@ -24,7 +24,6 @@ imported), wheels to the package (and the manager vanished). One name, one file.
 
 from __future__ import annotations
 
-import dataclasses
 
 import logging
 import os
@@ -522,7 +521,7 @@ class Plugins:
 def _signed(answer: RegardingTarget, plugin: str) -> RegardingTarget:
     """``answer`` naming the plugin that gave it: the preview says which plugin chose a link,
     and a plugin rarely names itself."""
-    return dataclasses.replace(answer, plugin=plugin) if plugin and not answer.plugin else answer
+    return answer.signed(plugin) if plugin and not answer.plugin else answer
 
 
 def _answerer(pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -80,6 +81,7 @@ class StateStore:
         # check_same_thread=False: the store is only used from the orchestrating thread, but a
         # KeyboardInterrupt handler may close it from another frame.
         self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._pending: list[tuple[Any, ...]] = []  # rows put and not yet written (see put)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -92,6 +94,7 @@ class StateStore:
 
     def get_many(self, kind: str, keys: Iterable[str]) -> dict[str, Stored]:
         """Return the stored rows of ``kind`` for ``keys`` (missing keys are absent)."""
+        self._flush()
         keys = list(keys)
         found: dict[str, Stored] = {}
         for start in range(0, len(keys), 500):  # SQLite's default variable limit is 999
@@ -107,13 +110,21 @@ class StateStore:
     def put(self, kind: str, key: str, dataverse_id: str | None, columns: dict[str, Any], source_ref: str = "") -> None:
         """Remember that ``key`` of ``kind`` now holds ``columns`` in the org under ``dataverse_id``."""
         text = _canonical(columns)  # serialised once: stored, and hashed (once per record written)
-        self._db.execute(
-            "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (kind, key, dataverse_id, _hash_text(text), text, source_ref, _now()),
-        )
+        # Written in one executemany before the next read or commit (or every 1,000 rows): one
+        # statement per record cost more than the record's serialising and hashing together.
+        self._pending.append((kind, key, dataverse_id, _hash_text(text), text, source_ref, _now()))
+        if len(self._pending) >= 1000:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the rows :meth:`put` collected (before any read of them, and at commit)."""
+        if self._pending:
+            rows, self._pending = self._pending, []
+            self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def count(self, kind: str) -> int:
         """Number of stored records of ``kind``."""
+        self._flush()
         return self._db.execute("SELECT COUNT(*) FROM records WHERE kind=?", (kind,)).fetchone()[0]
 
     # incremental coverage --------------------------------------------------------------------
@@ -135,11 +146,13 @@ class StateStore:
 
     def commit(self) -> None:
         """Make everything put so far durable."""
+        self._flush()
         self._db.commit()
 
     def close(self) -> None:
         """Commit and close the database."""
         try:
+            self._flush()
             self._db.commit()
         finally:
             self._db.close()
@@ -167,5 +180,14 @@ def covered(ranges: list[tuple[datetime, datetime]], when: datetime) -> bool:
     return any(lo <= when <= hi for lo, hi in ranges)
 
 
+_stamp: tuple[int, str] = (-1, "")
+
+
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC second as ``YYYY-MM-DDTHH:MM:SSZ``, formatted once per second (it is
+    written with every record, 12,000 times in a W10k sync)."""
+    global _stamp
+    second = int(time.time())
+    if _stamp[0] != second:
+        _stamp = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _stamp[1]

@@ -11,13 +11,16 @@ import re
 from datetime import datetime
 from typing import Any
 
-from jmespath import exceptions as jp_exceptions
-
 from ..addresses import canonical_address, parse_addresses
 from ..errors import RecordError, SourceLocation
 from ..model import (DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip,
                      UnreadableRecord)
 from .compiler import BIND_SUFFIX
+from .evaluate import Failed as _Failed
+from .evaluate import SkipRecord as _SkipRecord
+from .evaluate import build_evaluator
+from .evaluate import error_text as _error_text
+from .evaluate import is_false as _is_false
 from .functions import describe, jmespath_type, synthetic_message_id
 from .model import CompiledMapping, CompiledValue
 from .transforms import parse_instant
@@ -25,35 +28,8 @@ from .transforms import parse_instant
 #: one RFC 5322 msg-id in a header value (kept with its angle brackets, like ``messageid``)
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,318}>")
 
-_SCALAR_TYPES = (str, bool, int, float)
-_SCALARS = frozenset(_SCALAR_TYPES)
 _MISSING = object()
 _PARTY_CACHE_MAX = 50_000
-
-
-class _SkipRecord(Exception):
-    """Internal: a condition says to skip the record (reason is the user's text)."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-
-class _Failed(Exception):
-    """Internal: evaluating one entry failed; carries where (mapping location) and why."""
-
-    def __init__(self, location: SourceLocation, message: str):
-        self.location = location
-        self.message = message
-
-    def reason(self) -> str:
-        """``$.json.path: message (mapping file:line:col)``, the record left out.
-
-        The :class:`Skip` carries the record separately, and the run report groups skip
-        reasons by the text before the first colon: a reason starting with the record would
-        make every malformed record its own group, and the summary line would say which
-        record but not why.
-        """
-        return str(RecordError(f"{self.location.json_path}: {self.message}", location=self.location))
 
 
 def _make_parties(mask: int, field: str, name: str | None) -> tuple[tuple[Party, ...], str | None]:
@@ -69,29 +45,6 @@ def _make_parties(mask: int, field: str, name: str | None) -> tuple[tuple[Party,
         name = None  # a list's one name belongs to none of its addresses in particular
     parties = tuple(Party(mask, a, name or n) for a, n in zip(parsed.addresses, parsed.names))
     return parties, parsed.problem
-
-
-def _canonical_list(value: Any, notes: list[str]) -> Any:
-    """A contact's ``emails`` let in canonical form: each string read by :func:`parse_addresses`
-    (lists split, display names dropped, IDN and trailing dots in one form), in order, once each;
-    why a string was refused goes to ``notes``. Values of other types are left for the type
-    check (:func:`_contact_emails`) to report."""
-    if value is None:
-        return None
-    out: list[Any] = []
-    seen: set[str] = set()
-    for item in value if isinstance(value, list) else [value]:
-        if not isinstance(item, str):
-            out.append(item)
-            continue
-        parsed = parse_addresses(item)
-        if parsed.problem:
-            notes.append(parsed.problem)
-        for address in parsed.addresses:
-            if address not in seen:
-                seen.add(address)
-                out.append(address)
-    return out
 
 
 def _unwritten(emails: tuple[str, ...], columns: dict[str, Any]) -> list[str]:
@@ -154,72 +107,12 @@ def _contact_emails(mapping: CompiledMapping, lets: list[Any], at: int) -> tuple
     return tuple(v for v in value if v)
 
 
-def _is_false(value: Any) -> bool:
-    # JMESPath truthiness: null, false, "", [] and {} are false; 0 is true.
-    return value is None or value is False or value == "" or value == [] or value == {}
-
-
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, jp_exceptions.JMESPathTypeError):
-        # jmespath's own text embeds the raw value (a newline, a megabyte): quote it, cut
-        expected = " or ".join(exc.expected_types) if isinstance(exc.expected_types, list) else exc.expected_types
-        return f"{exc.function_name}() expects {expected}, got {describe(exc.current_value)}"
-    if isinstance(exc, ValueError) or exc.__class__.__module__.startswith("jmespath"):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"  # a plugin transform or function broke: keep its type
-
-
 def _compute(entry: CompiledValue, record: Any, lets: list[Any]) -> Any:
     """Evaluate one entry off the hot path (the bind column), failures located."""
     try:
         return entry.compute(record, lets)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a located skip reason
         raise _Failed(entry.source, _error_text(exc)) from None
-
-
-# -- shared evaluation: the same for every table's mapping ------------------------------
-
-
-def _evaluate(mapping: CompiledMapping, record: dict, addresses_at: int = -1,
-              notes: list[str] | None = None) -> tuple[list[Any], dict[str, Any]]:
-    """Evaluate lets, skip rules and columns. Raises _SkipRecord or _Failed.
-
-    The let at ``addresses_at`` (a contact's ``emails``) is put in canonical form before
-    anything reads it (:func:`_canonical_list`), refused addresses noted in ``notes``.
-    """
-    lets: list[Any] = []
-    entry: Any = None
-    try:
-        for entry in mapping.lets:
-            value = entry.compute(record, lets)
-            if len(lets) == addresses_at:
-                value = _canonical_list(value, notes if notes is not None else [])
-            if entry.skip_reason is not None and _is_false(value):
-                if notes:  # every address was refused: say why
-                    raise _SkipRecord(f"{entry.skip_reason}: {notes[0]}")
-                raise _SkipRecord(entry.skip_reason)
-            lets.append(value)
-        for entry in mapping.skip_rules:
-            if not _is_false(entry.when(record)):
-                raise _SkipRecord(entry.reason)
-        columns: dict[str, Any] = {}
-        for entry in mapping.columns:
-            value = entry.compute(record, lets)
-            if value is None or value == "":
-                if entry.skip_reason is not None:
-                    raise _SkipRecord(entry.skip_reason)
-                continue  # omitted: an update must never blank a Dataverse column
-            if value.__class__ not in _SCALARS and not isinstance(value, _SCALAR_TYPES):
-                raise _Failed(
-                    entry.source,
-                    f"column {entry.name} needs a string, number or boolean, got {describe(value)}",
-                )
-            columns[entry.name] = value
-    except (_SkipRecord, _Failed):
-        raise
-    except Exception as exc:  # noqa: BLE001 - located, one-line reason instead of a traceback
-        raise _Failed(entry.source, _error_text(exc)) from None
-    return lets, columns
 
 
 def _not_an_object(mapping: CompiledMapping, ref: RecordRef, record: Any) -> Skip:
@@ -272,6 +165,10 @@ class MappingSet:
         # sharing instances saves the dataclass construction on the hot path.
         self._party_cache: dict[tuple[int, str, str | None], tuple[tuple[Party, ...], str | None]] = {}
         self._emails_at = contact.let_index("emails")
+        # lets, skip rules and columns, each mapping's written out as one function (.evaluate)
+        self._evaluate_contact = build_evaluator(contact, self._emails_at)
+        self._evaluate_account = build_evaluator(account)
+        self._evaluate_email = build_evaluator(email)
         self._identity_at = email.let_index("identity")
         self._outgoing_at = email.let_index("outgoing")
         self._date_at = email.let_index("date")
@@ -295,7 +192,7 @@ class MappingSet:
             return _not_an_object(mapping, ref, record)
         notes: list[str] = []
         try:
-            lets, columns = _evaluate(mapping, record, self._emails_at, notes)
+            lets, columns = self._evaluate_contact(record, notes)
             emails = _contact_emails(mapping, lets, self._emails_at)
             if not emails:
                 return Skip(ref, f"no email address: {notes[0]}" if notes else "no email address")
@@ -335,7 +232,7 @@ class MappingSet:
                 f"derived account data is {jmespath_type(data)}, not an object", record_ref=f"account {derived.domain}"
             )
         try:
-            _, columns = _evaluate(mapping, data)
+            _, columns = self._evaluate_account(data, None)
         except _SkipRecord as skip:
             raise RecordError(skip.reason, record_ref=f"account {derived.domain}") from None
         except _Failed as failed:
@@ -361,7 +258,7 @@ class MappingSet:
         if not isinstance(record, dict):
             return _not_an_object(mapping, ref, record)
         try:
-            lets, columns = _evaluate(mapping, record)
+            lets, columns = self._evaluate_email(record, None)
             identity = lets[self._identity_at]
             if not identity:
                 return Skip(ref, "no message identity (no Message-ID header and no Nylas message id)")

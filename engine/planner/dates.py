@@ -30,6 +30,7 @@ class OriginalDates:
         self.ctx = ctx
         self.enabled = ctx.config.original_dates
         self.checked = False
+        self._now = datetime.now(timezone.utc)  # the clock as last read (see apply)
 
     def check_privilege(self) -> None:
         """Read whether the application user may override ``createdon``; warn and turn off if not.
@@ -50,8 +51,17 @@ class OriginalDates:
 
     def apply(self, e: MappedEmail, body: dict[str, Any]) -> None:
         """Add ``overriddencreatedon`` to the create ``body`` of ``e`` when allowed."""
-        if self.enabled and e.date is not None and e.date <= datetime.now(timezone.utc):
-            body["overriddencreatedon"] = e.date.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        date = e.date
+        if not self.enabled or date is None:
+            return
+        if date > self._now:
+            # Time only moves on: a date not after the clock read last is not in the future,
+            # so the clock is read again only for a date after it (once per email cost 5 µs).
+            self._now = datetime.now(timezone.utc)
+            if date > self._now:
+                return
+        # isoformat of a whole second is the strftime form for every year Dataverse stores
+        body["overriddencreatedon"] = date.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def privilege_held(executor: Any, name: str) -> bool | None:

@@ -58,3 +58,18 @@ def test_in_memory_store_without_path():
     with StateStore(None) as store:
         store.put("account", "acme.co.uk", "id", {"name": "Acme"})
         assert store.get_many("account", ["acme.co.uk"])["acme.co.uk"].dataverse_id == "id"
+
+
+def test_rows_put_are_read_back_before_any_commit_and_kept_by_close(tmp_path):
+    # put() collects rows for one executemany: every read, commit and close writes them first.
+    path = tmp_path / "state.sqlite3"
+    with StateStore(path) as store:
+        store.put("email", "<a@x>", "id-a", {"messageid": "<a@x>"})
+        assert list(store.get_many("email", ["<a@x>"])) == ["<a@x>"]
+        store.put("email", "<a@x>", "id-a2", {"messageid": "<a@x>"})  # the later put wins
+        store.put("email", "<b@x>", "id-b", {"messageid": "<b@x>"})
+        assert store.count("email") == 2
+        store.put("email", "<c@x>", "id-c", {"messageid": "<c@x>"})
+    with StateStore(path) as store:
+        got = store.get_many("email", ["<a@x>", "<b@x>", "<c@x>"])
+        assert {k: v.dataverse_id for k, v in got.items()} == {"<a@x>": "id-a2", "<b@x>": "id-b", "<c@x>": "id-c"}

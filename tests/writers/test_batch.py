@@ -180,6 +180,13 @@ def test_bodies_are_ascii_json():
         ('x?$filter=In(PropertyValues=["say \\"hi\\" & go"])', "x?$filter=In(PropertyValues=[%22say%20%5C%22hi%5C%22%20%26%20go%22])"),
         ("sdkmessagefilters?$filter=sdkmessageid/name eq @m&@m='CreateMultiple'", "sdkmessagefilters?$filter=sdkmessageid/name%20eq%20@m&@m='CreateMultiple'"),
         ("https://org.crm.dynamics.com/api/data/v9.2/contacts?$skiptoken=%3Ccookie", "https://org.crm.dynamics.com/api/data/v9.2/contacts?$skiptoken=%3Ccookie"),
+        # a literal never closed runs to the end; only the first '?' outside literals is the query
+        ("contacts?$filter=lastname eq 'O''Br/en", "contacts?$filter=lastname%20eq%20'O''Br%2Fen"),
+        ('x?$filter=In(PropertyValues=["a&b", "c?d', "x?$filter=In(PropertyValues=[%22a%26b%22,%20%22c%3Fd"),
+        ("a&b?c?d&e", "a%26b?c%3Fd&e"),
+        ("x?$filter=name eq 'a\x00b'&$top=1", "x?$filter=name%20eq%20'a%00b'&$top=1"),
+        # an escaped backslash ends a JSON string's escapes: the next '"' closes it, a third opens one
+        ('x?a=\'it\'\'s\'\'\'&b="q\\\\""&c=[1]', "x?a='it''s'''&b=%22q%5C%5C%22%22%26c=%5B1%5D"),
     ],
 )
 def test_quote_path(raw, encoded):
