@@ -24,8 +24,18 @@ def _pct(ch: str) -> str:
     return "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
 
 
-@functools.lru_cache(maxsize=8192)
+#: Paths up to this length are cached: the write paths (``contacts(...)``, ``emails``) repeat all
+#: run long. A lookup's ``$filter`` over a chunk's addresses is many KB and never repeats:
+#: caching those held up to 8,192 of them (tens of MB, growing with the run: issue 13).
+_CACHED_UP_TO = 512
+
+
 def quote_path(raw: str) -> str:
+    """Percent-encode a raw OData path (see :func:`_quote_path`); short paths are cached."""
+    return _quote_cached(raw) if len(raw) <= _CACHED_UP_TO else _quote_path(raw)
+
+
+def _quote_path(raw: str) -> str:
     """Percent-encode a raw OData path (+ query) relative to the service root.
 
     The planner hands over readable OData text; this is the single place it becomes a URL.
@@ -87,3 +97,4 @@ def quote_path(raw: str) -> str:
     return "".join(out)
 
 
+_quote_cached = functools.lru_cache(maxsize=8192)(_quote_path)
