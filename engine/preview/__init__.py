@@ -136,6 +136,9 @@ def run_preview(
         planner.run(picked["contacts"], picked["messages"])
         for entry, counted in read:
             entry["records"] = counted.read
+            if not counted.whole:
+                # --limit stopped the reading: say so, the rest was neither planned nor checked
+                entry["rest_not_read"] = True
         if "email" in selection.shown:
             for item in planner.context.resolution.entries():
                 spool.write("address", {"kind": "address", **item})

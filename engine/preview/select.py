@@ -85,12 +85,17 @@ def where_filter(expression: str, plugins: Any) -> Any:
 
 
 class Counted:
-    """An input stream that checks each record is an object and counts what passes."""
+    """An input stream that checks each record is an object and counts what passes.
+
+    ``whole`` tells whether the input was read to its end (and so checked to its end): a
+    ``--limit`` stops reading after N records, leaving the rest unread, damaged or not.
+    """
 
     def __init__(self, records: Iterable[tuple[RecordRef, Any]], name: str):
         self._records = records
         self.name = name
         self.read = 0
+        self.whole = False
 
     def __iter__(self) -> Iterator[tuple[RecordRef, Any]]:
         for ref, record in self._records:
@@ -99,6 +104,7 @@ class Counted:
                 raise SourceError(f"{ref.source}: record {ref.index + 1} is not an object "
                                   "(a Nylas export is an array of message or contact objects)")
             yield ref, record
+        self.whole = True
 
 
 def apply(selection: Selection, records: Iterable[tuple[RecordRef, Any]], plugins: Any) -> Iterator[tuple[RecordRef, Any]]:

@@ -38,6 +38,10 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines.append(f"inputs: {inputs.get('contacts', 0)} contacts, {inputs.get('messages', 0)} messages planned")
     if summary.get("selection"):
         lines.append("selection: " + ", ".join(f"{k} {v}" for k, v in summary["selection"].items()))
+    for src in summary.get("sources", []):
+        if src.get("rest_not_read"):
+            lines.append(f"read: {src['name']} up to record {src['records']} only; "
+                         "the rest was not read (nor checked for damage)")
     if summary.get("addresses"):
         lines.append("addresses: " + ", ".join(f"{n} {k}" for k, n in summary["addresses"].items()))
     if summary.get("requests"):

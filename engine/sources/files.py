@@ -25,7 +25,8 @@ unchanged, so a caller that did not validate can let the mapper skip them with a
 This module holds the public face (:class:`RecordSource`, :func:`open_source`,
 :func:`open_spooled`) and the format detection; the readers live beside it, one room each:
 :mod:`.inputs` (the bytes of one export, spooling, BOM and UTF-16), :mod:`.json_array` (the
-ijson array reader, byte offsets of damage, the depth limit), :mod:`.ndjson` (line by line) and
+ijson array reader, positions of damage), :mod:`.json_scan` (the depth limit and surrogate
+checks made on the bytes as they stream), :mod:`.ndjson` (line by line) and
 :mod:`.plugin_formats` (mbox, EML and other plugin-registered formats).
 """
 

@@ -1,24 +1,28 @@
 """The JSON-array reader: the records of a top-level array (or ``null``), streamed with ijson.
 
-Damage is reported with its byte offset: the C parser does not report positions, so after a
-failure the file is parsed again up to the failing chunk and then byte by byte
-(:class:`_CountingReader`). Nesting deeper than :data:`MAX_DEPTH` is refused in a separate,
-constant-memory pass before any record is built.
+The export is read once: the bytes pass through :class:`~.json_scan.ScanningReader`, which
+refuses nesting deeper than :data:`MAX_DEPTH` and notices lone surrogate escapes before the
+parser sees them, so records are yielded as the file is read and a ``--limit`` stops the reading.
+
+Damage is reported as ``file:line:column`` with its byte offset: the C parser does not report
+positions, so after a failure (and only then) the file is parsed again up to the failing chunk
+and then byte by byte. Two rare inputs make the reader start again from the top, skipping what
+it already yielded: an integer beyond 64 bits or a lone surrogate escape (both need Python's
+slower backend to be read faithfully).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from itertools import accumulate, islice, repeat
-from operator import itemgetter
 from typing import IO, Any
 
 import ijson
 
 from ..errors import SourceError
-from .checks import LONE_SURROGATE_ESCAPE, MAX_NUMBER_CHARS, NumberTooLong, checked, number_too_long
+from .checks import MAX_NUMBER_CHARS, NumberTooLong, checked, number_too_long
 from .inputs import CHUNK, WS, Input, open_bytes, sniff
+from .json_scan import MAX_DEPTH, LoneSurrogate, ScanningReader, TooDeep
 
 try:  # the C backend is ~10x faster than the pure-Python one; fall back when it is not built
     _IJSON = ijson.get_backend("yajl2_c")
@@ -28,72 +32,6 @@ except (ImportError, ValueError):  # pragma: no cover - depends on the installed
 #: path crashed the process on 5,000 digits) and lone surrogate escapes (it raised
 #: UnicodeDecodeError, or wrote "?"). Python's backend keeps both, and checks.checked() decides.
 _IJSON_EXACT = ijson.get_backend("python")
-
-#: Deepest nesting accepted in a JSON export. A Nylas record nests about 4 levels; ijson keeps a
-#: prefix string per level that grows with the depth, so memory grows with its square: a 200 KB
-#: file of 100,000 ``[`` took more than 4 GB before this limit.
-MAX_DEPTH = 256
-_DEPTH_STEP = {"start_map": 1, "start_array": 1, "end_map": -1, "end_array": -1}
-
-
-class _CountingReader:
-    """What ijson reads from: counts bytes so a parse error can be given a byte offset.
-
-    With ``slow_from`` set, reads stop exactly at that offset and then deliver one byte at a
-    time, so the parser fails on the very byte that is wrong: that is how the exact offset is
-    found (the C parser itself does not report positions).
-    """
-
-    __slots__ = ("_f", "pos", "chunk_start", "_slow_from")
-
-    def __init__(self, f: IO[bytes], slow_from: int | None = None):
-        self._f = f
-        self.pos = 0
-        self.chunk_start = 0
-        self._slow_from = slow_from
-
-    def read(self, n: int = -1) -> bytes:
-        if n == 0:  # ijson probes read(0) to tell bytes from text: not a chunk
-            return self._f.read(0)
-        slow = self._slow_from
-        if slow is not None:
-            if self.pos >= slow:
-                n = 1
-            elif n < 0 or self.pos + n > slow:
-                n = slow - self.pos
-        data = self._f.read(n)
-        self.chunk_start = self.pos
-        self.pos += len(data)
-        return data
-
-
-class _ScanningReader(_CountingReader):
-    """A :class:`_CountingReader` that also notes whether the bytes hold a lone surrogate escape
-    (searched in C by ``re``; the last bytes of a chunk are searched again with the next one, so
-    an escape split across two reads is seen whole)."""
-
-    __slots__ = ("lone_surrogate", "_tail")
-
-    def __init__(self, f: IO[bytes]):
-        super().__init__(f)
-        self.lone_surrogate = False
-        self._tail = b""
-
-    def read(self, n: int = -1) -> bytes:
-        data = super().read(n)
-        if data and not self.lone_surrogate and b"\\u" in self._tail + data:
-            window = self._tail + data
-            hit = LONE_SURROGATE_ESCAPE.search(window)
-            # a high surrogate at the very end may have its low half in the next read
-            self.lone_surrogate = hit is not None and hit.end() + 6 <= len(window)
-        self._tail = data[-12:]
-        return data
-
-    def finish(self) -> None:
-        """At the end of the file: a high surrogate escape in the last bytes is lone after all."""
-        if not self.lone_surrogate and LONE_SURROGATE_ESCAPE.search(self._tail):
-            self.lone_surrogate = True
-
 
 def _ijson_reason(exc: Exception) -> str:
     """First line of ijson's message, made readable for the common cases."""
@@ -123,8 +61,7 @@ class JsonArray:
         self._inp = inp
         self._encoding, self._bom = sniff(inp)
         self._exact_numbers = False  # switched on when an integer does not fit in 64 bits
-        self._depth_checked = False
-        self._lone_surrogates = False  # found by the depth pass: read with Python's backend
+        self._lone_surrogates = False  # one was seen: read with Python's backend
 
     def _top_level(self) -> str:
         """Return ``"array"`` or ``"null"`` (after checking nothing follows it), else raise."""
@@ -164,7 +101,7 @@ class JsonArray:
             )
             if what is None:
                 raise SourceError(
-                    f"{name}: invalid JSON at byte {offset} (before the first record): "
+                    f"{self._where(offset)}: invalid JSON at byte {offset + self._bom} (before the first record): "
                     f"unexpected character {lead.decode('latin-1')!r}"
                 )
             hint = ""
@@ -181,7 +118,7 @@ class JsonArray:
             if stripped:
                 at = offset + len(rest) - len(stripped)
                 raise SourceError(
-                    f"{self._inp.display}: invalid JSON at byte {at} (before the first record): "
+                    f"{self._where(at)}: invalid JSON at byte {at + self._bom} (before the first record): "
                     "unexpected data after null"
                 )
             offset += len(rest)
@@ -190,12 +127,10 @@ class JsonArray:
                 return
 
     def records(self) -> Iterator[Any]:
-        """Yield every element of the array; raise SourceError on damage (with its byte offset)."""
+        """Yield every element of the array as it is read; raise SourceError on damage, naming
+        ``file:line:column`` (and the byte offset)."""
         if self._top_level() == "null":
             return
-        if not self._depth_checked:
-            self._check_depth()
-            self._depth_checked = True
         yielded = 0
         while True:
             try:
@@ -207,45 +142,17 @@ class JsonArray:
                 # yajl's fast path parses integers as int64; redo the pass with exact numbers,
                 # skipping what was already yielded (rare: Nylas output has no such numbers).
                 self._exact_numbers = True
-            except _SurrogateEscape:  # one the depth pass's scan did not flag: same remedy
+            except (LoneSurrogate, _SurrogateEscape):  # the C backend cannot keep it: same remedy
                 self._lone_surrogates = True
 
     def _backend(self) -> Any:
         return _IJSON_EXACT if self._exact_numbers or self._lone_surrogates else _IJSON
 
-    def _check_depth(self) -> None:
-        """Refuse nesting deeper than :data:`MAX_DEPTH` before ijson builds any record.
-
-        A separate pass over ``basic_parse`` events (no prefixes, constant memory), counted in C
-        (``accumulate``) and checked per block of events; damage is left to the record pass,
-        which reports it with its byte offset.
-        """
-        with open_bytes(self._inp, self._encoding, self._bom) as f:
-            reader = _ScanningReader(f)
-            # use_float: integers stay on yajl's int64 path, which reports an overflow as an
-            # error; without it yajl builds a Python int, and one of 5,000 digits crashed it
-            events = map(itemgetter(0), _IJSON.basic_parse(reader, use_float=True))
-            depths = accumulate(map(_DEPTH_STEP.get, events, repeat(0)))
-            try:
-                while block := list(islice(depths, 1024)):
-                    if max(block) > MAX_DEPTH:
-                        raise SourceError(
-                            f"{self._inp.display}: JSON nested deeper than {MAX_DEPTH} levels "
-                            "(a Nylas export nests a few levels; refusing a damaged or hostile file)"
-                        )
-            except (ijson.JSONError, UnicodeDecodeError):
-                # damage is the record pass's to report; yajl raises UnicodeDecodeError on a lone
-                # low surrogate escape: scan the rest for more, so the record pass knows
-                while reader.read(CHUNK):
-                    pass
-            reader.finish()
-            self._lone_surrogates = reader.lone_surrogate
-
     def _parse(self, skip: int) -> Iterator[Any]:
         exact = self._exact_numbers
         careful = exact or self._lone_surrogates
         with open_bytes(self._inp, self._encoding, self._bom) as f:
-            reader = _CountingReader(f)
+            reader = ScanningReader(f, surrogates=not careful)
             items = self._backend().items(reader, "item", use_float=not exact)
             index = 0
             try:
@@ -254,6 +161,12 @@ class JsonArray:
                     if index <= skip:
                         continue
                     yield checked(record) if careful else record
+            except TooDeep as exc:
+                raise SourceError(
+                    f"{self._where(exc.offset)}: JSON nested deeper than {MAX_DEPTH} levels at byte "
+                    f"{exc.offset + self._bom} (in record {index + 1}; a Nylas export nests a few levels: "
+                    "refusing a damaged or hostile file)"
+                ) from None
             except NumberTooLong as exc:
                 raise SourceError(f"{self._inp.display}: record {index}: {exc}") from None
             except ijson.JSONError as exc:
@@ -270,7 +183,7 @@ class JsonArray:
         count = 0
         offset = None
         with open_bytes(self._inp, self._encoding, self._bom) as f:
-            reader = _CountingReader(f, slow_from=chunk_start)
+            reader = ScanningReader(f, surrogates=False, slow_from=chunk_start)
             try:
                 for _ in self._backend().items(reader, "item", use_float=not self._exact_numbers):
                     count += 1
@@ -280,9 +193,37 @@ class JsonArray:
                 offset = reader.pos if at_eof else reader.pos - 1
         if offset is None:  # pragma: no cover - the second pass did not fail: report the first
             offset = chunk_start
-        offset += self._bom
         after = f"after record {count}" if count else "before the first record"
-        return SourceError(f"{self._inp.display}: invalid JSON at byte {offset} ({after}): {_ijson_reason(exc)}")
+        return SourceError(f"{self._where(offset)}: invalid JSON at byte {offset + self._bom} ({after}): "
+                           f"{_ijson_reason(exc)}")
+
+    def _where(self, offset: int) -> str:
+        """``file:line:column`` of ``offset`` in the UTF-8 stream (read again: only on refusal)."""
+        line, column = line_column(self._inp, self._encoding, self._bom, offset)
+        return f"{self._inp.display}:{line}:{column}"
+
+
+#: UTF-8 continuation bytes: deleting them leaves one byte per character
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def line_column(inp: Input, encoding: str, bom: int, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (in characters) of byte ``offset`` of ``inp``'s UTF-8 stream."""
+    line, column = 1, 1
+    with open_bytes(inp, encoding, bom) as f:
+        left = offset
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            newlines = chunk.count(b"\n")
+            if newlines:
+                line += newlines
+                chunk = chunk[chunk.rindex(b"\n") + 1:]
+                column = 1
+            column += len(chunk.translate(None, _CONTINUATION))
+    return line, column
 
 
 class _IntegerOverflow(Exception):

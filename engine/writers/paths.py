@@ -53,8 +53,18 @@ _LITERAL = _Table(_LITERAL_SAFE)  # inside a literal (its quotes included: "'" s
 _LITERAL_RE = re.compile(r"""('(?:[^']|'')*+'|"(?:[^"\\]|\\.)*+"|['"])""", re.DOTALL)
 
 
-@functools.lru_cache(maxsize=8192)
+#: Paths up to this length are cached: the write paths (``contacts(...)``, ``emails``) repeat all
+#: run long. A lookup's ``$filter`` over a chunk's addresses is many KB and never repeats:
+#: caching those held up to 8,192 of them (tens of MB, growing with the run: issue 13).
+_CACHED_UP_TO = 512
+
+
 def quote_path(raw: str) -> str:
+    """Percent-encode a raw OData path (see :func:`_quote_path`); short paths are cached."""
+    return _quote_cached(raw) if len(raw) <= _CACHED_UP_TO else _quote_path(raw)
+
+
+def _quote_path(raw: str) -> str:
     """Percent-encode a raw OData path (+ query) relative to the service root.
 
     The planner hands over readable OData text; this is the single place it becomes a URL.
@@ -112,3 +122,6 @@ def _outside_parts(parts: list[str]) -> list[str]:
             out.append(_outside_text(part))
             in_query = "?" in part
     return out
+
+
+_quote_cached = functools.lru_cache(maxsize=8192)(_quote_path)

@@ -150,7 +150,7 @@ def test_stdin_is_spooled_and_detected(monkeypatch, data, fmt):
 
 def test_stdin_damage_is_reported(monkeypatch):
     monkeypatch.setattr(sys, "stdin", _Stdin(io.BytesIO(b'[{"id": "a"}, {"id"'), encoding="utf-8"))
-    with pytest.raises(SourceError, match=r"^-: invalid JSON at byte 19 \(after record 1\)"):
+    with pytest.raises(SourceError, match=r"^-:1:20: invalid JSON at byte 19 \(after record 1\)"):
         open_source("-", "messages").validate()
 
 
@@ -164,8 +164,10 @@ def test_truncated_export_names_the_byte_offset(tmp_path):
     src = open_source(path, "messages")
     with pytest.raises(SourceError) as err:
         src.validate()
+    line = data[:cut].count(b"\n") + 1
+    column = len(data[:cut].rsplit(b"\n", 1)[-1].decode()) + 1
     assert str(err.value) == (
-        f"{path}: invalid JSON at byte {cut} (after record 2): "
+        f"{path}:{line}:{column}: invalid JSON at byte {cut} (after record 2): "
         "the file ends in the middle of the JSON (a truncated export?)"
     )
     # iterating without validating yields the intact records, then fails the same way
@@ -181,7 +183,8 @@ def test_truncated_big_export_offset_is_exact_beyond_the_first_chunk(tmp_path):
     data = json.dumps(records).encode()
     bad = data.index(b'{"id": "400"')  # corrupt a byte deep inside the file (~280 KB in)
     data = data[:bad] + b"!" + data[bad + 1:]
-    with pytest.raises(SourceError, match=rf"invalid JSON at byte {bad} \(after record 400\): lexical error"):
+    # one line: the column is the offset plus one
+    with pytest.raises(SourceError, match=rf":1:{bad + 1}: invalid JSON at byte {bad} \(after record 400\): lexical error"):
         open_source(write(tmp_path, "m.json", data), "messages").validate()
 
 

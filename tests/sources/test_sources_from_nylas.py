@@ -89,7 +89,7 @@ def test_several_contact_sources_are_read_as_one_export(fake_nylas, tmp_path):
 def test_a_damaged_second_contact_source_fails_the_whole_export(fake_nylas, tmp_path):
     (tmp_path / "inbox.json").write_text('[{"id": "c1"}, {"id": ', encoding="utf-8")
     fake_nylas.set(output=FIXTURES / "contacts.json", contacts_by_source={"inbox": tmp_path / "inbox.json"})
-    with pytest.raises(SourceError, match=r"not a complete JSON array: nylas:default/contacts#2: invalid JSON at byte"):
+    with pytest.raises(SourceError, match=r"not a complete JSON array: nylas:default/contacts#2:1:\d+: invalid JSON at byte"):
         nylas_export("contacts", source=["address_book", "inbox"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,9 @@ def test_incomplete_output_yields_nothing(fake_nylas, mode, reason):
     fake_nylas.set(mode)
     with pytest.raises(SourceError) as err:
         nylas_export("messages")
-    assert str(err.value).startswith(
-        "nylas email list printed output that is not a complete JSON array: nylas:default/messages: ")
+    # damage is named file:line:column; an empty file has no position to name
+    assert re.match(r"nylas email list printed output that is not a complete JSON array: "
+                    r"nylas:default/messages(:\d+:\d+)?: ", str(err.value))
     assert reason in str(err.value)
 
 
