@@ -425,7 +425,7 @@ def decode_batch_response(content_type_header: str | None, body: bytes) -> list[
     cs_count = 0
     for part in _split_multipart(body, boundary):
         head, rest = split_head(part)
-        mime = _mime_store(head)
+        mime = _header_store(head)  # names its change set's own boundary: parsed, not cached
         content_type = mime.get("content-type", ("", ""))[1]
         inner_boundary = boundary_of(content_type) if content_type[:10].lower() == "multipart/" else None
         if inner_boundary:
