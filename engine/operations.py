@@ -61,12 +61,15 @@ class Base64File:
         return f"<Base64 of {self.size} bytes from the source's attachment, {self.length} characters>"
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
+
+
 def payload_bytes(body: Any) -> int:
     """Bytes of streamed file content (:class:`Base64File` values) in an operation's body."""
     if isinstance(body, dict):
-        # Asked for every operation (sizing, the dry run) and almost never true: the value types
-        # are collected in C first, and only a body holding a file is walked in Python.
-        if not any(issubclass(t, Base64File) for t in set(map(type, body.values()))):
+        # Asked for every operation (sizing, the dry run) and almost never true: when the value
+        # types (collected in C) are all plain JSON ones, no value is a file.
+        if _PLAIN_TYPES.issuperset(map(type, body.values())):
             return 0
         return sum(v.length if isinstance(v, Base64File) else 0 for v in body.values())
     return 0

@@ -185,8 +185,7 @@ def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 
                 return value.get(name)
             return interp.visit_field(node, value)  # None, dict subclasses, or the type error
 
-        # the generated evaluators (.evaluate) read a top-level field of a record as record.get
-        field.jp_field = name  # type: ignore[attr-defined]
+        field.jp_field = name  # type: ignore[attr-defined]  # .evaluate: a record's field is record.get(name)
         return field
 
     if kind == "index_expression" and len(children) == 2 and children[1]["type"] == "index":

@@ -61,7 +61,8 @@ class OriginalDates:
             if date > self._now:
                 return
         # isoformat of a whole second is the strftime form for every year Dataverse stores
-        body["overriddencreatedon"] = date.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        utc = date.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
+        body["overriddencreatedon"] = utc.isoformat() + "Z"
 
 
 def privilege_held(executor: Any, name: str) -> bool | None:

@@ -143,11 +143,9 @@ def _encode_part(op: Operation, path: str, text: str | None, content_id: str | N
     cid = f"Content-ID: {content_id}{CRLF}" if content_id is not None else ""
     # The part ends with the body (possibly empty); the CRLF before the next delimiter belongs
     # to the delimiter, so a GET part ends "HTTP/1.1\r\n\r\n" + "\r\n--batch_...".
-    if text is None:
-        return (f"{_PART_HEAD}{cid}{CRLF}{op.method.upper()} {request_target(path, service_root_path)} HTTP/1.1{CRLF}"
-                f"{extra}{CRLF}")
+    body_type, text = ("", "") if text is None else (_JSON_BODY_TYPE, text)
     return (f"{_PART_HEAD}{cid}{CRLF}{op.method.upper()} {request_target(path, service_root_path)} HTTP/1.1{CRLF}"
-            f"{_JSON_BODY_TYPE}{extra}{CRLF}{text}")
+            f"{body_type}{extra}{CRLF}{text}")
 
 
 def _dumps_renumbered(body: Any, mapping: dict[str, str], dumps: Callable[[Any], str]) -> str:
@@ -425,7 +423,7 @@ def decode_batch_response(content_type_header: str | None, body: bytes) -> list[
     cs_count = 0
     for part in _split_multipart(body, boundary):
         head, rest = split_head(part)
-        mime = _mime_store(head)
+        mime = _header_store(head)  # names its change set's own boundary: parsed, not cached
         content_type = mime.get("content-type", ("", ""))[1]
         inner_boundary = boundary_of(content_type) if content_type[:10].lower() == "multipart/" else None
         if inner_boundary:
