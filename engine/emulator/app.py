@@ -233,8 +233,10 @@ class Service:
         ctx = WriteContext(service_root=root)
         auth = req.headers.get("authorization")
 
+        dispatched = [0]  # counted here, added to the server's statistics once per batch
+
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
-            self.bump("operations", 1)
+            dispatched[0] += 1
             self.op_delay(1)
             if len(op.url) > batchmod.MAX_PART_URL:
                 resp = error_response(errors.ODataError(414, "", "The request URL is too long."), True)
@@ -259,9 +261,13 @@ class Service:
                 if op.content_id is not None:
                     ctx.content_ids.pop(op.content_id, None)
 
-        outcome = batchmod.execute(items, dispatch, self.store.changeset, register, forget,
-                                   continue_on_error=continue_on_error,
-                                   continue_after_failed_changeset=self.continue_after_failed_changeset)
+        try:
+            outcome = batchmod.execute(items, dispatch, self.store.changeset, register, forget,
+                                       continue_on_error=continue_on_error,
+                                       continue_after_failed_changeset=self.continue_after_failed_changeset)
+        finally:
+            if dispatched[0]:
+                self.bump("operations", dispatched[0])
         headers = [("Content-Type", f"multipart/mixed; boundary={outcome.boundary}"), ("OData-Version", "4.0")]
         if continue_on_error:
             headers.append(("Preference-Applied", "odata.continue-on-error"))

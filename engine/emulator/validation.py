@@ -150,10 +150,15 @@ class PayloadReader:
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
         plain = table.plain_create_columns if creating else table.plain_update_columns
+        binds = table.bind_navs
         for key, value in body.items():
             col = plain.get(key)
             if col is not None:  # a column the body may set as it is: only its value to check
                 values[key] = None if value is None else _COERCERS.get(col.type, _refuse)(table, col, value)
+                continue
+            nav = binds.get(key)
+            if nav is not None:  # "nav@odata.bind" of a single-valued navigation property
+                self._bind(table, nav, value, ctx, values, creating)
                 continue
             if key.startswith("@"):
                 if key == "@odata.type":
@@ -169,27 +174,7 @@ class PayloadReader:
                 if annotation != "odata.bind":
                     continue  # instance annotations (FormattedValue etc.) are ignored on write
                 if prop in table.navs:
-                    nav = table.navs[prop]
-                    if value is None:  # "nav@odata.bind": null disassociates (associate-disassociate docs)
-                        _clear_lookup(table, nav.column, values)
-                        continue
-                    if not isinstance(value, str):
-                        raise errors.payload_error(
-                            table.entity_set, f"The value of the 'odata.bind' annotation for the single-valued "
-                                              f"navigation property '{prop}' must be a string.")
-                    target, rid = self.resolve(value, ctx, table.entity_set)
-                    if target.logical != nav.target:
-                        raise errors.payload_error(
-                            table.entity_set,
-                            f"A resource of type 'Microsoft.Dynamics.CRM.{target.logical}' was bound to the "
-                            f"navigation property '{prop}' whose type is "
-                            f"'Microsoft.Dynamics.CRM.{nav.target}'.")
-                    col = table.columns[nav.column]
-                    if (creating and not col.create) or (not creating and not col.update):
-                        continue  # a read-only lookup is ignored like any read-only column
-                    values[nav.column] = rid
-                    if col.type_column:
-                        values[col.type_column] = target.logical
+                    self._bind(table, table.navs[prop], value, ctx, values, creating)
                     continue
                 if prop in table.collections:
                     coll = table.collections[prop]
@@ -244,6 +229,30 @@ class PayloadReader:
             if deep_single or any(name != "email_activity_parties" for name, _ in deep_coll):
                 raise errors.payload_error(table.entity_set, "Deep update is not supported.")
         return values, deep_single, deep_coll, coll_binds
+
+
+    def _bind(self, table: Table, nav, value: Any, ctx: WriteContext, values: dict, creating: bool) -> None:
+        """``nav@odata.bind``: set the lookup column to the bound row (null disassociates)."""
+        if value is None:  # "nav@odata.bind": null disassociates (associate-disassociate docs)
+            _clear_lookup(table, nav.column, values)
+            return
+        if not isinstance(value, str):
+            raise errors.payload_error(
+                table.entity_set, f"The value of the 'odata.bind' annotation for the single-valued "
+                                  f"navigation property '{nav.name}' must be a string.")
+        target, rid = self.resolve(value, ctx, table.entity_set)
+        if target.logical != nav.target:
+            raise errors.payload_error(
+                table.entity_set,
+                f"A resource of type 'Microsoft.Dynamics.CRM.{target.logical}' was bound to the "
+                f"navigation property '{nav.name}' whose type is "
+                f"'Microsoft.Dynamics.CRM.{nav.target}'.")
+        col = table.columns[nav.column]
+        if (creating and not col.create) or (not creating and not col.update):
+            return  # a read-only lookup is ignored like any read-only column
+        values[nav.column] = rid
+        if col.type_column:
+            values[col.type_column] = target.logical
 
 
 def _clear_lookup(table: Table, column: str, values: dict) -> None:
