@@ -30,6 +30,8 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
+# The versions' paths a request may use, with and without the closing slash.
+_VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.0", "v9.1", "v9.2"))
 # What urlsplit removes from a URL or treats as a fragment, besides a query's "?".
 _URL_SPECIAL = frozenset("#\t\r\n")
 
@@ -89,12 +91,10 @@ class Service:
                 parsed = urllib.parse.urlsplit(target)
                 target = parsed.path + ("?" + parsed.query if parsed.query else "")
         raw_path, _, query = target.partition("?")
-        prefix = "/api/data/v9.2/"
         if not raw_path.startswith("/"):
-            raw_path = prefix + raw_path  # relative part URLs in a batch ("tasks")
-        for version in ("v9.0", "v9.1", "v9.2"):
-            p = f"/api/data/{version}/"
-            if raw_path.startswith(p) or raw_path == p[:-1]:
+            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
+        for p, bare in _VERSION_ROOTS:
+            if raw_path.startswith(p) or raw_path == bare:
                 rest = raw_path[len(p):]
                 break
         else:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import errors
 from .references import WriteContext
 from .schema import Column, Table
-from .values import DATE_RE, GUID_RE, normalize_datetime, utf16_length
+from .values import DATE_RE, is_guid, normalize_datetime, utf16_length
 
 # .NET type names the range error quotes, per column kind.
 _CLR_TYPES = {"int": "System.Int32", "bigint": "System.Int64", "decimal": "System.Decimal",
@@ -110,7 +110,7 @@ def _datetime(table: Table, col: Column, value: Any) -> Any:
 
 
 def _guid(table: Table, col: Column, value: Any) -> Any:
-    if not isinstance(value, str) or not GUID_RE.match(value):
+    if not isinstance(value, str) or not is_guid(value):
         raise _wrong(table, col, value)
     return value.lower()
 
