@@ -354,8 +354,7 @@ def check_party(parent: Table, item: Any) -> None:
                                 "participationtypemask is required for an activity party.")
     if parent.party_masks and isinstance(mask, int) and not isinstance(mask, bool) and mask not in parent.party_masks:
         raise errors.outside_range("activityparty", "participationtypemask", mask, list(parent.party_masks))
-    has_party = any(k.startswith("partyid_") and k.endswith("@odata.bind") for k in item)
-    if not has_party and not item.get("addressused"):
+    if not item.get("addressused") and not any(k.startswith("partyid_") and k.endswith("@odata.bind") for k in item):
         raise errors.ODataError(
             400, "0x80040203",
             "An activity party needs a party (partyid_*@odata.bind) or an address (addressused).")
