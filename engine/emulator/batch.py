@@ -97,15 +97,29 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
         pos = nxt + 2 + len(delim)
 
 
+_BLOCKS: dict[bytes, dict[str, str]] = {}  # header blocks seen lately -> their headers
+
+
 def _headers(block: bytes) -> dict[str, str]:
     """Parse CRLF header lines; a bare LF means the client did not send CRLF.
 
     A name repeated in one block (compared case-insensitively) is refused, as the OData reader
-    does, rather than one value silently winning.
+    does, rather than one value silently winning. Blocks repeat (every request part of a batch
+    usually carries the same ``Content-Type``): a block read lately is answered from memory.
     """
-    out: dict[str, str] = {}
     if not block:
-        return out
+        return {}
+    found = _BLOCKS.get(block)
+    if found is None:
+        found = _read_headers(block)  # a refused block raises and is not remembered
+        if len(_BLOCKS) >= 512:
+            _BLOCKS.clear()
+        _BLOCKS[block] = found
+    return dict(found)
+
+
+def _read_headers(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
     try:
         # CRLF never sits inside a UTF-8 sequence: decoding first splits the same lines.
         lines = block.decode("utf-8").split("\r\n")
