@@ -31,9 +31,7 @@ _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
 # The versions' paths a request may use, with and without the closing slash.
-_VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.0", "v9.1", "v9.2"))
-# What urlsplit removes from a URL or treats as a fragment, besides a query's "?".
-_URL_SPECIAL = frozenset("#\t\r\n")
+_VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
 
 class Service:
@@ -83,8 +81,9 @@ class Service:
             target = root + target
         if "://" in target:
             rest = target[len(root):] if target.startswith(root) else None
-            if rest is not None and not _URL_SPECIAL.intersection(rest):
-                # Under the service root with nothing urlsplit would strip or cut: its path as is.
+            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
+                # (a fragment): its path as is.
                 path, _, query = rest.partition("?")
                 target = _ROOT_PATH + path + ("?" + query if query else "")
             else:

@@ -295,6 +295,8 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
     return BatchOutcome(status, boundary, _wrap(boundary, out))
 
 
+_PART_HEAD_TEXT = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+_PART_HEAD = _PART_HEAD_TEXT.encode("ascii")
 _STATUS_LINES: dict[int, bytes] = {}
 
 
@@ -307,17 +309,12 @@ def _status_line(status: int) -> bytes:
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:
     """One ``application/http`` part: part headers, status line, headers, blank line, body."""
-    lines = [b"Content-Type: application/http", b"Content-Transfer-Encoding: binary"]
-    if content_id is not None:
-        lines.append(f"Content-ID: {content_id}".encode("utf-8"))
-    lines.append(b"")
-    lines.append(_status_line(resp.status))
-    for name, value in resp.headers:
-        lines.append(f"{name}: {value}".encode("utf-8"))
-    lines.append(b"")
+    head = _PART_HEAD if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n".encode("utf-8")
+    lines = [f"{name}: {value}" for name, value in resp.headers]
+    lines.append("")
     # Joined lines end with the blank line that closes the headers; the delimiter's own CRLF
     # then follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
-    return CRLF.join(lines) + CRLF + resp.body
+    return head + CRLF + _status_line(resp.status) + CRLF + "\r\n".join(lines).encode("utf-8") + CRLF + resp.body
 
 
 def render_changeset(cs_boundary: str, responses: list[PartResponse]) -> bytes:

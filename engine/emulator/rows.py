@@ -180,8 +180,14 @@ class TableRows:
         columns = self._value_index[table]
         for column in columns.keys() & row.keys():
             v = row[column]
-            if v is not None:
-                _index_value(columns[column], v, rid)
+            if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
+                k = v.casefold() if isinstance(v, str) else v
+                idx = columns[column]
+                ids = idx.get(k)
+                if ids is None:
+                    idx[k] = {rid: None}
+                else:
+                    ids[rid] = None
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
