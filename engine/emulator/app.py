@@ -30,8 +30,8 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
-# What urlsplit removes from a URL or treats as a fragment, besides a query's "?".
-_URL_SPECIAL = frozenset("#\t\r\n")
+# The versions' paths a request may use, with and without the closing slash.
+_VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
 
 class Service:
@@ -81,20 +81,19 @@ class Service:
             target = root + target
         if "://" in target:
             rest = target[len(root):] if target.startswith(root) else None
-            if rest is not None and not _URL_SPECIAL.intersection(rest):
-                # Under the service root with nothing urlsplit would strip or cut: its path as is.
+            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
+                # (a fragment): its path as is.
                 path, _, query = rest.partition("?")
                 target = _ROOT_PATH + path + ("?" + query if query else "")
             else:
                 parsed = urllib.parse.urlsplit(target)
                 target = parsed.path + ("?" + parsed.query if parsed.query else "")
         raw_path, _, query = target.partition("?")
-        prefix = "/api/data/v9.2/"
         if not raw_path.startswith("/"):
-            raw_path = prefix + raw_path  # relative part URLs in a batch ("tasks")
-        for version in ("v9.0", "v9.1", "v9.2"):
-            p = f"/api/data/{version}/"
-            if raw_path.startswith(p) or raw_path == p[:-1]:
+            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
+        for p, bare in _VERSION_ROOTS:
+            if raw_path.startswith(p) or raw_path == bare:
                 rest = raw_path[len(p):]
                 break
         else:
@@ -233,8 +232,10 @@ class Service:
         ctx = WriteContext(service_root=root)
         auth = req.headers.get("authorization")
 
+        dispatched = [0]  # counted here, added to the server's statistics once per batch
+
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
-            self.bump("operations", 1)
+            dispatched[0] += 1
             self.op_delay(1)
             if len(op.url) > batchmod.MAX_PART_URL:
                 resp = error_response(errors.ODataError(414, "", "The request URL is too long."), True)
@@ -259,9 +260,13 @@ class Service:
                 if op.content_id is not None:
                     ctx.content_ids.pop(op.content_id, None)
 
-        outcome = batchmod.execute(items, dispatch, self.store.changeset, register, forget,
-                                   continue_on_error=continue_on_error,
-                                   continue_after_failed_changeset=self.continue_after_failed_changeset)
+        try:
+            outcome = batchmod.execute(items, dispatch, self.store.changeset, register, forget,
+                                       continue_on_error=continue_on_error,
+                                       continue_after_failed_changeset=self.continue_after_failed_changeset)
+        finally:
+            if dispatched[0]:
+                self.bump("operations", dispatched[0])
         headers = [("Content-Type", f"multipart/mixed; boundary={outcome.boundary}"), ("OData-Version", "4.0")]
         if continue_on_error:
             headers.append(("Preference-Applied", "odata.continue-on-error"))

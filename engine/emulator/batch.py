@@ -97,15 +97,29 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
         pos = nxt + 2 + len(delim)
 
 
+_BLOCKS: dict[bytes, dict[str, str]] = {}  # header blocks seen lately -> their headers
+
+
 def _headers(block: bytes) -> dict[str, str]:
     """Parse CRLF header lines; a bare LF means the client did not send CRLF.
 
     A name repeated in one block (compared case-insensitively) is refused, as the OData reader
-    does, rather than one value silently winning.
+    does, rather than one value silently winning. Blocks repeat (every request part of a batch
+    usually carries the same ``Content-Type``): a block read lately is answered from memory.
     """
-    out: dict[str, str] = {}
     if not block:
-        return out
+        return {}
+    found = _BLOCKS.get(block)
+    if found is None:
+        found = _read_headers(block)  # a refused block raises and is not remembered
+        if len(_BLOCKS) >= 512:
+            _BLOCKS.clear()
+        _BLOCKS[block] = found
+    return dict(found)
+
+
+def _read_headers(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
     try:
         # CRLF never sits inside a UTF-8 sequence: decoding first splits the same lines.
         lines = block.decode("utf-8").split("\r\n")
@@ -281,6 +295,8 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
     return BatchOutcome(status, boundary, _wrap(boundary, out))
 
 
+_PART_HEAD_TEXT = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+_PART_HEAD = _PART_HEAD_TEXT.encode("ascii")
 _STATUS_LINES: dict[int, bytes] = {}
 
 
@@ -293,17 +309,12 @@ def _status_line(status: int) -> bytes:
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:
     """One ``application/http`` part: part headers, status line, headers, blank line, body."""
-    lines = [b"Content-Type: application/http", b"Content-Transfer-Encoding: binary"]
-    if content_id is not None:
-        lines.append(f"Content-ID: {content_id}".encode("utf-8"))
-    lines.append(b"")
-    lines.append(_status_line(resp.status))
-    for name, value in resp.headers:
-        lines.append(f"{name}: {value}".encode("utf-8"))
-    lines.append(b"")
+    head = _PART_HEAD if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n".encode("utf-8")
+    lines = [f"{name}: {value}" for name, value in resp.headers]
+    lines.append("")
     # Joined lines end with the blank line that closes the headers; the delimiter's own CRLF
     # then follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
-    return CRLF.join(lines) + CRLF + resp.body
+    return head + CRLF + _status_line(resp.status) + CRLF + "\r\n".join(lines).encode("utf-8") + CRLF + resp.body
 
 
 def render_changeset(cs_boundary: str, responses: list[PartResponse]) -> bytes:

@@ -421,8 +421,9 @@ def normalize_datetime_literal(value: str) -> str:
                                  "'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range.")
 
 
-_ARRAY_STOP = re.compile(r'["\]]')  # what ends a stretch outside strings in [...]
-_STRING_STOP = re.compile(r'["\\]')  # what ends a stretch inside a JSON string
+# A whole "[...]" after its "[": runs of other characters and complete JSON strings (a
+# backslash escapes the next character), then "]". Possessive, so a failure is linear.
+_ARRAY_REST = re.compile(r'(?:[^"\]]++|"(?:[^"\\]++|\\[\s\S])*+")*+\]')
 _LITERAL_START = re.compile(r"['\[]")  # what prescan stops at
 
 
@@ -430,31 +431,15 @@ def _scan_array(text: str, start: int) -> int:
     """Return the index just past the ``[...]`` starting at ``start`` (strings may hold brackets).
 
     Only JSON (double-quoted) strings count: a single quote inside ``[...]`` is left to the
-    JSON check. Jumps from stop character to stop character: ``In(...)`` lists run to
-    thousands of values, and the whole filter is scanned twice.
+    JSON check. One pattern match: ``In(...)`` lists run to thousands of values, and the
+    whole filter is scanned twice.
     """
     if start >= len(text) or text[start] != "[":
         raise errors.bad_request(f"Syntax error at position {start} in '{text}'.")
-    i = start + 1
-    while True:
-        m = _ARRAY_STOP.search(text, i)
-        if m is None:
-            break
-        if m.group() == "]":
-            return m.end()
-        i = m.end()  # inside a string: to its closing quote, skipping escaped characters
-        while True:
-            m = _STRING_STOP.search(text, i)
-            if m is None:
-                break
-            if m.group() == "\\":
-                i = m.end() + 1
-                continue
-            i = m.end()
-            break
-        if m is None:
-            break
-    raise errors.bad_request(f"There is an unterminated literal at position {len(text)} in '{text}'.")
+    m = _ARRAY_REST.match(text, start + 1)
+    if m is None:
+        raise errors.bad_request(f"There is an unterminated literal at position {len(text)} in '{text}'.")
+    return m.end()
 
 
 _ARRAY_COMMA = ("Invalid JSON. A comma character ',' was expected in scope 'Array'. Every two elements in an "

@@ -28,7 +28,7 @@ def parse_key(text: str) -> str | dict[str, Any]:
     filtering refuses in a key value (``/ < > * % & : \\ ? +``).
     """
     text = text.strip()
-    if GUID_RE.match(text):
+    if is_guid(text):
         return text.lower()
     pairs: dict[str, Any] = {}
     pos = 0

@@ -76,6 +76,9 @@ class TableRows:
             for name, t in tables.items()}
         self._seq: dict[str, dict[str, int]] = {name: {} for name in tables}
         self._next_seq = 0
+        # id -> how many tables hold a row with it (kept beside the sequence numbers, which
+        # every stored row has), so a generated id is checked against the org in one lookup.
+        self._ids: dict[str, int] = {}
         # (table, id) -> the row before the transaction first touched it (None: it did not exist).
         self.journal: dict[tuple[str, str], dict | None] | None = None
         self.write_count = 0
@@ -177,12 +180,19 @@ class TableRows:
         columns = self._value_index[table]
         for column in columns.keys() & row.keys():
             v = row[column]
-            if v is not None:
-                _index_value(columns[column], v, rid)
+            if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
+                k = v.casefold() if isinstance(v, str) else v
+                idx = columns[column]
+                ids = idx.get(k)
+                if ids is None:
+                    idx[k] = {rid: None}
+                else:
+                    ids[rid] = None
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
             seq[rid] = self._next_seq
+            self._ids[rid] = self._ids.get(rid, 0) + 1
 
     def _index_replace(self, table: str, old: dict, row: dict, rid: str) -> None:
         """Move the index entries of ``rid`` from ``old`` to ``row``: only what changed moves."""
@@ -264,10 +274,15 @@ class TableRows:
 
     def holds(self, rid: str) -> bool:
         """Whether any table has a row with this id (server-generated ids must not collide)."""
-        for rows in self.rows.values():
-            if rid in rows:
-                return True
-        return False
+        return rid in self._ids
+
+    def _forget_seq(self, table: str, rid: str) -> None:
+        if self._seq[table].pop(rid, None) is not None:
+            left = self._ids[rid] - 1
+            if left:
+                self._ids[rid] = left
+            else:
+                del self._ids[rid]
 
     # ---------------------------------------------------------------- journaled writes
 
@@ -296,7 +311,7 @@ class TableRows:
         row = self.rows[table].pop(rid)
         self._touch(table, rid, row)
         self.index_remove(table, row)
-        self._seq[table].pop(rid, None)
+        self._forget_seq(table, rid)
 
     def rollback(self) -> None:
         """Restore every row the running transaction touched, then re-index the restored rows.
@@ -311,7 +326,7 @@ class TableRows:
                 self.index_remove(table, current)
             if old is None:
                 self.rows[table].pop(rid, None)
-                self._seq[table].pop(rid, None)
+                self._forget_seq(table, rid)
             else:
                 self.rows[table][rid] = old
         for (table, rid), old in journal.items():
@@ -326,5 +341,6 @@ class TableRows:
             self._seq[name] = {}
             for idx in self._value_index[name].values():
                 idx.clear()
+        self._ids.clear()
         for idx in self._key_index.values():
             idx.clear()

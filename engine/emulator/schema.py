@@ -133,6 +133,12 @@ class Table:
         """The columns an update body sets by name with nothing but a value check."""
         return self.plain_columns(creating=False)
 
+    @cached_property
+    def bind_navs(self) -> dict[str, NavSingle]:
+        """``"<nav>@odata.bind"`` -> its single-valued navigation property (the keys of a
+        write body that bind a lookup)."""
+        return {f"{name}@odata.bind": nav for name, nav in self.navs.items()}
+
     def plain_columns(self, creating: bool) -> dict[str, Column]:
         """The columns a create (or update) body sets by name with nothing but a value check:
         valid for that write, not a lookup, party list or file, not ``statecode`` (its own

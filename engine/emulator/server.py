@@ -200,6 +200,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.tls = tls
+        self._service_root: tuple[tuple, str] = ((), "")  # (host, port, TLS) it was formatted for
         self.latency_ms = latency_ms
         self.token_ttl = token_ttl
         self.state_file = Path(state_file) if state_file else None
@@ -246,8 +247,11 @@ class Emulator:
 
     @property
     def service_root(self) -> str:
-        """``base_url + "/api/data/v9.2/"``."""
-        return self.base_url + "/api/data/v9.2/"
+        """``base_url + "/api/data/v9.2/"``, formatted again only when host, port or TLS change."""
+        key = (self.tls, self.host, self.port)  # read several times per operation
+        if self._service_root[0] != key:
+            self._service_root = (key, self.base_url + "/api/data/v9.2/")
+        return self._service_root[1]
 
     def set_faults(self, profile: FaultProfile | str | None) -> None:
         """Replace the fault profile at runtime (resets the service-protection windows)."""

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import errors
 from .references import WriteContext
 from .schema import Column, Table
-from .values import DATE_RE, GUID_RE, normalize_datetime, utf16_length
+from .values import DATE_RE, is_guid, normalize_datetime, utf16_length
 
 # .NET type names the range error quotes, per column kind.
 _CLR_TYPES = {"int": "System.Int32", "bigint": "System.Int64", "decimal": "System.Decimal",
@@ -110,7 +110,7 @@ def _datetime(table: Table, col: Column, value: Any) -> Any:
 
 
 def _guid(table: Table, col: Column, value: Any) -> Any:
-    if not isinstance(value, str) or not GUID_RE.match(value):
+    if not isinstance(value, str) or not is_guid(value):
         raise _wrong(table, col, value)
     return value.lower()
 
@@ -150,10 +150,15 @@ class PayloadReader:
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
         plain = table.plain_create_columns if creating else table.plain_update_columns
+        binds = table.bind_navs
         for key, value in body.items():
             col = plain.get(key)
             if col is not None:  # a column the body may set as it is: only its value to check
                 values[key] = None if value is None else _COERCERS.get(col.type, _refuse)(table, col, value)
+                continue
+            nav = binds.get(key)
+            if nav is not None:  # "nav@odata.bind" of a single-valued navigation property
+                self._bind(table, nav, value, ctx, values, creating)
                 continue
             if key.startswith("@"):
                 if key == "@odata.type":
@@ -169,27 +174,7 @@ class PayloadReader:
                 if annotation != "odata.bind":
                     continue  # instance annotations (FormattedValue etc.) are ignored on write
                 if prop in table.navs:
-                    nav = table.navs[prop]
-                    if value is None:  # "nav@odata.bind": null disassociates (associate-disassociate docs)
-                        _clear_lookup(table, nav.column, values)
-                        continue
-                    if not isinstance(value, str):
-                        raise errors.payload_error(
-                            table.entity_set, f"The value of the 'odata.bind' annotation for the single-valued "
-                                              f"navigation property '{prop}' must be a string.")
-                    target, rid = self.resolve(value, ctx, table.entity_set)
-                    if target.logical != nav.target:
-                        raise errors.payload_error(
-                            table.entity_set,
-                            f"A resource of type 'Microsoft.Dynamics.CRM.{target.logical}' was bound to the "
-                            f"navigation property '{prop}' whose type is "
-                            f"'Microsoft.Dynamics.CRM.{nav.target}'.")
-                    col = table.columns[nav.column]
-                    if (creating and not col.create) or (not creating and not col.update):
-                        continue  # a read-only lookup is ignored like any read-only column
-                    values[nav.column] = rid
-                    if col.type_column:
-                        values[col.type_column] = target.logical
+                    self._bind(table, table.navs[prop], value, ctx, values, creating)
                     continue
                 if prop in table.collections:
                     coll = table.collections[prop]
@@ -244,6 +229,30 @@ class PayloadReader:
             if deep_single or any(name != "email_activity_parties" for name, _ in deep_coll):
                 raise errors.payload_error(table.entity_set, "Deep update is not supported.")
         return values, deep_single, deep_coll, coll_binds
+
+
+    def _bind(self, table: Table, nav, value: Any, ctx: WriteContext, values: dict, creating: bool) -> None:
+        """``nav@odata.bind``: set the lookup column to the bound row (null disassociates)."""
+        if value is None:  # "nav@odata.bind": null disassociates (associate-disassociate docs)
+            _clear_lookup(table, nav.column, values)
+            return
+        if not isinstance(value, str):
+            raise errors.payload_error(
+                table.entity_set, f"The value of the 'odata.bind' annotation for the single-valued "
+                                  f"navigation property '{nav.name}' must be a string.")
+        target, rid = self.resolve(value, ctx, table.entity_set)
+        if target.logical != nav.target:
+            raise errors.payload_error(
+                table.entity_set,
+                f"A resource of type 'Microsoft.Dynamics.CRM.{target.logical}' was bound to the "
+                f"navigation property '{nav.name}' whose type is "
+                f"'Microsoft.Dynamics.CRM.{nav.target}'.")
+        col = table.columns[nav.column]
+        if (creating and not col.create) or (not creating and not col.update):
+            return  # a read-only lookup is ignored like any read-only column
+        values[nav.column] = rid
+        if col.type_column:
+            values[col.type_column] = target.logical
 
 
 def _clear_lookup(table: Table, column: str, values: dict) -> None:
@@ -345,8 +354,7 @@ def check_party(parent: Table, item: Any) -> None:
                                 "participationtypemask is required for an activity party.")
     if parent.party_masks and isinstance(mask, int) and not isinstance(mask, bool) and mask not in parent.party_masks:
         raise errors.outside_range("activityparty", "participationtypemask", mask, list(parent.party_masks))
-    has_party = any(k.startswith("partyid_") and k.endswith("@odata.bind") for k in item)
-    if not has_party and not item.get("addressused"):
+    if not item.get("addressused") and not any(k.startswith("partyid_") and k.endswith("@odata.bind") for k in item):
         raise errors.ODataError(
             400, "0x80040203",
             "An activity party needs a party (partyid_*@odata.bind) or an address (addressused).")

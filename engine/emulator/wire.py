@@ -71,11 +71,13 @@ class _DuplicateProperty(Exception):
 def _unique_properties(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json.loads`` hook: the OData reader refuses a property named twice, where ``json``
     would silently keep the last value and hide a client bug that the service reports."""
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in out:
-            raise _DuplicateProperty(name)
-        out[name] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):  # a name came twice: report the first repeated one
+        seen: set[str] = set()
+        for name, _value in pairs:
+            if name in seen:
+                raise _DuplicateProperty(name)
+            seen.add(name)
     return out
 
 

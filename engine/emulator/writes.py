@@ -119,10 +119,10 @@ class Writer:
                 if table.columns[nav.column].type_column:
                     values[table.columns[nav.column].type_column] = child_table.logical
             # Rows are sparse (a column never written is absent and reads as null): the generated
-            # tables have up to 223 columns, and 200k emails must not hold 111 Nones each.
+            # tables have up to 223 columns, and 200k emails must not hold 111 Nones each. On
+            # create the state rules read nothing but the new values, so the row is their copy.
+            apply_state(table, values, values, creating=True)
             row = dict(values)
-            apply_state(table, values, row, creating=True)
-            row.update(values)
             self.finish_row(table, row, creating=True)
             self.rows.put(table.logical, row)
             _charge("create", table, values)
@@ -135,28 +135,30 @@ class Writer:
     def _create_children(self, parent: Table, parent_id: str, coll_name: str, items: list, ctx: WriteContext):
         coll = parent.collections[coll_name]
         child = self.rows.tables[coll.child]
-        if child.logical == "activityparty":
+        parties = child.logical == "activityparty"
+        if parties:
             check_one_sender(parent, items)
+        existing = self.rows.rows[child.logical]
+        tcol = child.columns[coll.child_column].type_column
+        prepare = self.reader.prepare
         for item in items:
-            if child.logical == "activityparty":
+            if parties:
                 check_party(parent, item)
-            values, deep_single, deep_coll, binds = self.reader.prepare(child, item, ctx, creating=True)
+            values, deep_single, deep_coll, binds = prepare(child, item, ctx, creating=True)
             if deep_single or deep_coll or binds:
                 raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
             cid = values.get(child.pk) or self.new_id()
-            if cid in self.rows.rows[child.logical]:
+            if cid in existing:
                 raise errors.duplicate_record()
             values[child.pk] = cid
             values[coll.child_column] = parent_id
             self.rules.on_create(child, values, self.rows.rows)
-            tcol = child.columns[coll.child_column].type_column
             if tcol:
                 values[tcol] = parent.logical
+            apply_state(child, values, values, creating=True)  # on create it reads only the values
             row = dict(values)
-            apply_state(child, values, row, creating=True)
-            row.update(values)
             self.finish_row(child, row, creating=True)
-            if child.logical == "activityparty":
+            if parties:
                 row["ispartydeleted"] = False
             self.rows.put(child.logical, row)
             _charge("create", child, values)
