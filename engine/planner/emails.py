@@ -25,7 +25,7 @@ from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
 from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
-from .threads import PARENT_COLUMNS, ThreadLinks, regarding_of_row
+from .threads import PARENT_COLUMNS, ThreadLinks, identity_key, regarding_of_row
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -50,12 +50,21 @@ class EmailPhase:
         # configured precedence
         self.address_book: dict[str, tuple[str, str] | None] = {}
         self._content_id = 0
-        self._seen_identities: dict[str, str] = {}
+        # identity digest → where it was first seen (source number << 40 | record index): one
+        # entry per email of the run, so no strings are kept (about 100 bytes an email; issue 13)
+        self._seen_identities: dict[bytes, int] = {}
+        self._seen_sources: dict[str, int] = {}
         # address → (bind key, bind value), or () for an unresolved address; filled lazily from
         # address_book, which only ever gains entries for addresses not seen before.
         self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
         # (change sets, job, coverage marks) of the chunks handed to the writer, oldest first
         self._in_flight: deque[tuple[list[ChangeSet], Any, dict[str, Coverage]]] = deque()
+
+    def _first_seen(self, packed: int) -> str:
+        """``messages.json record 3``: where the email packed in ``_seen_identities`` was read."""
+        number, index = packed >> 40, packed & ((1 << 40) - 1)
+        source = next(name for name, n in self._seen_sources.items() if n == number)
+        return str(RecordRef(source, index))
 
     def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
         """Map and write messages in chunks; extend each mailbox's coverage when done.
@@ -88,11 +97,13 @@ class EmailPhase:
                 report.count("email", "unchanged")
                 report.incremental_skipped += 1
                 continue
-            first = self._seen_identities.get(mapped.identity)
+            seen = identity_key(mapped.identity)
+            first = self._seen_identities.get(seen)
             if first is not None:
-                report.skip("email", str(ref), f"duplicate: same message as {first}")
+                report.skip("email", str(ref), f"duplicate: same message as {self._first_seen(first)}")
                 continue
-            self._seen_identities[mapped.identity] = str(ref)
+            source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
+            self._seen_identities[seen] = source << 40 | ref.index
             chunk.append(mapped)
             if len(chunk) >= EMAIL_CHUNK:
                 self._write(chunk, marks)

@@ -126,7 +126,8 @@ class Explainer:
             rec["id"] = body.get("activityid")
             if outcome == "create":
                 rec["reason"] = self._new_reason("no email in the org has this messageid")
-            rec["payload"] = {k: v for k, v in body.items() if k != "email_activity_parties"}
+            rec["payload"] = payload = dict(body)  # a C copy, then the parties go to their own list
+            payload.pop("email_activity_parties", None)
             rec["final_state"] = {"statecode": 1, "statuscode": 3 if email.outgoing else 4,
                                   "status": _STATUS[3 if email.outgoing else 4]}
             rec["parties"] = self._parties(email, body.get("email_activity_parties", []))
@@ -199,20 +200,23 @@ class Explainer:
     def _parties(self, email: Any, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = {(p.mask, p.address): p.name for p in email.parties}
         entry = self.resolution.entry
+        unresolved = ("no system user, contact, account or lead holds this address"
+                      if self.against_org else "not one of this run's contacts (empty-org preview)")
         out = []
         for party in parties:
             address = party.get("addressused", "")
             mask = party.get("participationtypemask")
-            item = entry(address)
-            item.pop("address", None)
-            item = {"role": ROLES.get(mask, mask), "address": address, "display_name": names.get((mask, address)),
-                    **item}
-            bind = next(((k, v) for k, v in party.items() if k.startswith("partyid_")), None)
-            if bind:
-                item["bind"] = {bind[0]: bind[1]}
-            elif item["status"] == "unresolved":
-                item["reason"] = ("no system user, contact, account or lead holds this address"
-                                  if self.against_org else "not one of this run's contacts (empty-org preview)")
+            found = entry(address)
+            found.pop("address", None)
+            item = {"role": ROLES.get(mask, mask), "address": address, "display_name": names.get((mask, address))}
+            item.update(found)
+            for k, v in party.items():
+                if k.startswith("partyid_"):
+                    item["bind"] = {k: v}
+                    break
+            else:
+                if item["status"] == "unresolved":
+                    item["reason"] = unresolved
             out.append(item)
         return out
 
