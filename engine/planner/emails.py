@@ -50,8 +50,7 @@ class EmailPhase:
         # configured precedence
         self.address_book: dict[str, tuple[str, str] | None] = {}
         self._content_id = 0
-        # identity digest → where it was first seen (source number << 40 | record index): one
-        # entry per email of the run, so no strings are kept (about 100 bytes an email; issue 13)
+        # identity digest → source number << 40 | record index: one entry per email, no strings
         self._seen_identities: dict[bytes, int] = {}
         self._seen_sources: dict[str, int] = {}
         # address → (bind key, bind value), or () for an unresolved address; filled lazily from
@@ -59,12 +58,6 @@ class EmailPhase:
         self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
         # (change sets, job, coverage marks) of the chunks handed to the writer, oldest first
         self._in_flight: deque[tuple[list[ChangeSet], Any, dict[str, Coverage]]] = deque()
-
-    def _first_seen(self, packed: int) -> str:
-        """``messages.json record 3``: where the email packed in ``_seen_identities`` was read."""
-        number, index = packed >> 40, packed & ((1 << 40) - 1)
-        source = next(name for name, n in self._seen_sources.items() if n == number)
-        return str(RecordRef(source, index))
 
     def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
         """Map and write messages in chunks; extend each mailbox's coverage when done.
@@ -100,7 +93,7 @@ class EmailPhase:
             seen = identity_key(mapped.identity)
             first = self._seen_identities.get(seen)
             if first is not None:
-                report.skip("email", str(ref), f"duplicate: same message as {self._first_seen(first)}")
+                report.skip("email", str(ref), f"duplicate: same message as {_first_seen(self._seen_sources, first)}")
                 continue
             source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
             self._seen_identities[seen] = source << 40 | ref.index
@@ -457,3 +450,9 @@ class RegardingLinks:
         else:
             self.ctx.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")
 
+
+def _first_seen(sources: dict[str, int], packed: int) -> str:
+    """``messages.json record 3``: where the email packed in ``_seen_identities`` was read."""
+    number, index = packed >> 40, packed & ((1 << 40) - 1)
+    source = next(name for name, n in sources.items() if n == number)
+    return str(RecordRef(source, index))

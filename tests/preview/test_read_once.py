@@ -95,3 +95,13 @@ def test_a_limit_beyond_the_input_reads_it_whole(tmp_path, capsys):
     assert main(["preview", "--messages", str(path), "--format", "ndjson", "--limit", "10"]) == 0
     [source] = json.loads(capsys.readouterr().out.splitlines()[0])["sources"]
     assert source == {"kind": "messages", "name": str(path), "records": 3}
+
+
+def test_a_message_twice_in_the_input_is_skipped_naming_the_first(tmp_path, capsys):
+    # the planner keeps a digest and a position per email, not strings: the reason still says where
+    path = tmp_path / "messages.json"
+    path.write_text(json.dumps([{**MSG, "id": "a"}, {**MSG, "id": "b"}, {**MSG, "id": "a"}]), encoding="utf-8")
+    assert main(["preview", "--messages", str(path), "--format", "ndjson"]) == 0
+    skipped = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"skipped"' in x]
+    assert [(r["record"], r["reason"]) for r in skipped if r["kind"] == "email"] == [
+        (f"{path} record 3 (id a)", f"duplicate: same message as {path} record 1")]
