@@ -10,7 +10,6 @@ as messages pass, so the next run skips the dates this one covered.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,14 +24,13 @@ from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
 from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
+from .inflight import ChunksInFlight
 from .threads import PARENT_COLUMNS, ThreadLinks, identity_key, regarding_of_row
 
 log = logging.getLogger("mail2dataverse.planner")
 
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
-#: Chunks whose writes may be in flight at once while the next one is planned.
-CHUNKS_IN_FLIGHT = 2
 ADDRESS_MAX = 320  # activityparty.addressused
 
 
@@ -56,8 +54,7 @@ class EmailPhase:
         # address → (bind key, bind value), or () for an unresolved address; filled lazily from
         # address_book, which only ever gains entries for addresses not seen before.
         self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
-        # (change sets, job, coverage marks) of the chunks handed to the writer, oldest first
-        self._in_flight: deque[tuple[list[ChangeSet], Any, dict[str, Coverage]]] = deque()
+        self.in_flight = ChunksInFlight(ctx.executor, self._finish)
 
     def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
         """Map and write messages in chunks; extend each mailbox's coverage when done.
@@ -109,16 +106,12 @@ class EmailPhase:
         for deferred in self.threads.rounds(EMAIL_CHUNK):
             items, later = self._plan(deferred, final=True)
             self._hand_over(items, later, marks, final=True)
-        self._settle_in_flight(0)
+        self.in_flight.settle()
         # Replies that failed only because the email they answer did: written again, unlinked.
         self._send_now(self.threads.orphaned(), marks, final=True)
         report.threads = self.threads.summary()
         report.attachments = self.attachments.summary()
-        resolved: dict[str, int] = {}
-        for hit in self.address_book.values():
-            key = hit[0] if hit else "unresolved"
-            resolved[key] = resolved.get(key, 0) + 1
-        report.addresses = dict(sorted(resolved.items()))
+        report.addresses = _address_counts(self.address_book)
         report.resolution = ctx.resolution
         if not ctx.executor.dry_run:
             for mailbox, mark in marks.items():
@@ -197,24 +190,14 @@ class EmailPhase:
 
     def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage], *,
                    final: bool) -> None:
-        """Submit a chunk's change sets and keep up to :data:`CHUNKS_IN_FLIGHT` chunks in flight,
-        settling the oldest beyond that: the client maps, looks up and encodes the next chunks
-        while the server works, and a slow tail of one chunk never leaves the slots idle."""
-        if items:
-            self._in_flight.append((items, submit(self.ctx.executor, items, phase=2), marks))
-        if later:
-            # Some reuse content a change set of this chunk stores: wait for it, then send them.
-            self._settle_in_flight(0)
-            self._send_now(later, marks, final=final)
-            return
+        """Hand a chunk's change sets to the writer (:mod:`.inflight`); ``later`` reuse content
+        a change set of this chunk stores: they are sent once everything before has settled."""
         if not items:
             self.ctx.state.commit()
-        self._settle_in_flight(CHUNKS_IN_FLIGHT)
-
-    def _settle_in_flight(self, keep: int) -> None:
-        """Settle the oldest chunks in flight, in order, until at most ``keep`` remain."""
-        while len(self._in_flight) > keep:
-            self._finish(*self._in_flight.popleft())
+        self.in_flight.add(items, marks)
+        if later:
+            self.in_flight.settle()
+            self._send_now(later, marks, final=final)
 
     def _plan(self, emails: list[MappedEmail], *, final: bool) -> tuple[list[ChangeSet], list[MappedEmail]]:
         """Change sets for ``emails``; a reply waiting for its parent is deferred (see .threads),
@@ -449,6 +432,15 @@ class RegardingLinks:
             body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"<{e.regarding.describe()}>"
         else:
             self.ctx.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")
+
+
+def _address_counts(address_book: dict[str, tuple[str, str] | None]) -> dict[str, int]:
+    """The report's ``addresses``: party addresses per table they resolved to, or unresolved."""
+    counts: dict[str, int] = {}
+    for hit in address_book.values():
+        key = hit[0] if hit else "unresolved"
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _first_seen(sources: dict[str, int], packed: int) -> str:
