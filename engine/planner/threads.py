@@ -298,23 +298,3 @@ def _unpack(entry: Any) -> tuple[str, tuple[str, str] | None]:
     """``(activityid, regarding)`` of a :func:`_pack`ed entry."""
     ident, regarding = (entry, None) if not isinstance(entry, tuple) else entry
     return (str(uuid.UUID(bytes=ident)) if isinstance(ident, bytes) else ident), regarding
-
-
-def tracking_id(e: MappedEmail) -> str | None:
-    """The ``conversationtrackingid`` of ``e``'s conversation (a GUID from mailbox + thread id)."""
-    return deterministic_id("thread", e.thread) if e.thread else None
-
-
-def regarding_of_row(row: dict[str, Any]) -> dict[str, str]:
-    """An org row's regarding as a create-body fragment (``{bind: url}``, or empty), for
-    :meth:`ThreadLinks.written`."""
-    bind = _regarding_bind(row)
-    return {bind[0]: bind[1]} if bind else {}
-
-
-def _regarding_bind(row: dict[str, Any]) -> tuple[str, str] | None:
-    """The regarding bind a row read with :data:`PARENT_COLUMNS` gives to its replies."""
-    rid, table = row.get("_regardingobjectid_value"), row.get("regardingobjecttypecode")
-    if rid and table in TABLES:
-        return f"regardingobjectid_{table}_email@odata.bind", f"/{TABLES[table][0]}({rid})"
-    return None
