@@ -247,18 +247,15 @@ class EmailPhase:
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 if explain is not None:
                     explain.email(e, "created", body=create.operation.body)
-                self.threads.written(e, create.operation.body["activityid"], create.operation.body)
             elif create is not None and create.error_code in DUPLICATE_CODES:
                 # Created by a concurrent run, or by this one before a lost response.
                 report.count("email", "unchanged")
                 ctx.remember("email", e.identity, create.operation.body["activityid"], {"messageid": e.identity}, e.ref)
                 if explain is not None:
                     explain.email(e, "unchanged", reason="created meanwhile by another run (duplicate key)")
-                self.threads.written(e, create.operation.body["activityid"], create.operation.body)
             else:
                 body = create.operation.body if create else cs.operations[0].body
-                self.threads.did_not_land(e, body["activityid"], body)
-                if self.threads.parent_failed(body):
+                if self.threads.did_not_land(e, body["activityid"], body):
                     continue  # the email it answers failed: written again unlinked (see .threads)
                 bad = next((r for r in rs if not r.ok and not r.rolled_back), create)
                 if explain is not None:

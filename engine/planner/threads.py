@@ -152,19 +152,21 @@ class ThreadLinks:
             return frozenset()
         return frozenset({("emails", bind[len("/emails("):-1].lower())})
 
-    def parent_failed(self, body: dict[str, Any] | None) -> bool:
+    def _parent_failed(self, body: dict[str, Any] | None) -> bool:
         """Whether the email a create ``body`` links to is one of this run's that did not land."""
         return any(key[1] in self.failed for key in self.after(body or {}))
 
-    def did_not_land(self, e: MappedEmail, activity_id: str, body: dict[str, Any] | None) -> None:
-        """``e`` failed: later replies no longer link to it, and if it failed because its own
-        parent had failed, it is kept for :meth:`orphaned` (written again, unlinked)."""
+    def did_not_land(self, e: MappedEmail, activity_id: str, body: dict[str, Any] | None) -> bool:
+        """``e`` failed: later replies no longer link to it. True when it failed because its own
+        parent had failed: it is then kept for :meth:`orphaned` (written again, unlinked)."""
         self.pending.discard(_key(e.identity))  # its replies stop waiting for it
         if not self.enabled:
-            return
-        if self.parent_failed(body):
+            return False
+        orphan = self._parent_failed(body)
+        if orphan:
             self._orphans.append(e)
         self.failed.add(activity_id.lower())
+        return orphan
 
     def orphaned(self) -> list[MappedEmail]:
         """The replies that failed only because their parent did (taken: each is returned once);
