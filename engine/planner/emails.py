@@ -104,6 +104,7 @@ class EmailPhase:
         # stream through the writer like the chunks above: a reply waits in the writer, not
         # here, for the email it answers (ChangeSet.after).
         for deferred in self.threads.rounds(EMAIL_CHUNK):
+            self._resolve(deferred)
             items, later = self._plan(deferred, final=True)
             self._hand_over(items, later, marks, final=True)
         self.in_flight.settle()
@@ -119,7 +120,8 @@ class EmailPhase:
             ctx.state.commit()
 
     def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> None:
-        """Look up and plan ``emails`` and hand their writes to the executor (:meth:`_hand_over`)."""
+        """Look up ``emails`` (already written? their thread parents), defer the replies that
+        must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`)."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -137,43 +139,17 @@ class EmailPhase:
                 todo.append(e)
                 seen_on_email({p.address for p in e.parties})
 
-        # Round 1: existing emails, party addresses and regarding targets, in one go.
-        addresses = sorted({p.address for e in todo for p in e.parties if p.address not in self.address_book})
-        tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
+        # Existing emails and thread parents first: they decide what is written now.
         specs: list[Spec] = [("email", "messageid", [k for e in todo for k in (e.identity, *e.aliases)], PARENT_COLUMNS)]
-        # This run's contacts are bound without a lookup unless a table ranked before
-        # "contact" holds the same address (a system user, in the default precedence).
-        before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
-        specs += [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts],
-                   (NAME_COLUMN[t],) if t in NAME_COLUMN else ())
-                  for t in tables]
-        targets = {e.regarding for e in todo if e.regarding is not None and not self.regarding.known(e.regarding)}
-        target_specs = self.regarding.specs(targets)
-        specs += [s for s, _ in target_specs]
         parent_ids, thread_ids = self.threads.wanted(todo)
         specs += [("email", "messageid", parent_ids, PARENT_COLUMNS),
                   ("email", "conversationtrackingid", thread_ids, PARENT_COLUMNS)]
         found = self.lookups.many(specs)
-        self.threads.settle(found[-2], found[-1])
+        self.threads.settle(found[1], found[2])
         existing = found[0]
-        resolve = ctx.resolution.resolve
-        for address in addresses:
-            hit = None
-            name, via = None, "org"
-            for t, rows in zip(tables, found[1 : 1 + len(tables)]):
-                if t == "contact" and address in ctx.run_contacts:
-                    hit, via = ("contact", ctx.run_contacts[address]), "this run"
-                    break
-                row = rows.get(address)
-                if row is not None:
-                    hit = (t, row[TABLES[t][1]])
-                    name = row.get(NAME_COLUMN.get(t, ""))
-                    break
-            self.address_book[address] = hit
-            resolve(address, hit, name=name, via=via)
-        self.regarding.settle(target_specs, found[1 + len(tables) : -2])
-
-        new: list[MappedEmail] = []
+        now: list[MappedEmail] = []
+        ahead: set[bytes] = set()  # what replies find the emails in `now` by
+        threads = self.threads
         for e in todo:
             row = next((existing[k.lower()] for k in (e.identity, *e.aliases) if k.lower() in existing), None)
             if row is not None:
@@ -184,9 +160,49 @@ class EmailPhase:
                 ctx.remember("email", e.identity, row["activityid"], {"messageid": e.identity}, e.ref)
                 self.threads.written(e, row["activityid"], regarding_of_row(row))
                 continue
-            new.append(e)
-        items, later = self._plan(new, final=False)
+            if threads.must_wait(e, final=False) and not threads.held_back(e, ahead):
+                # Its parent is not known, nor planned before it here: the deferred pass
+                # resolves its parties then (see .threads); no lookups for it now.
+                threads.defer(e)
+                continue
+            now.append(e)
+            ahead.update(threads.keys_of(e))
+        self._resolve(now)
+        items, later = self._plan(now, final=False)
         self._hand_over(items, later, marks, final=False)
+
+    def _resolve(self, emails: list[MappedEmail]) -> None:
+        """Look up what ``emails``' parties and regarding targets are, where not known yet:
+        party addresses in the configured precedence, then the regarding targets."""
+        ctx = self.ctx
+        addresses = sorted({p.address for e in emails for p in e.parties if p.address not in self.address_book})
+        tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
+        # This run's contacts are bound without a lookup unless a table ranked before
+        # "contact" holds the same address (a system user, in the default precedence).
+        before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
+        specs: list[Spec] = [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts],
+                              (NAME_COLUMN[t],) if t in NAME_COLUMN else ())
+                             for t in tables]
+        targets = {e.regarding for e in emails if e.regarding is not None and not self.regarding.known(e.regarding)}
+        target_specs = self.regarding.specs(targets)
+        specs += [s for s, _ in target_specs]
+        found = self.lookups.many(specs) if specs else []
+        resolve = ctx.resolution.resolve
+        for address in addresses:
+            hit = None
+            name, via = None, "org"
+            for t, rows in zip(tables, found[: len(tables)]):
+                if t == "contact" and address in ctx.run_contacts:
+                    hit, via = ("contact", ctx.run_contacts[address]), "this run"
+                    break
+                row = rows.get(address)
+                if row is not None:
+                    hit = (t, row[TABLES[t][1]])
+                    name = row.get(NAME_COLUMN.get(t, ""))
+                    break
+            self.address_book[address] = hit
+            resolve(address, hit, name=name, via=via)
+        self.regarding.settle(target_specs, found[len(tables):])
 
     def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage], *,
                    final: bool) -> None:
@@ -205,12 +221,20 @@ class EmailPhase:
         items: list[ChangeSet] = []
         later: list[MappedEmail] = []
         threads = self.threads
+        postponed: set[bytes] = set()  # what replies find the emails in `later` by
         for e in emails:
+            if postponed and threads.held_back(e, postponed):
+                # It answers an email put back below: it goes after it (a deferred pass
+                # hands a reply over in the same chunk as its parent, see .threads).
+                later.append(e)
+                postponed.update(threads.keys_of(e))
+                continue
             cs = self._changeset(e, final)
             if cs is None:
                 threads.defer(e)
             elif cs is POSTPONED:
                 later.append(e)
+                postponed.update(threads.keys_of(e))
             else:
                 # Known to its replies from now on; sent after the email it answers (see .threads).
                 body = cs.operations[0].body

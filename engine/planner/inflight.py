@@ -16,7 +16,7 @@ from ..operations import ChangeSet
 from .context import Executor, submit
 
 #: Chunks whose writes may be in flight at once while the next one is planned.
-CHUNKS_IN_FLIGHT = 2
+CHUNKS_IN_FLIGHT = 4
 
 
 class ChunksInFlight:

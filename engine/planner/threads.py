@@ -14,10 +14,9 @@ the org by ``conversationtrackingid``.
 
 Order within an export must not matter, and a Nylas export is newest first, so replies usually
 come before what they answer. Since the links cannot be added later (create-only), a reply whose
-parent is not known yet is *deferred*: spooled to a temporary file (nothing held in memory) and
-written after the rest of the run, oldest first, in rounds — a deferred email whose parent is
-itself still deferred waits for the next round. What is still unresolved after that is written
-unlinked.
+parent is not known yet is *deferred*: spooled to a temporary file (:mod:`.deferred`) and
+written after the rest of the run, oldest first, in one pass (a reply dated before the email it
+answers waits for a second). What is still unresolved after that is written unlinked.
 
 An email of this run counts as known the moment its create is handed to the writer, not when it
 has landed: its id is deterministic, so a reply can be planned against it at once, and the
@@ -31,14 +30,13 @@ it lands, unlinked, rather than failing for its parent's sake.
 from __future__ import annotations
 
 import hashlib
-import pickle
-import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from ..model import MappedEmail, deterministic_id
 from .context import TABLES, RunContext
+from .deferred import EmailSpool
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
 PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
@@ -57,8 +55,7 @@ class ThreadLinks:
         self._by_message_id: dict[bytes, Any] = {}
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
         self._by_thread: dict[bytes, Any] = {}
-        self._spool: IO[bytes] | None = None
-        self._deferred: list[tuple[float, int]] = []  # (date, spool offset)
+        self._spool = EmailSpool()
         self.pending: set[bytes] = set()  # identities (_key) deferred and not yet written
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
@@ -195,62 +192,63 @@ class ThreadLinks:
 
     def defer(self, e: MappedEmail) -> None:
         """Spool ``e`` until the rest of the run is written."""
-        if self._spool is None:
-            self._spool = tempfile.TemporaryFile(prefix="mail2dataverse-replies-")
-        self._spool.seek(0, 2)
-        offset = self._spool.tell()
-        pickle.dump(e, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
-        self._deferred.append((e.date.timestamp() if e.date else 0.0, offset))
+        self._spool.add(e, e.date.timestamp() if e.date else 0.0)
         self.pending.add(_key(e.identity))
         self.stats["deferred"] += 1
 
     def rounds(self, size: int) -> Iterator[list[MappedEmail]]:
         """The deferred emails, oldest first, in chunks of at most ``size``.
 
-        Each pass yields the emails whose parent is no longer pending; the caller writes them
-        (linking with ``final=True``, and calling :meth:`written`) before the next chunk is
-        read. When a pass frees nothing (a loop of replies), the rest comes as it is and is
-        written with whatever link is known.
+        The caller plans each chunk in order (linking with ``final=True``, calling
+        :meth:`written`) before the next one is read, so an email is known to everything after
+        it the moment it is yielded: a reply can come in the same chunk as the email it answers,
+        right after it, and the writer sends the two in that order (``ChangeSet.after``). Nylas
+        lists a conversation newest first, so oldest first is one pass. Only a reply dated
+        before the email it answers (a skewed clock) waits for a further pass. When a pass
+        frees nothing (a loop of replies), the rest comes as it is and is written with whatever
+        link is known.
         """
-        if self._spool is None:
+        spool = self._spool
+        if not spool:
             return
-        todo = sorted(self._deferred)
-        self._deferred = []
+        pending = self.pending
         try:
+            todo = spool.oldest_first()
             while todo:
-                later: list[tuple[float, int]] = []
+                later: list[int] = []
                 chunk: list[MappedEmail] = []
-                progressed = False
-                starting: set[str] = set()  # conversations whose first email is in this chunk
-                for entry in todo:
-                    e = self._load(entry[1])
-                    key = tracking_id(e)
-                    if any(_key(r) in self.pending for r in e.replies_to) or (
-                            key in starting and _key(key) not in self._by_thread):
-                        later.append(entry)
+                for n in todo:
+                    e = spool.load(n)
+                    if any(_key(r) in pending for r in e.replies_to):
+                        later.append(n)
                         continue
-                    progressed = True
+                    pending.discard(_key(e.identity))  # planned before anything that follows it
                     chunk.append(e)
-                    if key:
-                        starting.add(key)
                     if len(chunk) >= size:
                         yield chunk
-                        chunk, starting = [], set()
+                        chunk = []
                 if chunk:
                     yield chunk
-                if not progressed:
+                if len(later) == len(todo):
                     for start in range(0, len(later), size):
-                        yield [self._load(off) for _, off in later[start:start + size]]
+                        yield [spool.load(n) for n in later[start:start + size]]
                     break
                 todo = later
         finally:
-            self._spool.close()
-            self._spool = None
+            spool.close()
 
-    def _load(self, offset: int) -> MappedEmail:
-        assert self._spool is not None
-        self._spool.seek(offset)
-        return pickle.load(self._spool)  # our own spool file, written by defer() above
+    def held_back(self, e: MappedEmail, postponed: set[bytes]) -> bool:
+        """Whether ``e`` answers an email of ``postponed`` (keys from :meth:`keys_of`), one a
+        chunk put back for later: it then goes after that email, not before it unlinked."""
+        if any(_key(r) in postponed for r in e.replies_to):
+            return True
+        key = tracking_id(e)
+        return key is not None and _key(key) in postponed and _key(key) not in self._by_thread
+
+    def keys_of(self, e: MappedEmail) -> list[bytes]:
+        """What replies find ``e`` by (its identities and its conversation), for :meth:`held_back`."""
+        key = tracking_id(e)
+        return [_key(i) for i in (e.identity, *e.aliases)] + ([_key(key)] if key else [])
 
     def summary(self) -> dict[str, Any]:
         """The report's ``threads`` section: counts and the first links, each explained."""

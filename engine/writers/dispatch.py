@@ -46,7 +46,7 @@ log = logging.getLogger("mail2dataverse.webapi")
 
 #: Work is shared out over the slots only down to batches of this much server time: below it,
 #: one request more costs more than the parallelism wins.
-MIN_SHARE_SECONDS = 2.0
+MIN_SHARE_SECONDS = 0.5
 #: How often one item may be throttled before its 429 becomes its result.
 MAX_THROTTLES = 50
 
