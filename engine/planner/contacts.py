@@ -213,7 +213,7 @@ class TableWriter:
             ops.append(Operation("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple", {"Targets": targets},
                                  tag=BulkTag("update", table, chunk), rows=Rows(entity_set, pk, tuple(p.id for p, _ in chunk))))
 
-        results = ctx.executor.run(ops, phase=1) if ops else []
+        results = ctx.run(ops, phase=1) if ops else []
         retry: list[Operation] = []
         upserted: list[Planned] = []
         for res in results:
@@ -233,7 +233,7 @@ class TableWriter:
                 retry.append(self._single_write(table, kind, item, alt_key))
         raced: list[Planned] = []
         if retry:
-            for res in ctx.executor.run(retry, phase=1):
+            for res in ctx.run(retry, phase=1):
                 kind, _, item = res.operation.tag
                 p = item[0] if kind == "update" else item
                 if res.ok and kind == "upsert":

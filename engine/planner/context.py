@@ -8,7 +8,7 @@ facts phase 1 learns for phase 2 (which accounts and contacts exist, under which
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,6 +68,10 @@ class _Done:
 
     def __init__(self, results: list[Result]):
         self._results = results
+
+    def done(self) -> bool:
+        """Always: the work ran when it was handed over."""
+        return True
 
     def result(self) -> list[Result]:
         """The results."""
@@ -133,6 +137,23 @@ class RunContext:
     resolution: Resolution = field(default_factory=Resolution)
     #: told why each record ends as it does (the preview); None in a sync
     explain: Explainer | None = None
+    #: work to do while waiting for the org (:meth:`run`): one small step a call, False when
+    #: it has nothing to do for now. Phase 2's first pass, while phase 1 waits (.run).
+    idle: Callable[[], bool] | None = None
+
+    def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
+        """Hand ``items`` to the executor and wait for their results, doing :attr:`idle` work
+        meanwhile (never re-entered: the lookups an idle step makes just wait)."""
+        job = submit(self.executor, items, phase=phase)
+        idle = self.idle
+        if idle is not None and not job.done():
+            self.idle = None
+            try:
+                while not job.done() and idle():
+                    pass
+            finally:
+                self.idle = idle
+        return job.result()
 
     def remember(self, table: str, key: str, dataverse_id: str | None, columns: dict[str, Any], ref: RecordRef) -> None:
         """Record a write in the state store; a dry run writes nothing, so it remembers nothing."""

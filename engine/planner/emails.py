@@ -10,7 +10,7 @@ as messages pass, so the next run skips the dates this one covered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..lookup import LIKE_FORMS, OrgLookup
@@ -28,6 +28,9 @@ from .inflight import ChunksInFlight
 from .threads import PARENT_COLUMNS, ThreadLinks, identity_key, regarding_of_row
 
 log = logging.getLogger("mail2dataverse.planner")
+
+#: What the first pass yields while it waits for phase 1 (EmailPhase.start).
+_BLOCKED = object()
 
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
@@ -55,51 +58,46 @@ class EmailPhase:
         # address_book, which only ever gains entries for addresses not seen before.
         self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
         self.in_flight = ChunksInFlight(ctx.executor, self._finish)
+        self._marks: dict[str, Coverage] = {}
+        self._first: Iterator[object] | None = None  # the first pass (start)
+        self._may_write = False  # phase 1 has ended: its contacts are known (run)
 
-    def run(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
-        """Map and write messages in chunks; extend each mailbox's coverage when done.
+    def start(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
+        """Begin the first pass over ``records``; :meth:`step` advances it, :meth:`run` ends the phase.
 
-        A mailbox's coverage is the set of date ranges in which every message is known to be in
-        the org. A message dated inside it is counted unchanged without being written. It rests
-        on what the Nylas CLI guarantees of an export (newest first, every message from the
-        oldest one exported up to the newest), which holds for ``--all`` and ``--limit N`` alike:
-        so a first run with ``--limit`` and a later complete export still writes the older mail.
+        The first pass may run while phase 1 waits for the org (:attr:`RunContext.idle`): it
+        reads, maps and looks up emails, and defers the replies whose parent is not known yet,
+        all of which needs nothing from phase 1. Nylas lists the newest mail first, so in a
+        mailbox of conversations that is nearly all of it. The first email it could write now
+        (its parties need phase 1's contacts) stops it until :meth:`run`.
         """
-        ctx, report = self.ctx, self.ctx.report
         # Where attachment content comes from: the source's provider, or none (plain JSON).
         self.attachments.content = getattr(records, "attachment_content", None)
-        marks: dict[str, Coverage] = {}
-        chunk: list[MappedEmail] = []
-        for ref, record in records:
-            report.inputs["messages"] += 1
-            mapped = ctx.mappings.map_message(record, ref)
-            if isinstance(mapped, Skip):
-                report.skip("email", str(ref), mapped.reason)
-                continue
-            for note in mapped.warnings:  # a participant address refused: the email goes without it
-                report.warnings.append(f"{ref}: {note}")
-            mailbox = mapped.mailbox or ref.source
-            mark = marks.get(mailbox)
-            if mark is None:
-                mark = marks[mailbox] = Coverage([] if ctx.full else ctx.state.coverage(mailbox))
-            mark.seen(mapped.date)
-            if mapped.date and mark.previous and covered(mark.previous, mapped.date):
-                report.count("email", "unchanged")
-                report.incremental_skipped += 1
-                continue
-            seen = identity_key(mapped.identity)
-            first = self._seen_identities.get(seen)
-            if first is not None:
-                report.skip("email", str(ref), f"duplicate: same message as {_first_seen(self._seen_sources, first)}")
-                continue
-            source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
-            self._seen_identities[seen] = source << 40 | ref.index
-            chunk.append(mapped)
-            if len(chunk) >= EMAIL_CHUNK:
-                self._write(chunk, marks)
-                chunk = []
-        if chunk:
-            self._write(chunk, marks)
+        self._first = self._first_pass(records, self._marks)
+
+    def step(self) -> bool:
+        """One record of the first pass; False once it is done or must wait for phase 1."""
+        if self._first is None or next(self._first, _BLOCKED) is _BLOCKED:
+            return False
+        return True
+
+    def run(self, records: Iterable[tuple[RecordRef, Any]] | None = None) -> None:
+        """Map and write messages in chunks; extend each mailbox's coverage when done.
+
+        ``records`` is needed only when :meth:`start` was not called. A mailbox's coverage is
+        the set of date ranges in which every message is known to be in the org. A message
+        dated inside it is counted unchanged without being written. It rests on what the Nylas
+        CLI guarantees of an export (newest first, every message from the oldest one exported
+        up to the newest), which holds for ``--all`` and ``--limit N`` alike: so a first run
+        with ``--limit`` and a later complete export still writes the older mail.
+        """
+        ctx, report = self.ctx, self.ctx.report
+        if self._first is None:
+            self.start(records if records is not None else ())
+        self._may_write = True
+        for _ in self._first:
+            pass
+        marks = self._marks
         # Replies whose parent came later in the export, oldest first (see .threads). They
         # stream through the writer like the chunks above: a reply waits in the writer, not
         # here, for the email it answers (ChangeSet.after).
@@ -119,9 +117,49 @@ class EmailPhase:
                 ctx.state.add_coverage(mailbox, mark.ranges())
             ctx.state.commit()
 
-    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> None:
+    def _first_pass(self, records: Iterable[tuple[RecordRef, Any]], marks: dict[str, Coverage]) -> Iterator[object]:
+        """Read, map and write ``records`` in chunks; yields after each record (see :meth:`start`)."""
+        ctx, report = self.ctx, self.ctx.report
+        chunk: list[MappedEmail] = []
+        for ref, record in records:
+            report.inputs["messages"] += 1
+            mapped = ctx.mappings.map_message(record, ref)
+            if isinstance(mapped, Skip):
+                report.skip("email", str(ref), mapped.reason)
+                yield None
+                continue
+            for note in mapped.warnings:  # a participant address refused: the email goes without it
+                report.warnings.append(f"{ref}: {note}")
+            mailbox = mapped.mailbox or ref.source
+            mark = marks.get(mailbox)
+            if mark is None:
+                mark = marks[mailbox] = Coverage([] if ctx.full else ctx.state.coverage(mailbox))
+            mark.seen(mapped.date)
+            if mapped.date and mark.previous and covered(mark.previous, mapped.date):
+                report.count("email", "unchanged")
+                report.incremental_skipped += 1
+                yield None
+                continue
+            seen = identity_key(mapped.identity)
+            first = self._seen_identities.get(seen)
+            if first is not None:
+                report.skip("email", str(ref), f"duplicate: same message as {_first_seen(self._seen_sources, first)}")
+                yield None
+                continue
+            source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
+            self._seen_identities[seen] = source << 40 | ref.index
+            chunk.append(mapped)
+            if len(chunk) >= EMAIL_CHUNK:
+                yield from self._write(chunk, marks)
+                chunk = []
+            yield None
+        if chunk:
+            yield from self._write(chunk, marks)
+
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> Iterator[object]:
         """Look up ``emails`` (already written? their thread parents), defer the replies that
-        must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`)."""
+        must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`).
+        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -167,6 +205,8 @@ class EmailPhase:
                 continue
             now.append(e)
             ahead.update(threads.keys_of(e))
+        while now and not self._may_write:
+            yield _BLOCKED
         self._resolve(now)
         items, later = self._plan(now, final=False)
         self._hand_over(items, later, marks, final=False)

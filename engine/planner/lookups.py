@@ -67,7 +67,7 @@ class OrgLookups:
         if not ops:
             return out
         rows_of: list[list[dict[str, Any]]] = [[] for _ in specs]
-        for res in executor.run(ops, phase=0):
+        for res in self.ctx.run(ops, phase=0):
             i = res.operation.tag
             if not res.ok:
                 # A failed lookup must not turn into creates that duplicate existing rows.
@@ -139,7 +139,7 @@ class OrgLookups:
                                          orderby="createdon desc"))
             for chunk in chunks(account_ids, self.ctx.config.lookup_chunk)
         ]
-        for res in self.ctx.executor.run(ops, phase=0):
+        for res in self.ctx.run(ops, phase=0):
             if not res.ok:
                 raise LookupFailed(f"lookup of {table} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}")
             rows = list((res.body or {}).get("value", []))
@@ -166,7 +166,7 @@ class OrgLookups:
             path = odata.query(entity_set, select=[pk], filter=like_filter(t.by, t.column or "", t.value),
                                orderby="createdon asc") + "&$top=2"
             ops.append(Operation("GET", path, tag=t))
-        for res in self.ctx.executor.run(ops, phase=0):
+        for res in self.ctx.run(ops, phase=0):
             t = res.operation.tag
             if not res.ok:
                 raise LookupFailed(f"lookup of {t.describe()} failed: HTTP {res.status} "

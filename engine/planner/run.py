@@ -49,7 +49,16 @@ class Planner:
         """Sync ``contacts`` then ``messages``; returns the report (also kept on ``self.report``)."""
         self.preflight()
         with _relaxed_gc():
-            self.phase_contacts(contacts)
+            ctx = self.context
+            if ctx.explain is None and not self.executor.dry_run:
+                # While phase 1 waits for the org, phase 2 reads, maps and defers what it can
+                # (EmailPhase.start). Not in a preview: its records come in a fixed order.
+                self.emails.start(messages)
+                ctx.idle = self.emails.step
+            try:
+                self.phase_contacts(contacts)
+            finally:
+                ctx.idle = None
             self.phase_emails(messages)
         return self.report
 
@@ -73,7 +82,8 @@ class Planner:
         self.contacts.run(records)
 
     def phase_emails(self, records: Iterable[tuple[RecordRef, Any]]) -> None:
-        """Phase 2: map and write messages in chunks, extending coverage (:mod:`.emails`)."""
+        """Phase 2: map and write messages in chunks, extending coverage (:mod:`.emails`);
+        continues the first pass when it began during phase 1."""
         self.emails.run(records)
 
 

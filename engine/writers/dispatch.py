@@ -158,8 +158,14 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ the caller's side
 
-    def submit(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True) -> Job:
-        """Queue ``items``; the :class:`Job` gives their results when they are all settled."""
+    def submit(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True,
+               first: bool = False) -> Job:
+        """Queue ``items``; the :class:`Job` gives their results when they are all settled.
+
+        ``first`` puts them ahead of everything queued (in their order): the planner's lookups,
+        which it waits for while thousands of writes are queued. Reads travel in batches of
+        their own (:meth:`_take`), so their answer does not wait for slow writes.
+        """
         job = Job(items, continue_on_error)
         if not job.items:
             return job
@@ -167,7 +173,10 @@ class Dispatcher:
         with self._cond:
             if self._closed:
                 raise RuntimeError("the Web API client is closed")
-            self._queue.extend(entries)
+            if first:
+                self._queue.extendleft(reversed(entries))
+            else:
+                self._queue.extend(entries)
             self._queued_units += sum(e.units for e in entries)
             for e in entries:
                 if isinstance(e.item, ChangeSet):
@@ -224,6 +233,7 @@ class Dispatcher:
             return []
         head = self._queue[0]
         coe = head.job.continue_on_error
+        reading = _is_read(head.item)
         share = fair_share(self._queued_units, self.governor.slots, self.sizer.share_floor(head.kind, MIN_SHARE_SECONDS))
         batch: list[_Entry] = []
         taken: list[int] = []
@@ -234,6 +244,8 @@ class Dispatcher:
         batch_rows: set = set()
         open_rows = self._open_rows
         for position, e in enumerate(self._queue):
+            if _is_read(e.item) != reading:
+                break  # reads and writes go in separate batches: a read's answer never waits for writes
             if e.job.continue_on_error != coe or (e.keys and any(k in self._busy_keys for k in e.keys)):
                 continue
             after = e.item.after if isinstance(e.item, ChangeSet) else None
@@ -413,6 +425,11 @@ class Dispatcher:
             self._queue.extendleft(reversed(entries))
             self._queued_units += sum(e.units for e in entries)
             self._cond.notify_all()
+
+
+def _is_read(item: Operation | ChangeSet) -> bool:
+    """Whether ``item`` only reads (a GET)."""
+    return isinstance(item, Operation) and item.method == "GET"
 
 
 def _ops(item: Operation | ChangeSet) -> list[Operation]:

@@ -17,12 +17,13 @@ class WebApiExecutor:
         self._keys: dict[str, set[tuple[str, ...]]] = {}
 
     def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
-        """Send ``items`` in ``$batch`` requests, continuing past failed records."""
-        return self.client.execute(items, continue_on_error=True)
+        """Send ``items`` in ``$batch`` requests, continuing past failed records. Lookups
+        (``phase`` 0), which the planner waits for, go ahead of the writes queued."""
+        return self.client.execute(items, continue_on_error=True, first=phase == 0)
 
     def submit(self, items: list[Operation | ChangeSet], *, phase: int) -> Any:
         """Queue ``items`` and return at once; ``.result()`` waits for what :meth:`run` returns."""
-        return self.client.submit(items, continue_on_error=True)
+        return self.client.submit(items, continue_on_error=True, first=phase == 0)
 
     def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
         """Active alternate keys of ``table``, read once per run from the org's metadata."""

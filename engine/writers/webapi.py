@@ -322,18 +322,21 @@ class WebApiClient:
         self._stats.count_errors([result])
         return result
 
-    def submit(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True) -> Job:
+    def submit(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True,
+               first: bool = False) -> Job:
         """Queue ``items`` for ``$batch`` requests and return at once; ``.result()`` waits.
 
         What :meth:`execute` does, without waiting: the caller prepares its next chunk while
-        this one is in flight.
+        this one is in flight. ``first`` queues them ahead of what is queued (lookups the
+        caller waits for, see :meth:`.dispatch.Dispatcher.submit`).
 
         :raises ValueError: a change set is empty, holds a GET or exceeds a batch.
         """
         validate(items, self.max_batch_operations)
-        return self.dispatcher.submit(items, continue_on_error=continue_on_error)
+        return self.dispatcher.submit(items, continue_on_error=continue_on_error, first=first)
 
-    def execute(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True) -> list[Result]:
+    def execute(self, items: Sequence[Operation | ChangeSet], *, continue_on_error: bool = True,
+                first: bool = False) -> list[Result]:
         """Run ``items`` through ``$batch`` requests; one :class:`Result` per operation, in order.
 
         Items are cut into batches sized by the server time they are measured to take (at most
@@ -348,10 +351,11 @@ class WebApiClient:
 
         :param continue_on_error: send ``Prefer: odata.continue-on-error`` so one failure does
             not stop the rest of its batch.
+        :param first: queue ahead of what is queued (see :meth:`submit`).
         :raises ValueError: a change set is empty, holds a GET or exceeds a batch.
         :raises AuthError: no token could be obtained.
         """
-        return self.submit(items, continue_on_error=continue_on_error).result()
+        return self.submit(items, continue_on_error=continue_on_error, first=first).result()
 
     def query_all(self, path: str, *, page_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Yield every row of a query, following ``@odata.nextLink`` page by page.

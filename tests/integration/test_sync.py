@@ -185,7 +185,7 @@ def test_killed_run_resumes_without_duplicates(sample_config, clean_snapshot, tm
         calls = {"n": 0}
         from mail2dataverse.writers import live
 
-        real_run = live.WebApiExecutor.run
+        real_run, real_submit = live.WebApiExecutor.run, live.WebApiExecutor.submit
 
         def crashing_run(self, items, *, phase):
             calls["n"] += 1
@@ -194,10 +194,22 @@ def test_killed_run_resumes_without_duplicates(sample_config, clean_snapshot, tm
                 raise Crash("killed after the service committed, before the state was saved")
             return results
 
+        def crashing_submit(self, items, *, phase):
+            # The planner hands most work over without waiting (phase 1 overlaps phase 2's
+            # first pass, chunks in flight): the crash comes once that work has landed.
+            calls["n"] += 1
+            job = real_submit(self, items, phase=phase)
+            if calls["n"] == crash_after:
+                job.result()
+                raise Crash("killed after the service committed, before the state was saved")
+            return job
+
         monkeypatch.setattr(live.WebApiExecutor, "run", crashing_run)
+        monkeypatch.setattr(live.WebApiExecutor, "submit", crashing_submit)
         with pytest.raises(Crash):
             run_sync(emu, sample_config, state=state)
         monkeypatch.setattr(live.WebApiExecutor, "run", real_run)
+        monkeypatch.setattr(live.WebApiExecutor, "submit", real_submit)
         report = run_sync(emu, sample_config, state=state)
         assert report.failed == 0, report.failures
         assert snapshot(emu) == clean_snapshot
@@ -348,3 +360,30 @@ def test_warnings_a_source_raises_while_it_is_read_reach_the_report(seeded, samp
     monkeypatch.setattr(sources, "open_source", lambda spec, kind, **kw: LateWarnings() if kind == "messages" else real(spec, kind, **kw))
     report = run_sync(seeded, sample_config)
     assert any("headers not fetched" in w for w in report.warnings)
+
+
+def test_phase_two_reads_and_defers_while_phase_one_waits_and_the_org_ends_the_same(sample_config, monkeypatch):
+    from mail2dataverse.demo import seed_org
+    from mail2dataverse.planner.emails import EmailPhase
+
+    real_step = EmailPhase.step
+    advanced = {"n": 0}
+
+    def counting_step(self):
+        moved = real_step(self)
+        advanced["n"] += moved
+        return moved
+
+    monkeypatch.setattr(EmailPhase, "step", counting_step)
+    with Emulator(latency_ms=20) as emu:
+        seed_org(emu)
+        overlapped = run_sync(emu, sample_config)
+        with_overlap = snapshot(emu)
+    assert advanced["n"] > 0  # the first pass moved while phase 1's requests were in flight
+    monkeypatch.setattr(EmailPhase, "step", lambda self: False)  # never during phase 1
+    with Emulator(latency_ms=20) as emu:
+        seed_org(emu)
+        serial = run_sync(emu, sample_config)
+        assert snapshot(emu) == with_overlap
+    assert overlapped.failed == serial.failed == 0
+    assert overlapped.entities == serial.entities and overlapped.threads == serial.threads

@@ -219,3 +219,32 @@ def test_a_change_set_bound_to_a_row_created_earlier_in_its_own_batch_goes_with_
     assert [r.status for r in results] == [204, 204]
     from .fakes import ids_in
     assert [ids_in(b) for b in server.batches] == [[0, 1]]  # one $batch: its parts run in order
+
+
+def test_lookups_go_ahead_of_queued_writes_in_a_batch_of_their_own():
+    # The planner waits for its lookups while thousands of its writes are queued: behind
+    # them, the lookup's answer came only once the queue had drained, and the writer then
+    # idled while the planner planned the next chunk.
+    from .fakes import ids_in
+
+    server = FakeBatchServer()
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def handler(request):
+        if not first_in.is_set():
+            first_in.set()
+            release.wait(5)  # the first write batch is in flight while the lookups come
+        return server(request)
+
+    writes = [ChangeSet([Operation("POST", "emails", {"n": n}, tag=n)]) for n in range(6)]
+    lookups = [Operation("GET", f"contacts?$filter=emailaddress1 eq 'a{n}@x.example'", tag=f"get{n}") for n in range(2)]
+    client, _adapter, _sleeps = client_with(handler, max_batch_operations=2, max_parallel=1)
+    job = client.submit(writes)
+    assert first_in.wait(5)
+    read = client.submit(lookups, first=True)
+    release.set()
+    assert [r.status for r in read.result()] == [200, 200]
+    assert [r.status for r in job.result()] == [204] * 6
+    sent = [[p.method for p in b] if b[0].method == "GET" else ids_in(b) for b in server.batches]
+    assert sent == [[0, 1], ["GET", "GET"], [2, 3], [4, 5]]
