@@ -40,6 +40,8 @@ from .deferred import EmailSpool
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
 PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
+#: The entry of a deferred email in ThreadLinks._by_message_id until it is planned.
+PENDING: Any = object()
 MAX_DETAILS = 1000
 
 
@@ -52,11 +54,12 @@ class ThreadLinks:
         # Message-ID → (activityid, regarding bind or None): emails of this run and parents found
         # in the org. One entry per email of the run, so keys are _key() digests and values
         # _pack()ed: about 150 bytes an email instead of 450 (200,000 messages; issue 13).
+        # A deferred email not planned yet is there as PENDING (its replies wait for it): a
+        # set of its own cost another 80 bytes an email.
         self._by_message_id: dict[bytes, Any] = {}
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
         self._by_thread: dict[bytes, Any] = {}
         self._spool = EmailSpool()
-        self.pending: set[bytes] = set()  # identities (_key) deferred and not yet written
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
         self.stats = {"linked": 0, "by_message_id": 0, "by_thread_id": 0,
@@ -75,8 +78,11 @@ class ThreadLinks:
 
     def settle(self, by_message_id: dict[str, dict[str, Any]], by_thread: dict[str, dict[str, Any]]) -> None:
         """Record the parents the org lookups found (rows keyed by lower-cased value)."""
+        known = self._by_message_id
         for key, row in by_message_id.items():
-            self._by_message_id.setdefault(_key(key), _pack(row["activityid"], _regarding_bind(row)))
+            k = _key(key)
+            if known.get(k, PENDING) is PENDING:
+                known[k] = _pack(row["activityid"], _regarding_bind(row))
         for key, row in by_thread.items():
             self._by_thread.setdefault(_key(key), _pack(row["activityid"], _regarding_bind(row)))
 
@@ -89,7 +95,7 @@ class ThreadLinks:
         failed = self.failed
         for ref in e.replies_to:
             hit = self._by_message_id.get(_key(ref))
-            if hit is not None:
+            if hit is not None and hit is not PENDING:
                 activity, regarding = _unpack(hit)
                 if activity not in failed:
                     return activity, regarding, "by_message_id"
@@ -156,7 +162,7 @@ class ThreadLinks:
     def did_not_land(self, e: MappedEmail, activity_id: str, body: dict[str, Any] | None) -> bool:
         """``e`` failed: later replies no longer link to it. True when it failed because its own
         parent had failed: it is then kept for :meth:`orphaned` (written again, unlinked)."""
-        self.pending.discard(_key(e.identity))  # its replies stop waiting for it
+        self._settled(_key(e.identity))  # its replies stop waiting for it
         if not self.enabled:
             return False
         orphan = self._parent_failed(body)
@@ -181,19 +187,21 @@ class ThreadLinks:
             if k.startswith("regardingobjectid_") and isinstance(v, str) and v.startswith("/"):
                 regarding = (k, v)
         entry = _pack(activity_id, regarding)
+        by_message_id = self._by_message_id
         for ident in (e.identity, *e.aliases):
-            self._by_message_id.setdefault(_key(ident), entry)
+            k = _key(ident)
+            if by_message_id.get(k, PENDING) is PENDING:  # the first one known keeps its place
+                by_message_id[k] = entry
         key = tracking_id(e)
         if key:
             self._by_thread.setdefault(_key(key), entry)
-        self.pending.discard(_key(e.identity))
 
     # -- deferral ---------------------------------------------------------------------------
 
     def defer(self, e: MappedEmail) -> None:
         """Spool ``e`` until the rest of the run is written."""
         self._spool.add(e, e.date.timestamp() if e.date else 0.0)
-        self.pending.add(_key(e.identity))
+        self._by_message_id.setdefault(_key(e.identity), PENDING)
         self.stats["deferred"] += 1
 
     def rounds(self, size: int) -> Iterator[list[MappedEmail]]:
@@ -211,7 +219,7 @@ class ThreadLinks:
         spool = self._spool
         if not spool:
             return
-        pending = self.pending
+        by_message_id = self._by_message_id
         try:
             todo = spool.oldest_first()
             while todo:
@@ -219,10 +227,10 @@ class ThreadLinks:
                 chunk: list[MappedEmail] = []
                 for n in todo:
                     e = spool.load(n)
-                    if any(_key(r) in pending for r in e.replies_to):
+                    if any(by_message_id.get(_key(r)) is PENDING for r in e.replies_to):
                         later.append(n)
                         continue
-                    pending.discard(_key(e.identity))  # planned before anything that follows it
+                    self._settled(_key(e.identity))  # planned before anything that follows it
                     chunk.append(e)
                     if len(chunk) >= size:
                         yield chunk
@@ -249,6 +257,11 @@ class ThreadLinks:
         """What replies find ``e`` by (its identities and its conversation), for :meth:`held_back`."""
         key = tracking_id(e)
         return [_key(i) for i in (e.identity, *e.aliases)] + ([_key(key)] if key else [])
+
+    def _settled(self, key: bytes) -> None:
+        """The deferred email under ``key`` is no longer waited for (planned, or failed)."""
+        if self._by_message_id.get(key) is PENDING:
+            del self._by_message_id[key]
 
     def summary(self) -> dict[str, Any]:
         """The report's ``threads`` section: counts and the first links, each explained."""
