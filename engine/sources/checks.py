@@ -34,6 +34,10 @@ _LOW = rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 #: escaped backslash, then text) also matches: the record check then finds nothing wrong.
 LONE_SURROGATE_ESCAPE = re.compile(rb"(?:" + _HIGH + rb"(?!" + _LOW + rb"))|(?:(?<!" + _HIGH + rb")" + _LOW + rb")")
 LONE_SURROGATE_ESCAPE_TEXT = re.compile(LONE_SURROGATE_ESCAPE.pattern.decode("ascii"))
+#: Any \u escape of a surrogate, lone or not: cheaper to look for (a record holding one is then
+#: looked at with :data:`LONE_SURROGATE_ESCAPE_TEXT`)
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE_TEXT = re.compile(SURROGATE_ESCAPE.pattern.decode("ascii"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

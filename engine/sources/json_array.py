@@ -29,8 +29,8 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from ..errors import SourceError
-from .checks import LONE_SURROGATE_ESCAPE_TEXT, MAX_NUMBER_CHARS, NotJson, NumberTooLong, checked, parse_constant, \
-    parse_float, parse_int
+from .checks import LONE_SURROGATE_ESCAPE_TEXT, MAX_NUMBER_CHARS, SURROGATE_ESCAPE, NotJson, NumberTooLong, checked, \
+    parse_constant, parse_float, parse_int
 from .inputs import CHUNK, WS, Input, open_bytes, sniff
 from .json_scan import MAX_DEPTH, deep_at, may_be_too_deep, refused_token
 
@@ -43,8 +43,6 @@ _NEAR_END = 16
 #: Text kept ahead of a record at first (in characters): more is read before it gets shorter.
 _RESERVE = 4096
 _SKIP_WS = re.compile(r"[ \t\r\n]*").match
-#: A \u escape of a surrogate, lone or not (a record holding one is looked at closely)
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _DECODER = json.JSONDecoder(parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant)
 _SCAN = _DECODER.scan_once  # (text, index) -> (value, end); raises StopIteration(index) for no value
 #: What may remain at the very end of a truncated file, from where the scanner failed: part of a
@@ -106,7 +104,7 @@ class _Text:
             self._want = min(self._want * 2, MAX_READ)
             # (memchr finds no backslash at all quickly: then there is no escape to look for)
             seam, self._seam = self._seam + data[:5], (self._seam + data)[-5:] if len(data) < 5 else data[-5:]
-            if b"\\" in data and _SURROGATE_ESCAPE.search(data) or _SURROGATE_ESCAPE.search(seam):
+            if b"\\" in data and SURROGATE_ESCAPE.search(data) or SURROGATE_ESCAPE.search(seam):
                 self.suspect = True
             raw = head + self._pending + data
             try:
