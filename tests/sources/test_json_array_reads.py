@@ -149,19 +149,29 @@ def test_the_records_before_damage_are_yielded_first(tmp_path):
     assert records == [{"id": "a"}, {"id": "b"}] and "not UTF-8 text" in message
 
 
-def test_records_around_the_first_reads_end_and_a_character_cut_by_it(tmp_path):
-    # the first read is CHUNK bytes: a record ends exactly there, the next holds a character cut
-    # by the second read's end, and damage lies right after a read's end
+def padded(before: bytes, at: int) -> bytes:
+    """``[{"pad": "xxx..."}`` then ``before``, which starts at byte ``at`` (the first read is CHUNK)."""
     head = b'[{"pad": "'
-    first = head + b"x" * (CHUNK - len(head) - 2) + b'"}'
-    assert len(first) == CHUNK
-    second = b',{"s": "' + "é".encode() * (CHUNK // 2) + b'"}'
-    data = first + second + b"]"
+    return head + b"x" * (at - len(head) - 2) + b'"}' + before
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("a record ends where the first read ends", padded(b',{"id": "b"}]', CHUNK)),
+    ("a character is cut by the first read", padded(b',{"s": "\xc3\xa9\xf0\x9f\x98\x80"}]', CHUNK - 9)),
+    ("a 4-byte character is cut by the first read", padded(b',{"s": "\xf0\x9f\x98\x80"}]', CHUNK - 10)),
+    ("a number is cut by the first read", padded(b",1234567890]", CHUNK - 5)),
+    ("an escape is cut by the first read", padded(b',{"s": "\\ud83d\\ude00 \\u00e9"}]', CHUNK - 11)),
+])
+def test_records_across_the_end_of_the_first_read(tmp_path, name, data):
+    assert read(write(tmp_path, data)) == (json.loads(data), None)
+
+
+def test_damage_right_after_the_end_of_the_first_read(tmp_path):
+    data = padded(b",!]", CHUNK - 1)
+    assert data.index(b"!") == CHUNK
     records, message = read(write(tmp_path, data))
-    assert message is None and records == json.loads(data)
-    damaged = first + b",!" + second + b"]"
-    records, message = read(write(tmp_path, damaged))
-    assert message == f"1:{CHUNK + 2}: invalid JSON at byte {CHUNK + 1} (after record 1): expected a value (found '!')"
+    assert len(records) == 1
+    assert message == f"1:{CHUNK + 1}: invalid JSON at byte {CHUNK} (after record 1): expected a value (found '!')"
 
 
 def test_a_record_bigger_than_many_reads_costs_few_parses(tmp_path, monkeypatch):
