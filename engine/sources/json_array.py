@@ -58,7 +58,7 @@ _REASONS = {
     "Invalid control character at": "a control character inside a string (it must be escaped)",
     "Invalid \\escape": "an invalid escape inside a string",
     "Invalid \\uXXXX escape": "an invalid \\u escape inside a string",
-    "Illegal trailing comma before end of object": "a comma before '}'",
+    "Illegal trailing comma before end of object": "a comma before '}'",  # Python 3.13's wording
     "Illegal trailing comma before end of array": "a comma before ']'",
 }
 _TRUNCATED = "the file ends in the middle of the JSON (a truncated export?)"
@@ -269,6 +269,7 @@ class JsonArray:
                 text = self._trouble(buf, text, i, count, exc)
             else:
                 if end <= n - _NEAR_END or (buf.eof and not _cut_number(text, end)):
+                    # json_scan.may_be_too_deep, inlined (it runs for every record: ~1.5 us per KB)
                     if count_in(text, "[", i, end) + count_in(text, "{", i, end) >= MAX_DEPTH:
                         self._check_depth(buf, text, i, end, count)  # it may nest too deep: look closely
                     if buf.suspect and lone(text, i, end):
