@@ -2,21 +2,24 @@
 
 JSON may write any UTF-16 code unit as ``\\uXXXX``, so a damaged or hostile export can hold a
 lone surrogate (``"\\ud800"``) or a reversed pair (``"\\udc00\\ud800"``): text no UTF-8 encoder,
-state file or Dataverse column can hold. yajl's C parser raised ``UnicodeDecodeError`` (a
-traceback) on a lone low surrogate and silently turned a lone high one into ``?``. Such a record
+state file or Dataverse column can hold. yajl's C parser (which read JSON arrays before the
+stdlib's scanner did) raised ``UnicodeDecodeError`` on a lone low surrogate and silently turned a
+lone high one into ``?``; the stdlib keeps it as a lone surrogate. Such a record
 is now handed on as :class:`~mail2dataverse.model.UnreadableRecord`, which the mapper skips with
 its reason; the rest of the export is written.
 
 Numbers: an integer of 5,000 digits made Python's ``int`` raise (and crashed yajl's exact-number
 path). JSON integers longer than :data:`MAX_NUMBER_CHARS` characters are refused with the file's
 other structural damage, before anything is written: no Nylas field holds one. Reals are parsed
-to a ``float`` whatever their length (that cannot fail), so they need no limit.
+to a ``float`` whatever their length (that cannot fail), so they need no limit; the JSON-array
+reader refuses one beyond a float's range (``1e400``, which would become infinity) and the
+``NaN``/``Infinity`` literals, which are not JSON (:func:`parse_float`, :func:`parse_constant`; NDJSON keeps
+json.loads' defaults for both, as it always did).
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 from ..errors import SourceError, shown
@@ -31,6 +34,10 @@ _LOW = rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 #: escaped backslash, then text) also matches: the record check then finds nothing wrong.
 LONE_SURROGATE_ESCAPE = re.compile(rb"(?:" + _HIGH + rb"(?!" + _LOW + rb"))|(?:(?<!" + _HIGH + rb")" + _LOW + rb")")
 LONE_SURROGATE_ESCAPE_TEXT = re.compile(LONE_SURROGATE_ESCAPE.pattern.decode("ascii"))
+#: Any \u escape of a surrogate, lone or not: cheaper to look for (a record holding one is then
+#: looked at with :data:`LONE_SURROGATE_ESCAPE_TEXT`)
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+SURROGATE_ESCAPE_TEXT = re.compile(SURROGATE_ESCAPE.pattern.decode("ascii"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -44,43 +51,61 @@ def number_too_long(digits: int) -> str:
 
 
 def parse_int(text: str) -> int:
-    """``json.loads``'s ``parse_int``: refuses an integer longer than :data:`MAX_NUMBER_CHARS`."""
+    """``json.loads``'s ``parse_int``: refuses an integer longer than :data:`MAX_NUMBER_CHARS`
+    (before ``int()`` sees it: past 4,300 digits that raises a bare ValueError)."""
     if len(text) > MAX_NUMBER_CHARS:
         raise NumberTooLong(number_too_long(len(text)))
     return int(text)
 
 
-def checked(record: Any) -> Any:
-    """``record`` with ijson's ``Decimal`` reals as ``float``, or an :class:`UnreadableRecord`
-    when one of its strings (keys included) holds a lone surrogate.
+class NotJson(SourceError):
+    """Internal to the JSON-array reader: a token it refuses (``NaN``, a float overflow); the
+    reader finds where it is and says so (``kind`` is what :func:`~.json_scan.refused_token`
+    looks for)."""
 
-    :raises NumberTooLong: an integer longer than :data:`MAX_NUMBER_CHARS` characters.
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+
+
+def parse_float(text: str) -> float:
+    """``parse_float`` of the JSON-array reader: refuses a real beyond a float's range, as yajl
+    did (``1e400`` would silently become infinity, which no column holds)."""
+    value = float(text)
+    if value in _INFINITIES:
+        raise NotJson("float", "a number beyond the range of a float (a damaged or hostile export?)")
+    return value
+
+
+def parse_constant(text: str) -> Any:
+    """``parse_constant`` of the JSON-array reader: ``NaN`` and ``Infinity`` are not JSON (Python
+    and JavaScript write them); yajl refused them, and so does the reader."""
+    raise NotJson("constant", f"{text} is not a JSON value (JSON has no NaN or Infinity)")
+
+
+_INFINITIES = (float("inf"), float("-inf"))
+
+
+def checked(record: Any) -> Any:
+    """``record`` itself, or an :class:`UnreadableRecord` when one of its strings (keys
+    included) holds a lone surrogate. The readers call it only for a record whose text holds a
+    surrogate escape (integers were limited as they were parsed, by :func:`parse_int`).
     """
-    stack: list[tuple[Any, Any, Any, str]] = [(None, None, record, "$")]
+    stack: list[tuple[Any, str]] = [(record, "$")]
     while stack:
-        parent, key, value, path = stack.pop()
+        value, path = stack.pop()
         if isinstance(value, str):
             bad = _SURROGATE.search(value)
             if bad:
                 return _unreadable(record, path, bad.group())
-        elif isinstance(value, Decimal):
-            if parent is not None:
-                parent[key] = float(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 300:
-            # str() of an int over 4,300 digits raises: then its size from its bits, to within one
-            chars = len(str(value)) if value.bit_length() < 14_000 else int(value.bit_length() * 0.30103) + 1
-            if chars > MAX_NUMBER_CHARS:
-                raise NumberTooLong(number_too_long(chars))
         elif isinstance(value, dict):
             for k, v in value.items():
                 bad = _SURROGATE.search(k)
                 if bad:
                     return _unreadable(record, f"{path}[{shown(k)}]", bad.group())
-                stack.append((value, k, v, f"{path}.{k}"))
+                stack.append((v, f"{path}.{k}"))
         elif isinstance(value, list):
-            stack.extend((value, i, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if isinstance(record, Decimal):
-        return float(record)
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
     return record
 
 

@@ -3,8 +3,9 @@
 A :class:`RecordSource` reads one export and can be read more than once: :meth:`RecordSource.validate`
 is a full streaming pre-pass that checks the structure (and counts the records) so the sync can
 refuse a damaged export *before* it writes anything; iterating it afterwards yields
-``(RecordRef, record)`` pairs. Nothing here holds more than one record in memory: JSON arrays are
-parsed incrementally with ``ijson`` (its C backend when available), NDJSON line by line.
+``(RecordRef, record)`` pairs. Nothing here holds more than one record in memory (and a read's
+worth of text): JSON arrays are read in chunks and parsed record by record with the stdlib's C
+scanner, NDJSON line by line.
 
 Input that cannot be read twice (stdin, the Nylas CLI's stdout) is spooled to an anonymous
 temporary file first; the file disappears when the source is closed (or the process dies).
@@ -25,8 +26,8 @@ unchanged, so a caller that did not validate can let the mapper skip them with a
 This module holds the public face (:class:`RecordSource`, :func:`open_source`,
 :func:`open_spooled`) and the format detection; the readers live beside it, one room each:
 :mod:`.inputs` (the bytes of one export, spooling, BOM and UTF-16), :mod:`.json_array` (the
-ijson array reader, positions of damage), :mod:`.json_scan` (the depth limit and surrogate
-checks made on the bytes as they stream), :mod:`.ndjson` (line by line) and
+array reader, positions of damage), :mod:`.json_scan` (the depth limit and the refused tokens it
+checks around the C scanner), :mod:`.ndjson` (line by line) and
 :mod:`.plugin_formats` (mbox, EML and other plugin-registered formats).
 """
 

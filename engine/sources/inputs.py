@@ -130,7 +130,8 @@ def sniff(inp: Input) -> tuple[str, int]:
 
 
 class _Utf8Transcoder(io.RawIOBase):
-    """Re-encode a UTF-16 stream as UTF-8 on the fly, so ijson sees the bytes it expects."""
+    """Re-encode a UTF-16 stream as UTF-8 on the fly: the JSON reader reads UTF-8 bytes (and names
+    damage by its offset in them)."""
 
     def __init__(self, raw: IO[bytes]):
         super().__init__()

@@ -1,42 +1,18 @@
-"""The JSON reader's single pass: nesting and surrogate checks made on the bytes as they stream.
+"""What the JSON-array reader checks around the C scanner: the depth of a record, refused tokens.
 
-The checks run on each chunk before ijson parses it, so they must give the same answer wherever
-the chunks are cut: inside a string, between a backslash and what it escapes, between the two
-halves of a surrogate pair. Every case is read through files that hand out 1, 2, 3, 7 or 64
-bytes at a time.
+:func:`deep_at` follows the nesting of a record's bytes in C (``replace``/``translate``/``split``),
+so it must not be fooled by brackets, quotes and backslashes inside strings; the reader calls it
+only for records with enough brackets to be too deep. :func:`refused_token` finds again, after
+the scanner refused a number or a ``NaN``, where that token is (the scanner does not say).
 """
 
 from __future__ import annotations
 
-import io
 import json
 
-import ijson
 import pytest
 
-from mail2dataverse.sources.json_scan import MAX_DEPTH, LoneSurrogate, ScanningReader, TooDeep
-
-PIECES = (1, 2, 3, 7, 64)
-
-
-class Pieces(io.RawIOBase):
-    """A file whose reads return at most ``size`` bytes."""
-
-    def __init__(self, data: bytes, size: int):
-        super().__init__()
-        self._data, self._size, self._pos = data, size, 0
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._size if n < 0 else min(n, self._size)
-        out = self._data[self._pos:self._pos + n]
-        self._pos += len(out)
-        return out
-
-
-def parse(data: bytes, size: int, **kwargs) -> list:
-    reader = ScanningReader(Pieces(data, size), **kwargs)
-    return list(ijson.get_backend("yajl2_c").items(reader, "item", use_float=True))
-
+from mail2dataverse.sources.json_scan import MAX_DEPTH, deep_at, may_be_too_deep, refused_token
 
 TRICKY = [
     {"s": "[" * 1000, "t": "{" * 1000},  # brackets inside strings are not nesting
@@ -47,44 +23,43 @@ TRICKY = [
 ]
 
 
-@pytest.mark.parametrize("size", PIECES)
-def test_brackets_in_strings_are_not_nesting_wherever_the_chunks_are_cut(size):
-    data = json.dumps(TRICKY, ensure_ascii=False).encode()
-    assert parse(data, size) == TRICKY
+@pytest.mark.parametrize("record", TRICKY, ids=range(len(TRICKY)))
+def test_brackets_quotes_and_backslashes_in_strings_are_not_nesting(record):
+    # padded with real nesting, so that the exact count runs (few brackets are decided at once)
+    data = json.dumps([[[{**record, "pad": "{" * 300}]]], ensure_ascii=False).encode()
+    assert may_be_too_deep(data.decode(), 0, len(data))  # enough brackets for a close look
+    assert deep_at(data) is None
 
 
-@pytest.mark.parametrize("size", PIECES)
-def test_the_deepest_accepted_nesting_passes_and_one_more_level_is_refused_at_its_bracket(size):
+def test_the_deepest_accepted_record_passes_and_one_more_level_is_refused_at_its_bracket():
     # the top-level array is level 1: a record may nest MAX_DEPTH - 1 levels
-    ok = b'[{"a": "[[["}, ' + b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1) + b"]"
-    assert len(parse(ok, size)) == 2
-    deep = b'[{"a": "\\\\"}, ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"]"
-    with pytest.raises(TooDeep) as err:
-        parse(deep, size)
-    assert err.value.offset == deep.index(b"[" * MAX_DEPTH) + MAX_DEPTH - 1  # the 257th bracket
+    ok = b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1)
+    assert deep_at(ok) is None
+    deep = b'{"a": "\\\\", "b": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"}"
+    assert deep_at(deep) == deep.index(b"[") + MAX_DEPTH - 2  # the record's object is level 2
 
 
-@pytest.mark.parametrize("size", PIECES)
-def test_the_parser_never_sees_the_bytes_beyond_the_refused_bracket(size):
-    # the damage after the deep bracket is never reached: the depth is what is reported
-    data = b"[" + b"[" * 100_000 + b"!"
-    reader = ScanningReader(Pieces(data, size))
-    with pytest.raises(TooDeep):
-        list(ijson.get_backend("yajl2_c").items(reader, "item"))
-    assert reader.pos <= MAX_DEPTH  # what the parser was given
+def test_a_record_cut_in_the_middle_of_a_string_is_judged_on_what_is_there():
+    # the reader looks at a record that ends at the end of the text read so far, before reading on
+    assert deep_at(b'{"a": "[[[' + b"[" * 1000) is None
+    assert deep_at(b'{"a": "x", "b": ' + b"[" * 1000) == 16 + MAX_DEPTH - 2
 
 
-@pytest.mark.parametrize("size", PIECES)
-def test_a_surrogate_pair_split_across_chunks_is_not_lone(size):
-    data = b'[{"s": "smile \\ud83d\\ude00"}, {"s": "x"}]'
-    assert parse(data, size)[0]["s"] == "smile \U0001F600"
+def test_few_brackets_are_never_looked_at_closely():
+    text = json.dumps({"to": [{"email": "a@b"}], "s": "[x]"})
+    assert not may_be_too_deep(text, 0, len(text))
 
 
-@pytest.mark.parametrize("size", PIECES)
-@pytest.mark.parametrize("body", [b'"a\\ud800"', b'"a\\udc00b"', b'"\\ud800\\ud800"', b'"x\\ud83d"'])
-def test_a_lone_surrogate_is_seen_before_the_c_parser_reads_it(size, body):
-    with pytest.raises(LoneSurrogate):
-        parse(b'[{"s": ' + body + b"}]", size)
-    # with Python's backend (the caller's remedy) the check is off and the text is kept
-    assert ijson.get_backend("python").items(
-        ScanningReader(Pieces(b'[{"s": ' + body + b"}]", size), surrogates=False), "item")
+@pytest.mark.parametrize(("text", "kind", "token"), [
+    ('{"s": "NaN", "n": NaN}', "constant", "NaN"),
+    ('{"s": "-Infinity \\" Infinity", "n": [1, -Infinity]}', "constant", "-Infinity"),
+    ('{"a": 12, "b": "' + "9" * 200 + '", "c": -' + "9" * 150 + "}", "int", "-" + "9" * 150),
+    ('{"a": 1e10, "b": "1e400", "c": 2.5E+400}', "float", "2.5E+400"),
+    ('{"a": 1' + "0" * 120 + ".5}", "int", None),  # a long real is not an integer
+])
+def test_the_refused_token_is_found_past_strings_that_look_like_it(text, kind, token):
+    found = refused_token(text, 0, kind, 100)
+    if token is None:
+        assert found is None
+    else:
+        assert found is not None and text[found[0]:found[1]] == token

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mail2dataverse.errors import ConfigError, SourceError
-from mail2dataverse.model import RecordRef
+from mail2dataverse.model import RecordRef, UnreadableRecord
 from mail2dataverse.sources import RecordSource, open_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -116,6 +116,27 @@ def test_ndjson_non_object_line(tmp_path):
         open_source(path, "messages").validate()
 
 
+def test_ndjson_an_encoded_surrogate_is_not_utf8_text(tmp_path):
+    # json.loads decoded lines with "surrogatepass": ED A0 80 became a lone surrogate that no
+    # check saw (the preview's spool then crashed writing it)
+    path = write(tmp_path, "m.ndjson", b'{"id": "a"}\n{"id": "b", "s": "\xed\xa0\x80"}\n')
+    with pytest.raises(SourceError, match=r"m\.ndjson:2: not UTF-8 text: invalid continuation byte$"):
+        open_source(path, "messages").validate()
+
+
+def test_ndjson_byte_order_marks_of_joined_files_are_skipped(tmp_path):
+    path = write(tmp_path, "m.ndjson", b'\xef\xbb\xbf{"id": "a"}\n\xef\xbb\xbf{"id": "b"}\n')
+    assert [r.id for r, _ in read_all(open_source(path, "messages"))] == ["a", "b"]
+
+
+def test_ndjson_a_lone_surrogate_escape_makes_an_unreadable_record(tmp_path):
+    path = write(tmp_path, "m.ndjson", '{"id": "a", "s": "\\ud83d\\ude00"}\n{"id": "b", "s": "x\\udc00"}\n'
+                                       '{"id": "c", "s": "\\\\ud800"}\n')
+    records = [r for _, r in read_all(open_source(path, "messages"))]
+    assert records[0] == {"id": "a", "s": "\U0001F600"} and records[2] == {"id": "c", "s": "\\ud800"}
+    assert isinstance(records[1], UnreadableRecord) and records[1].id == "b"
+
+
 def test_ndjson_detected_without_suffix(tmp_path):
     src = open_source(write(tmp_path, "export", '{"id": "a"}\n{"id": "b"}\n'), "messages")
     assert src.format == "ndjson" and src.validate() == 2
@@ -184,7 +205,7 @@ def test_truncated_big_export_offset_is_exact_beyond_the_first_chunk(tmp_path):
     bad = data.index(b'{"id": "400"')  # corrupt a byte deep inside the file (~280 KB in)
     data = data[:bad] + b"!" + data[bad + 1:]
     # one line: the column is the offset plus one
-    with pytest.raises(SourceError, match=rf":1:{bad + 1}: invalid JSON at byte {bad} \(after record 400\): lexical error"):
+    with pytest.raises(SourceError, match=rf":1:{bad + 1}: invalid JSON at byte {bad} \(after record 400\): expected a value \(found '!'\)"):
         open_source(write(tmp_path, "m.json", data), "messages").validate()
 
 
