@@ -114,6 +114,11 @@ class _Entry:
     keys: frozenset = field(default_factory=frozenset)
     kind: str = ""
     units: int = 1
+    # Fixed per item, read on every pass of _take over the queue (thousands of entries):
+    n_ops: int = 1  # operations it puts in a batch
+    carried: int = 0  # bytes of file content
+    after: frozenset | None = None  # rows it binds to (ChangeSet.after)
+    reads: bool = False  # a GET
 
 
 def _keys_of(item: Operation | ChangeSet) -> frozenset:
@@ -126,7 +131,10 @@ def _keys_of(item: Operation | ChangeSet) -> frozenset:
 
 
 def _entry(job: Job, index: int, item: Operation | ChangeSet, piece: int = 0) -> _Entry:
-    return _Entry(job, index, item, piece, keys=_keys_of(item), kind=kind_of(item), units=units_of(item))
+    change_set = isinstance(item, ChangeSet)
+    return _Entry(job, index, item, piece, keys=_keys_of(item), kind=kind_of(item), units=units_of(item),
+                  n_ops=count_operations(item), carried=item.payload_bytes, after=item.after if change_set else None,
+                  reads=not change_set and item.method == "GET")
 
 
 class Dispatcher:
@@ -233,7 +241,7 @@ class Dispatcher:
             return []
         head = self._queue[0]
         coe = head.job.continue_on_error
-        reading = _is_read(head.item)
+        reading = head.reads
         share = fair_share(self._queued_units, self.governor.slots, self.sizer.share_floor(head.kind, MIN_SHARE_SECONDS))
         batch: list[_Entry] = []
         taken: list[int] = []
@@ -243,13 +251,14 @@ class Dispatcher:
         ops, predicted, carried = 0, 0.0, 0
         batch_rows: set = set()
         open_rows = self._open_rows
+        busy = self._busy_keys.keys()
         for position, e in enumerate(self._queue):
-            if _is_read(e.item) != reading:
+            if e.reads != reading:
                 break  # reads and writes go in separate batches: a read's answer never waits for writes
-            if e.job.continue_on_error != coe or (e.keys and any(k in self._busy_keys for k in e.keys)):
+            if e.job.continue_on_error != coe or (e.keys and not busy.isdisjoint(e.keys)):
                 continue
-            after = e.item.after if isinstance(e.item, ChangeSet) else None
-            if after and any(open_rows[k] > 0 and k not in batch_rows for k in after):
+            after = e.after
+            if after and _waits(after, open_rows, batch_rows):
                 continue  # what it binds to has not landed yet
             op = e.item if isinstance(e.item, Operation) else None
             if op is not None and bulk_message(op):
@@ -267,14 +276,14 @@ class Dispatcher:
                 batch.append(e)
                 taken.append(position)
                 break
-            n = count_operations(e.item)
+            n = e.n_ops
             limit = limits.get(e.kind)
             if limit is None:
                 limit = limits[e.kind] = min(self.sizer.size(e.kind), share)
                 estimates[e.kind] = self.sizer.per_unit(e.kind)
             est = estimates[e.kind]
             cost = est * e.units if est is not None else 0.0
-            size = e.item.payload_bytes
+            size = e.carried
             if batch and (ops + n > self.max_operations or units.get(e.kind, 0) + e.units > limit
                           or predicted + cost > self.sizer.max_seconds or carried + size > self.max_bytes):
                 break
@@ -427,9 +436,12 @@ class Dispatcher:
             self._cond.notify_all()
 
 
-def _is_read(item: Operation | ChangeSet) -> bool:
-    """Whether ``item`` only reads (a GET)."""
-    return isinstance(item, Operation) and item.method == "GET"
+def _waits(after: frozenset, open_rows: Counter, batch_rows: set) -> bool:
+    """Whether a row of ``after`` is written by an item queued or in flight outside this batch."""
+    for k in after:
+        if open_rows.get(k, 0) > 0 and k not in batch_rows:
+            return True
+    return False
 
 
 def _ops(item: Operation | ChangeSet) -> list[Operation]:
