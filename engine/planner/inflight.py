@@ -1,6 +1,6 @@
 """The chunks of emails handed to the writer and not yet settled, oldest first.
 
-Phase 2 keeps :data:`CHUNKS_IN_FLIGHT` chunks in flight while it maps, looks up and encodes the
+Phase 2 keeps up to :data:`CHUNKS_IN_FLIGHT` chunks in flight while it maps, looks up and encodes the
 next one: client work overlaps server work, and the slow tail of one chunk never leaves the
 writer's slots idle. Chunks are settled in the order they were handed over, so each email's
 outcome (and the state store) follows the input order.
@@ -30,12 +30,26 @@ class ChunksInFlight:
         self._chunks: deque[tuple[list[ChangeSet], Any, Any]] = deque()
 
     def add(self, items: list[ChangeSet], context: Any) -> None:
-        """Submit ``items`` (no wait), then settle the oldest chunks beyond the depth."""
+        """Submit ``items`` (no wait), then settle the oldest chunks beyond the depth, and
+        those that have their results already (a preview's: its executor answers at once),
+        so a settled chunk's emails and change sets are not held a moment longer."""
         if items:
             self._chunks.append((items, submit(self._executor, items, phase=2), context))
         self.settle(keep=self._depth)
+        chunks = self._chunks
+        while chunks and _done(chunks[0][1]):
+            self._settle(*chunks.popleft())
+
+    def __len__(self) -> int:
+        return len(self._chunks)
 
     def settle(self, *, keep: int = 0) -> None:
         """Settle the oldest chunks, in order, until at most ``keep`` remain in flight."""
         while len(self._chunks) > keep:
             self._settle(*self._chunks.popleft())
+
+
+def _done(job: Any) -> bool:
+    """Whether ``job`` has its results (a job that cannot tell is taken as not done)."""
+    done = getattr(job, "done", None)
+    return bool(done()) if done is not None else False
