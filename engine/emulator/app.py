@@ -49,6 +49,7 @@ class Service:
         self.continue_after_failed_changeset = continue_after_failed_changeset
         self.bypass_privilege = bypass_privilege
         self._csdl: str | None = None
+        self._targets: dict[str, tuple[str, str, str, list[str]]] = {}  # see _split_target
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
@@ -71,36 +72,9 @@ class Service:
             return error_response(err, in_batch)
 
     def _route(self, req: Request, ctx: WriteContext, in_batch: bool) -> Response:
-        target = req.target
-        root = self.root
-        if in_batch and target.startswith("$"):
-            ref, _, tail = target[1:].partition("/")
-            if ref not in ctx.content_ids:
-                raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
-            target = ctx.content_ids[ref] + ("/" + tail if tail else "")
-            target = root + target
-        if "://" in target:
-            rest = target[len(root):] if target.startswith(root) else None
-            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
-                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
-                # (a fragment): its path as is.
-                path, _, query = rest.partition("?")
-                target = _ROOT_PATH + path + ("?" + query if query else "")
-            else:
-                parsed = urllib.parse.urlsplit(target)
-                target = parsed.path + ("?" + parsed.query if parsed.query else "")
-        raw_path, _, query = target.partition("?")
-        if not raw_path.startswith("/"):
-            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
-        for p, bare in _VERSION_ROOTS:
-            if raw_path.startswith(p) or raw_path == bare:
-                rest = raw_path[len(p):]
-                break
-        else:
-            raise errors.no_http_resource(target)
-        path = urllib.parse.unquote(rest)
+        found = self._targets.get(req.target)
+        target, path, query, segments = found or self._split_target(req.target, ctx, in_batch)
         params = self._params(query)
-        segments = split_segments(path) if path else []
         method = req.method.upper()
         if not segments or segments == [""]:
             return self._service_document()
@@ -170,6 +144,49 @@ class Service:
         if len(segments) == 3 and segments[2] == "$ref":
             return self.entities.ref_request(table, key, prop, req, ctx)
         raise errors.resource_not_found(segments[2])
+
+    def _split_target(self, target: str, ctx: WriteContext, in_batch: bool) -> tuple[str, str, str, list[str]]:
+        """``(target as a path, decoded path under the version root, query, path segments)``.
+
+        A path-only target (``/api/data/v9.2/emails``, what most batch parts name) is a pure
+        function of its text, so a short one's answer is remembered (the segments are only read). ``$n``
+        targets depend on the batch's Content-IDs and absolute ones on the service root: split
+        every time.
+        """
+        remember = target.startswith("/") and "://" not in target and len(target) <= 256
+        root = self.root
+        if in_batch and target.startswith("$"):
+            ref, _, tail = target[1:].partition("/")
+            if ref not in ctx.content_ids:
+                raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
+            target = ctx.content_ids[ref] + ("/" + tail if tail else "")
+            target = root + target
+        if "://" in target:
+            rest = target[len(root):] if target.startswith(root) else None
+            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
+                # (a fragment): its path as is.
+                path, _, query = rest.partition("?")
+                target = _ROOT_PATH + path + ("?" + query if query else "")
+            else:
+                parsed = urllib.parse.urlsplit(target)
+                target = parsed.path + ("?" + parsed.query if parsed.query else "")
+        raw_path, _, query = target.partition("?")
+        if not raw_path.startswith("/"):
+            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
+        for p, bare in _VERSION_ROOTS:
+            if raw_path.startswith(p) or raw_path == bare:
+                rest = raw_path[len(p):]
+                break
+        else:
+            raise errors.no_http_resource(target)
+        path = urllib.parse.unquote(rest)
+        found = (target, path, query, split_segments(path) if path else [])
+        if remember:
+            if len(self._targets) >= 4096:
+                self._targets.clear()
+            self._targets[target] = found
+        return found
 
     def _user_privilege(self, prop: str, method: str) -> Response:
         """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='x')``."""

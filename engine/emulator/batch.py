@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from . import errors
 from .values import uuid4_text
@@ -25,17 +26,18 @@ from .values import uuid4_text
 MAX_OPERATIONS = 1000
 MAX_PART_URL = 65536
 CRLF = b"\r\n"
+_HEAD_END = CRLF + CRLF
 
 _BOUNDARY_RE = re.compile(r'boundary\s*=\s*"?([^";,\s]+)"?', re.IGNORECASE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Operation:
     """One HTTP request inside a batch."""
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # read-only (shared with the parser's memory of header blocks)
     body: bytes
     content_id: str | None = None
 
@@ -47,7 +49,7 @@ class ChangeSet:
     operations: list[Operation] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class PartResponse:
     """What one operation answered, ready to render."""
 
@@ -97,25 +99,39 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
         pos = nxt + 2 + len(delim)
 
 
-_BLOCKS: dict[bytes, dict[str, str]] = {}  # header blocks seen lately -> their headers
+_BLOCKS: dict[bytes, Mapping[str, str]] = {}  # header blocks seen lately -> their headers (read-only)
+_REMEMBERED = 4096
 
 
 def _headers(block: bytes) -> dict[str, str]:
     """Parse CRLF header lines; a bare LF means the client did not send CRLF.
 
     A name repeated in one block (compared case-insensitively) is refused, as the OData reader
-    does, rather than one value silently winning. Blocks repeat (every request part of a batch
-    usually carries the same ``Content-Type``): a block read lately is answered from memory.
+    does, rather than one value silently winning. The caller gets its own copy.
+    """
+    return dict(_shared_headers(block))
+
+
+def _shared_headers(block: bytes) -> Mapping[str, str]:
+    """:func:`_headers` without the copy: a read-only view the parser keeps in its operations.
+
+    Blocks repeat (every request part of a batch usually carries the same ``Content-Type``, and
+    ``Content-ID: n`` comes back in every batch): a block read lately is answered from memory.
+    A change set's own block names a boundary used once, so it is read but not remembered.
     """
     if not block:
-        return {}
+        return _NO_HEADERS
     found = _BLOCKS.get(block)
     if found is None:
-        found = _read_headers(block)  # a refused block raises and is not remembered
-        if len(_BLOCKS) >= 512:
-            _BLOCKS.clear()
-        _BLOCKS[block] = found
-    return dict(found)
+        found = MappingProxyType(_read_headers(block))  # a refused block raises and is not remembered
+        if b"boundary" not in block:
+            if len(_BLOCKS) >= _REMEMBERED:
+                _BLOCKS.clear()
+            _BLOCKS[block] = found
+    return found
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def _read_headers(block: bytes) -> dict[str, str]:
@@ -148,7 +164,7 @@ def _read_headers(block: bytes) -> dict[str, str]:
 def _split_head(part: bytes) -> tuple[bytes, bytes]:
     if part.startswith(CRLF):
         return b"", part[2:]
-    idx = part.find(CRLF + CRLF)
+    idx = part.find(_HEAD_END)
     if idx < 0:
         if b"\n\n" in part:
             raise errors.stream_not_readable()
@@ -156,7 +172,7 @@ def _split_head(part: bytes) -> tuple[bytes, bytes]:
     return part[:idx], part[idx + 4:]
 
 
-def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False) -> Operation:
+def _operation(part: bytes, headers: Mapping[str, str], in_changeset: bool = False) -> Operation:
     ct = headers.get("content-type", "").split(";")[0].strip().lower()
     if ct != "application/http":
         raise errors.bad_request(
@@ -167,6 +183,29 @@ def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False)
                                   "'Content-Transfer-Encoding' header must be specified for each batch operation, "
                                   "and its value must be 'binary'.")
     request_line, _, rest = part.partition(CRLF)
+    line = _LINES.get(request_line)
+    if line is None:
+        line = _request_line(request_line)
+    method, url = line
+    if in_changeset and method == "GET":  # the reader checks the request line before the headers
+        raise errors.bad_request(
+            "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
+            "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
+    head, body = _split_head(rest) if rest else (b"", b"")
+    inner = _shared_headers(head)
+    content_id = headers.get("content-id") or (inner.get("content-id") if in_changeset else None)
+    if in_changeset and content_id is None:
+        raise errors.batch_reader("The header with name 'Content-ID' was not present in the header collection of "
+                                  "the batch operation.")
+    return Operation(method, url, inner, body, content_id)
+
+
+_LINES: dict[bytes, tuple[str, str]] = {}  # request lines read lately -> (METHOD, url)
+
+
+def _request_line(request_line: bytes) -> tuple[str, str]:
+    """``(METHOD, url)`` of a part's request line, or the reader's error; lines that pass are
+    remembered (``POST /api/data/v9.2/emails HTTP/1.1`` and ``PATCH $1 HTTP/1.1`` repeat)."""
     if b"\n" in request_line:
         raise errors.stream_not_readable()
     pieces = request_line.decode("utf-8").split(" ")
@@ -177,17 +216,11 @@ def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False)
     if version != "HTTP/1.1":
         raise errors.batch_reader(f"The HTTP version '{version}' used in a batch operation request or response is "
                                   "not valid. The value must be 'HTTP/1.1'.")
-    if in_changeset and method.upper() == "GET":  # the reader checks the request line before the headers
-        raise errors.bad_request(
-            "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
-            "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
-    head, body = _split_head(rest) if rest else (b"", b"")
-    inner = _headers(head)
-    content_id = headers.get("content-id") or (inner.get("content-id") if in_changeset else None)
-    if in_changeset and content_id is None:
-        raise errors.batch_reader("The header with name 'Content-ID' was not present in the header collection of "
-                                  "the batch operation.")
-    return Operation(method=method.upper(), url=url, headers=inner, body=body, content_id=content_id)
+    found = (method.upper(), url)
+    if len(_LINES) >= _REMEMBERED:
+        _LINES.clear()
+    _LINES[request_line] = found
+    return found
 
 
 def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
@@ -197,13 +230,13 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
     count = 0
     for part in _split(body, boundary):
         head, content = _split_head(part)
-        headers = _headers(head)
+        headers = _shared_headers(head)
         ctype = headers.get("content-type", "")
         if ctype.lower().startswith("multipart/mixed"):
             cs = ChangeSet()
             for inner in _split(content, boundary_of(ctype)):
                 ihead, icontent = _split_head(inner)
-                iheaders = _headers(ihead)
+                iheaders = _shared_headers(ihead)
                 if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
                     raise errors.bad_request("Nested change sets in a batch payload are not supported.")
                 op = _operation(icontent, iheaders, in_changeset=True)
