@@ -74,14 +74,15 @@ class Service:
     def _route(self, req: Request, ctx: WriteContext, in_batch: bool) -> Response:
         found = self._targets.get(req.target)
         target, path, query, segments = found or self._split_target(req.target, ctx, in_batch)
-        params = self._params(query)
+        params = self._params(query) if query else {}
         method = req.method.upper()
         if not segments or segments == [""]:
             return self._service_document()
         head = segments[0]
         if not in_batch and head != "$batch":
             self.bump("operations", 1)
-        self._check_bypass(req.headers)
+        if not self.bypass_privilege and not self._BYPASS.keys().isdisjoint(req.headers):
+            self._check_bypass(req.headers)
         if head == "$metadata" and len(segments) == 1:
             if method != "GET":
                 raise errors.no_http_resource(self.root + path)
@@ -257,7 +258,7 @@ class Service:
             if len(op.url) > batchmod.MAX_PART_URL:
                 resp = error_response(errors.ODataError(414, "", "The request URL is too long."), True)
             else:
-                headers = dict(op.headers)
+                headers = op.headers.copy()  # the parser's headers are read-only and shared
                 if auth:
                     headers.setdefault("authorization", auth)
                 resp = self.handle(Request(op.method, op.url, headers, op.body), ctx=ctx, in_batch=True)

@@ -329,35 +329,54 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
 
 
 _PART_HEAD_TEXT = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-_PART_HEAD = _PART_HEAD_TEXT.encode("ascii")
-_STATUS_LINES: dict[int, bytes] = {}
+_STATUS_LINES: dict[int, str] = {}
 
 
-def _status_line(status: int) -> bytes:
+def _status_line(status: int) -> str:
     line = _STATUS_LINES.get(status)
     if line is None:
-        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"
     return line
+
+
+def _part_head(resp: PartResponse, content_id: str | None) -> str:
+    """A part up to its body: part headers, status line, headers and the blank line after them.
+
+    Joined lines end with the blank line that closes the headers; the delimiter's own CRLF then
+    follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
+    """
+    head = _PART_HEAD_TEXT if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n"
+    lines = "".join([f"{name}: {value}\r\n" for name, value in resp.headers])
+    return f"{head}\r\n{_status_line(resp.status)}\r\n{lines}\r\n"
 
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:
     """One ``application/http`` part: part headers, status line, headers, blank line, body."""
-    head = _PART_HEAD if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n".encode("utf-8")
-    lines = [f"{name}: {value}" for name, value in resp.headers]
-    lines.append("")
-    # Joined lines end with the blank line that closes the headers; the delimiter's own CRLF
-    # then follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
-    return head + CRLF + _status_line(resp.status) + CRLF + "\r\n".join(lines).encode("utf-8") + CRLF + resp.body
+    return _part_head(resp, content_id).encode("utf-8") + resp.body
 
 
 def render_changeset(cs_boundary: str, responses: list[PartResponse]) -> bytes:
-    """A ``multipart/mixed`` part holding change-set responses (each echoing its Content-ID)."""
-    inner = b"".join(
-        f"--{cs_boundary}".encode() + CRLF + render_part(r, r.content_id) + CRLF for r in responses
-    ) + f"--{cs_boundary}--".encode()
-    return f"Content-Type: multipart/mixed; boundary={cs_boundary}".encode() + CRLF + CRLF + inner
+    """A ``multipart/mixed`` part holding change-set responses (each echoing its Content-ID).
+
+    Written as text and encoded once, the bodies (bytes) joined in where there are any: a
+    change set of creates answers 204s, which have none.
+    """
+    delim = f"--{cs_boundary}\r\n"
+    chunks: list[bytes] = []
+    text = [f"Content-Type: multipart/mixed; boundary={cs_boundary}\r\n\r\n"]
+    for r in responses:
+        text.append(delim)
+        text.append(_part_head(r, r.content_id))
+        if r.body:
+            chunks.append("".join(text).encode("utf-8"))
+            chunks.append(r.body)
+            text = []
+        text.append("\r\n")
+    text.append(f"--{cs_boundary}--")
+    chunks.append("".join(text).encode("utf-8"))
+    return b"".join(chunks)
 
 
 def _wrap(boundary: str, parts: list[bytes]) -> bytes:
-    body = b"".join(f"--{boundary}".encode() + CRLF + p + CRLF for p in parts)
-    return body + f"--{boundary}--".encode() + CRLF
+    delim = f"--{boundary}\r\n".encode()
+    return b"".join([piece for p in parts for piece in (delim, p, CRLF)]) + f"--{boundary}--".encode() + CRLF

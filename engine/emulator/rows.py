@@ -178,11 +178,14 @@ class TableRows:
                 if kv is not None:
                     idx[kv] = rid
         columns = self._value_index[table]
-        for column in columns.keys() & row.keys():
-            v = row[column]
+        # The indexed columns the row holds (rows are sparse), found from the smaller side.
+        if len(columns) < len(row):
+            held = [(c, idx, row.get(c)) for c, idx in columns.items()]
+        else:
+            held = [(c, idx, v) for c, v in row.items() if (idx := columns.get(c)) is not None]
+        for _column, idx, v in held:
             if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
                 k = v.casefold() if isinstance(v, str) else v
-                idx = columns[column]
                 ids = idx.get(k)
                 if ids is None:
                     idx[k] = {rid: None}
@@ -207,7 +210,9 @@ class TableRows:
                     if kv is not None:
                         idx[kv] = rid
         columns = self._value_index[table]
-        for column in columns.keys() & (old.keys() | row.keys()):
+        # The indexed columns either row holds, found from the smaller side.
+        held = columns.keys() if len(columns) < len(row) + len(old) else columns.keys() & (old.keys() | row.keys())
+        for column in held:
             was, now = old.get(column), row.get(column)
             if was is now or (type(was) is type(now) and was == now):
                 continue

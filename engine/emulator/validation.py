@@ -129,12 +129,29 @@ _COERCERS: dict[str, Callable[[Table, Column, Any], Any]] = {
 }
 
 
+def checker_for(col: Column) -> Callable[[Table, Column, Any], Any]:
+    """The value checker of ``col``'s type (what :func:`coerce` calls for a non-null value)."""
+    return _COERCERS.get(col.type, _refuse)
+
+
 class PayloadReader:
     """Reads a write's JSON body for a table: what to store, what to create, what to bind."""
 
     def __init__(self, resolve: Resolve, statecode_on_create: str):
         self.resolve = resolve
         self.statecode_on_create = statecode_on_create  # "reject" or "ignore" (Options)
+        # (table, creating) -> {column: (column, its checker)}: the table's plain columns
+        # (Table.plain_columns) with the checker found once. One store, one catalog: the
+        # logical name names the table.
+        self._checks: dict[tuple[str, bool], dict[str, tuple[Column, Callable]]] = {}
+
+    def _plain_checks(self, table: Table, creating: bool) -> dict[str, tuple[Column, Callable]]:
+        found = self._checks.get((table.logical, creating))
+        if found is None:
+            plain = table.plain_create_columns if creating else table.plain_update_columns
+            found = self._checks[(table.logical, creating)] = {
+                name: (col, checker_for(col)) for name, col in plain.items()}
+        return found
 
     def prepare(self, table: Table, body: Any, ctx: WriteContext, *, creating: bool, bulk: bool = False):
         """Split a JSON body into column values, deep inserts and collection binds, validating all.
@@ -149,12 +166,12 @@ class PayloadReader:
         deep_single: list[tuple[str, dict]] = []
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
-        plain = table.plain_create_columns if creating else table.plain_update_columns
+        plain = self._checks.get((table.logical, creating)) or self._plain_checks(table, creating)
         binds = table.bind_navs
         for key, value in body.items():
-            col = plain.get(key)
-            if col is not None:  # a column the body may set as it is: only its value to check
-                values[key] = None if value is None else _COERCERS.get(col.type, _refuse)(table, col, value)
+            found = plain.get(key)
+            if found is not None:  # a column the body may set as it is: only its value to check
+                values[key] = None if value is None else found[1](table, found[0], value)
                 continue
             nav = binds.get(key)
             if nav is not None:  # "nav@odata.bind" of a single-valued navigation property

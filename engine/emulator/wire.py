@@ -18,7 +18,7 @@ JSON_CT = "application/json; odata.metadata=minimal"
 JSON_STREAM_CT = "application/json; odata.metadata=minimal; odata.streaming=true"
 MAX_URL = 32768
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     """An HTTP request as the service sees it (header names lower-case)."""
 
@@ -28,7 +28,7 @@ class Request:
     body: bytes = b""
 
 
-@dataclass
+@dataclass(slots=True)
 class Response:
     """An HTTP response: status, ordered headers, body."""
 

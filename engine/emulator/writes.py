@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from . import costs, errors
-from .references import WriteContext, resolve_reference
+from .references import WriteContext, find_target, plain_reference, reference_target
 from .rows import TableRows
 from .rules_attachments import AttachmentRules, swap_created_on
 from .schema import Table
@@ -56,10 +56,23 @@ class Writer:
         self._rng = random.Random(seed)
         self._version = itertools.count(1_000_001)
         self._ticket = itertools.count(1001)
+        self._targets: dict[str, tuple[Table, str | dict]] = {}  # see resolve()
 
     def resolve(self, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
-        """Resolve a bind/``@odata.id`` URL to ``(table, id)``; see :func:`.references.resolve_reference`."""
-        return resolve_reference(self.rows, ref, ctx, entity_set_for_errors)
+        """Resolve a bind/``@odata.id`` URL to ``(table, id)``; see :func:`.references.resolve_reference`.
+
+        What a plain reference's text names is remembered (every party binds ``/contacts(id)``
+        of a few thousand contacts); whether that row exists is looked up every time.
+        """
+        found = self._targets.get(ref)
+        if found is None:
+            found = reference_target(self.rows, ref, ctx, entity_set_for_errors)
+            if plain_reference(ref):
+                if len(self._targets) >= 8192:
+                    self._targets.clear()
+                self._targets[ref] = found
+        table, key = found
+        return table, find_target(self.rows, table, key)
 
     def versions_after(self, version: int) -> None:
         """Make the next row version number larger than ``version`` (rows loaded from a state file)."""
@@ -88,7 +101,7 @@ class Writer:
                 row["ticketnumber"] = f"CAS-{next(self._ticket):05d}-{self._rng.randrange(36**6):06X}"[:16]
         row["modifiedon"] = stamp
         row["versionnumber"] = next(self._version)
-        if "fullname" in table.columns and ("firstname" in table.columns):
+        if table.computes_fullname:
             # contact, lead, systemuser: "Combines and shows the ... first and last names"
             row["fullname"] = " ".join(p for p in (row.get("firstname"), row.get("middlename"), row.get("lastname"))
                                        if p) or None
@@ -122,10 +135,12 @@ class Writer:
             # tables have up to 223 columns, and 200k emails must not hold 111 Nones each. On
             # create the state rules read nothing but the new values, so the row is their copy.
             apply_state(table, values, values, creating=True)
-            row = dict(values)
+            # The values are this call's own dict (prepare built it): the row itself, without
+            # a copy (finish_row adds only stamps, never the attachment content _charge reads).
+            row = values
             self.finish_row(table, row, creating=True)
             self.rows.put(table.logical, row)
-            _charge("create", table, values)
+            _charge("create", table, row)
             for coll_name, items in deep_coll:
                 self._create_children(table, rid, coll_name, items, ctx)
             for coll_name, refs in coll_binds:
@@ -156,12 +171,12 @@ class Writer:
             if tcol:
                 values[tcol] = parent.logical
             apply_state(child, values, values, creating=True)  # on create it reads only the values
-            row = dict(values)
+            row = values  # prepare's own dict, as in create()
             self.finish_row(child, row, creating=True)
             if parties:
                 row["ispartydeleted"] = False
             self.rows.put(child.logical, row)
-            _charge("create", child, values)
+            _charge("create", child, row)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]
