@@ -30,6 +30,8 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
+# First segments the service answers itself (the checks below them run only for these).
+_SERVICE_HEADS = frozenset(("$metadata", "$batch", "WhoAmI", "EntityDefinitions", "sdkmessagefilters"))
 # The versions' paths a request may use, with and without the closing slash.
 _VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
@@ -83,31 +85,32 @@ class Service:
             self.bump("operations", 1)
         if not self.bypass_privilege and not self._BYPASS.keys().isdisjoint(req.headers):
             self._check_bypass(req.headers)
-        if head == "$metadata" and len(segments) == 1:
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            if self._csdl is None:
-                self._csdl = csdl.render(self.tables)
-            return Response(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")],
-                            self._csdl.encode("utf-8"))
-        if head == "$batch":
-            if method != "POST" or in_batch or len(segments) != 1:
-                raise errors.no_http_resource(self.root + path)
-            return self._batch(req)
-        if head == "WhoAmI" and len(segments) == 1:
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            costs.charge("whoami")
-            return who_am_i(self.root)
-        if head == "EntityDefinitions" or head.startswith("EntityDefinitions("):
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            costs.charge("metadata")
-            status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
-            return json_response(status, body)
-        if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
-            costs.charge("metadata")
-            return sdk_message_filters(self.root, self.tables, params)
+        if head in _SERVICE_HEADS or head.startswith("EntityDefinitions("):  # not an entity set's
+            if head == "$metadata" and len(segments) == 1:
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                if self._csdl is None:
+                    self._csdl = csdl.render(self.tables)
+                return Response(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")],
+                                self._csdl.encode("utf-8"))
+            if head == "$batch":
+                if method != "POST" or in_batch or len(segments) != 1:
+                    raise errors.no_http_resource(self.root + path)
+                return self._batch(req)
+            if head == "WhoAmI" and len(segments) == 1:
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                costs.charge("whoami")
+                return who_am_i(self.root)
+            if head == "EntityDefinitions" or head.startswith("EntityDefinitions("):
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                costs.charge("metadata")
+                status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
+                return json_response(status, body)
+            if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
+                costs.charge("metadata")
+                return sdk_message_filters(self.root, self.tables, params)
         name, key_text = split_name_key(head)
         table = self.store.by_set.get(name)
         if table is None:
@@ -160,8 +163,15 @@ class Service:
             ref, _, tail = target[1:].partition("/")
             if ref not in ctx.content_ids:
                 raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
-            target = ctx.content_ids[ref] + ("/" + tail if tail else "")
-            target = root + target
+            rest = ctx.content_ids[ref] + ("/" + tail if tail else "")
+            if "://" in root and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # What the steps below make of root + rest (the first version root is the
+                # service root's): its path as is, without building the absolute URL.
+                path, _, query = rest.partition("?")
+                path_only = urllib.parse.unquote(path)
+                return (_ROOT_PATH + path + ("?" + query if query else ""), path_only, query,
+                        split_segments(path_only) if path_only else [])
+            target = root + rest
         if "://" in target:
             rest = target[len(root):] if target.startswith(root) else None
             if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
@@ -261,7 +271,10 @@ class Service:
                 headers = op.headers.copy()  # the parser's headers are read-only and shared
                 if auth:
                     headers.setdefault("authorization", auth)
-                resp = self.handle(Request(op.method, op.url, headers, op.body), ctx=ctx, in_batch=True)
+                try:  # handle(), without its frame: the context is the batch's
+                    resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
+                except errors.ODataError as err:
+                    resp = error_response(err, True)
             return batchmod.PartResponse(resp.status, resp.headers, resp.body)
 
         def register(op: batchmod.Operation, resp: batchmod.PartResponse) -> None:

@@ -135,6 +135,10 @@ _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def _read_headers(block: bytes) -> dict[str, str]:
+    if block.startswith(b"Content-Type:") and block.isascii() and b"\r" not in block and b"\n" not in block:
+        # One Content-Type line (a change set's own block, its boundary used once): what the
+        # loop below reads from it, without the loop.
+        return {"content-type": block[13:].decode("ascii").strip()}
     out: dict[str, str] = {}
     try:
         # CRLF never sits inside a UTF-8 sequence: decoding first splits the same lines.

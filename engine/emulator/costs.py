@@ -306,6 +306,13 @@ def write(kind: str, table: str, units: float = 1.0) -> None:
         meter.write(kind, table, units)
 
 
+def priced_meter() -> RequestMeter | None:
+    """The current request's meter when some figure costs something, else None (a caller with
+    several charges to make asks once)."""
+    meter = _CURRENT.get()
+    return meter if meter is not None and meter.priced else None
+
+
 def operations(n: int = 1) -> None:
     """Charge ``n`` operations' injected latency to the current request (no-op outside one)."""
     meter = _CURRENT.get()

@@ -36,11 +36,14 @@ _STATE_COLUMNS = frozenset(("statecode", "statuscode"))
 
 def _charge(kind: str, table: Table, values: dict) -> None:
     """Charge a create/update of ``table`` and the attachment content ``values`` carry."""
-    costs.write(kind, table.logical)
+    meter = costs.priced_meter()
+    if meter is None:
+        return  # no figure costs anything (what costs.write and costs.charge would find)
+    meter.write(kind, table.logical)
     column = _CONTENT_COLUMN.get(table.logical)
     content = values.get(column) if column else None
     if isinstance(content, str) and content:
-        costs.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
+        meter.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
 
 
 class Writer:
