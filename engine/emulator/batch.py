@@ -176,7 +176,8 @@ def _split_head(part: bytes) -> tuple[bytes, bytes]:
     return part[:idx], part[idx + 4:]
 
 
-def _operation(part: bytes, headers: Mapping[str, str], in_changeset: bool = False) -> Operation:
+def _check_part(headers: Mapping[str, str]) -> None:
+    """An operation part's own headers: ``application/http``, ``binary`` (the reader's errors)."""
     ct = headers.get("content-type", "").split(";")[0].strip().lower()
     if ct != "application/http":
         raise errors.bad_request(
@@ -186,6 +187,37 @@ def _operation(part: bytes, headers: Mapping[str, str], in_changeset: bool = Fal
         raise errors.batch_reader("A missing or invalid 'Content-Transfer-Encoding' header was found. The "
                                   "'Content-Transfer-Encoding' header must be specified for each batch operation, "
                                   "and its value must be 'binary'.")
+
+
+# Header blocks of change-set parts that passed the checks before their request (_check_part,
+# and not a nested change set) -> their headers: a repeated block is not checked again.
+_GOOD_PARTS: dict[bytes, Mapping[str, str]] = {}
+
+
+def _changeset_part(inner: bytes) -> Operation:
+    """One part of a change set, read strictly."""
+    ihead, icontent = _split_head(inner)
+    iheaders = _GOOD_PARTS.get(ihead)
+    if iheaders is not None:
+        return _request(icontent, iheaders, True)
+    iheaders = _shared_headers(ihead)
+    if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
+        raise errors.bad_request("Nested change sets in a batch payload are not supported.")
+    _check_part(iheaders)
+    if ihead in _BLOCKS:  # remembered blocks only (not a change set's own)
+        if len(_GOOD_PARTS) >= _REMEMBERED:
+            _GOOD_PARTS.clear()
+        _GOOD_PARTS[ihead] = iheaders
+    return _request(icontent, iheaders, True)
+
+
+def _operation(part: bytes, headers: Mapping[str, str], in_changeset: bool = False) -> Operation:
+    _check_part(headers)
+    return _request(part, headers, in_changeset)
+
+
+def _request(part: bytes, headers: Mapping[str, str], in_changeset: bool) -> Operation:
+    """The request a checked operation part carries."""
     request_line, _, rest = part.partition(CRLF)
     line = _LINES.get(request_line)
     if line is None:
@@ -238,13 +270,7 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
         ctype = headers.get("content-type", "")
         if ctype.lower().startswith("multipart/mixed"):
             cs = ChangeSet()
-            for inner in _split(content, boundary_of(ctype)):
-                ihead, icontent = _split_head(inner)
-                iheaders = _shared_headers(ihead)
-                if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
-                    raise errors.bad_request("Nested change sets in a batch payload are not supported.")
-                op = _operation(icontent, iheaders, in_changeset=True)
-                cs.operations.append(op)
+            cs.operations = [_changeset_part(inner) for inner in _split(content, boundary_of(ctype))]
             count += len(cs.operations)
             items.append(cs)
         else:

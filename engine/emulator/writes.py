@@ -158,27 +158,31 @@ class Writer:
             check_one_sender(parent, items)
         existing = self.rows.rows[child.logical]
         tcol = child.columns[coll.child_column].type_column
-        prepare = self.reader.prepare
+        # Looked up once for the items (an email has three or more parties).
+        prepare, finish_row, put, on_create = self.reader.prepare, self.finish_row, self.rows.put, self.rules.on_create
+        all_rows, logical, pk, child_column = self.rows.rows, child.logical, child.pk, coll.child_column
+        stateful = bool(child.state_defaults)  # apply_state does nothing without them
         for item in items:
             if parties:
                 check_party(parent, item)
             values, deep_single, deep_coll, binds = prepare(child, item, ctx, creating=True)
             if deep_single or deep_coll or binds:
                 raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
-            cid = values.get(child.pk) or self.new_id()
+            cid = values.get(pk) or self.new_id()
             if cid in existing:
                 raise errors.duplicate_record()
-            values[child.pk] = cid
-            values[coll.child_column] = parent_id
-            self.rules.on_create(child, values, self.rows.rows)
+            values[pk] = cid
+            values[child_column] = parent_id
+            on_create(child, values, all_rows)
             if tcol:
                 values[tcol] = parent.logical
-            apply_state(child, values, values, creating=True)  # on create it reads only the values
+            if stateful:
+                apply_state(child, values, values, creating=True)  # on create it reads only the values
             row = values  # prepare's own dict, as in create()
-            self.finish_row(child, row, creating=True)
+            finish_row(child, row, creating=True)
             if parties:
                 row["ispartydeleted"] = False
-            self.rows.put(child.logical, row)
+            put(logical, row)
             _charge("create", child, row)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
