@@ -83,6 +83,7 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
             raise errors.stream_not_readable()
         pos = idx + 2 + len(delim)
     parts = []
+    sep, step = CRLF + delim, 2 + len(delim)
     while True:
         if body.startswith(b"--", pos):
             return parts  # close delimiter; the epilogue is ignored
@@ -92,11 +93,11 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
         if not body.startswith(CRLF, pos):
             raise errors.stream_not_readable()
         pos += 2
-        nxt = body.find(CRLF + delim, pos)
+        nxt = body.find(sep, pos)
         if nxt < 0:
             raise errors.stream_not_readable()
         parts.append(body[pos:nxt])
-        pos = nxt + 2 + len(delim)
+        pos = nxt + step
 
 
 _BLOCKS: dict[bytes, Mapping[str, str]] = {}  # header blocks seen lately -> their headers (read-only)
@@ -376,7 +377,11 @@ def _part_head(resp: PartResponse, content_id: str | None) -> str:
     follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
     """
     head = _PART_HEAD_TEXT if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n"
-    lines = "".join([f"{name}: {value}\r\n" for name, value in resp.headers])
+    headers = resp.headers
+    try:  # "name: value" lines joined at C speed; a value that is not text is formatted below
+        lines = "\r\n".join(map(": ".join, headers)) + "\r\n" if headers else ""
+    except TypeError:
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
     return f"{head}\r\n{_status_line(resp.status)}\r\n{lines}\r\n"
 
 
