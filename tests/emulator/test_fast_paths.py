@@ -239,3 +239,17 @@ def test_a_model_that_charges_nothing_skips_the_meter_and_one_that_charges_does_
         assert costs.priced_meter() is priced and priced.total == 0.5
         with pytest.raises(costs.RequestTimedOut):
             costs.write("create", "contact")  # past the limit, as before
+
+
+@pytest.mark.parametrize("text", ['{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}x', '[1,2]', '"s"', "null", '{"a":', "1 2",
+                                  '{"a":1,"a":2}', "{}\n", "nul", '{"a":1}}', '\t{"b":[1,{"c":2}]}\r\n'])
+def test_bodies_without_surrounding_whitespace_decode_as_decode_does(text):
+    from mail2dataverse.emulator.wire import _BODY_DECODER, _decode
+
+    def outcome(decode):
+        try:
+            return "ok", decode(text)
+        except Exception as exc:  # noqa: BLE001 - the very error (type and message) is compared
+            return type(exc).__name__, str(exc)
+
+    assert outcome(_decode) == outcome(_BODY_DECODER.decode)
