@@ -30,6 +30,8 @@ _ALLOWED_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand
 _UNSUPPORTED_PARAMS = {"fetchXml", "savedQuery", "userQuery"}
 _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
+# First segments the service answers itself (the checks below them run only for these).
+_SERVICE_HEADS = frozenset(("$metadata", "$batch", "WhoAmI", "EntityDefinitions", "sdkmessagefilters"))
 # The versions' paths a request may use, with and without the closing slash.
 _VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
@@ -49,6 +51,7 @@ class Service:
         self.continue_after_failed_changeset = continue_after_failed_changeset
         self.bypass_privilege = bypass_privilege
         self._csdl: str | None = None
+        self._targets: dict[str, tuple[str, str, str, list[str]]] = {}  # see _split_target
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
@@ -71,68 +74,43 @@ class Service:
             return error_response(err, in_batch)
 
     def _route(self, req: Request, ctx: WriteContext, in_batch: bool) -> Response:
-        target = req.target
-        root = self.root
-        if in_batch and target.startswith("$"):
-            ref, _, tail = target[1:].partition("/")
-            if ref not in ctx.content_ids:
-                raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
-            target = ctx.content_ids[ref] + ("/" + tail if tail else "")
-            target = root + target
-        if "://" in target:
-            rest = target[len(root):] if target.startswith(root) else None
-            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
-                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
-                # (a fragment): its path as is.
-                path, _, query = rest.partition("?")
-                target = _ROOT_PATH + path + ("?" + query if query else "")
-            else:
-                parsed = urllib.parse.urlsplit(target)
-                target = parsed.path + ("?" + parsed.query if parsed.query else "")
-        raw_path, _, query = target.partition("?")
-        if not raw_path.startswith("/"):
-            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
-        for p, bare in _VERSION_ROOTS:
-            if raw_path.startswith(p) or raw_path == bare:
-                rest = raw_path[len(p):]
-                break
-        else:
-            raise errors.no_http_resource(target)
-        path = urllib.parse.unquote(rest)
-        params = self._params(query)
-        segments = split_segments(path) if path else []
+        found = self._targets.get(req.target)
+        target, path, query, segments = found or self._split_target(req.target, ctx, in_batch)
+        params = self._params(query) if query else {}
         method = req.method.upper()
         if not segments or segments == [""]:
             return self._service_document()
         head = segments[0]
         if not in_batch and head != "$batch":
             self.bump("operations", 1)
-        self._check_bypass(req.headers)
-        if head == "$metadata" and len(segments) == 1:
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            if self._csdl is None:
-                self._csdl = csdl.render(self.tables)
-            return Response(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")],
-                            self._csdl.encode("utf-8"))
-        if head == "$batch":
-            if method != "POST" or in_batch or len(segments) != 1:
-                raise errors.no_http_resource(self.root + path)
-            return self._batch(req)
-        if head == "WhoAmI" and len(segments) == 1:
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            costs.charge("whoami")
-            return who_am_i(self.root)
-        if head == "EntityDefinitions" or head.startswith("EntityDefinitions("):
-            if method != "GET":
-                raise errors.no_http_resource(self.root + path)
-            costs.charge("metadata")
-            status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
-            return json_response(status, body)
-        if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
-            costs.charge("metadata")
-            return sdk_message_filters(self.root, self.tables, params)
+        if not self.bypass_privilege and not self._BYPASS.keys().isdisjoint(req.headers):
+            self._check_bypass(req.headers)
+        if head in _SERVICE_HEADS or head.startswith("EntityDefinitions("):  # not an entity set's
+            if head == "$metadata" and len(segments) == 1:
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                if self._csdl is None:
+                    self._csdl = csdl.render(self.tables)
+                return Response(200, [("Content-Type", "application/xml"), ("OData-Version", "4.0")],
+                                self._csdl.encode("utf-8"))
+            if head == "$batch":
+                if method != "POST" or in_batch or len(segments) != 1:
+                    raise errors.no_http_resource(self.root + path)
+                return self._batch(req)
+            if head == "WhoAmI" and len(segments) == 1:
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                costs.charge("whoami")
+                return who_am_i(self.root)
+            if head == "EntityDefinitions" or head.startswith("EntityDefinitions("):
+                if method != "GET":
+                    raise errors.no_http_resource(self.root + path)
+                costs.charge("metadata")
+                status, body = metadata.handle(self.store, self.tables, segments, params, self.root)
+                return json_response(status, body)
+            if head == "sdkmessagefilters" and len(segments) == 1 and method == "GET":
+                costs.charge("metadata")
+                return sdk_message_filters(self.root, self.tables, params)
         name, key_text = split_name_key(head)
         table = self.store.by_set.get(name)
         if table is None:
@@ -170,6 +148,56 @@ class Service:
         if len(segments) == 3 and segments[2] == "$ref":
             return self.entities.ref_request(table, key, prop, req, ctx)
         raise errors.resource_not_found(segments[2])
+
+    def _split_target(self, target: str, ctx: WriteContext, in_batch: bool) -> tuple[str, str, str, list[str]]:
+        """``(target as a path, decoded path under the version root, query, path segments)``.
+
+        A path-only target (``/api/data/v9.2/emails``, what most batch parts name) is a pure
+        function of its text, so a short one's answer is remembered (the segments are only read). ``$n``
+        targets depend on the batch's Content-IDs and absolute ones on the service root: split
+        every time.
+        """
+        remember = target.startswith("/") and "://" not in target and len(target) <= 256
+        root = self.root
+        if in_batch and target.startswith("$"):
+            ref, _, tail = target[1:].partition("/")
+            if ref not in ctx.content_ids:
+                raise errors.bad_request(f"Content-ID Reference: '${ref}' does not exist in the batch context.")
+            rest = ctx.content_ids[ref] + ("/" + tail if tail else "")
+            if "://" in root and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # What the steps below make of root + rest (the first version root is the
+                # service root's): its path as is, without building the absolute URL.
+                path, _, query = rest.partition("?")
+                path_only = urllib.parse.unquote(path)
+                return (_ROOT_PATH + path + ("?" + query if query else ""), path_only, query,
+                        split_segments(path_only) if path_only else [])
+            target = root + rest
+        if "://" in target:
+            rest = target[len(root):] if target.startswith(root) else None
+            if rest is not None and "#" not in rest and "\t" not in rest and "\r" not in rest and "\n" not in rest:
+                # Under the service root with nothing urlsplit would strip (tab, CR, LF) or cut
+                # (a fragment): its path as is.
+                path, _, query = rest.partition("?")
+                target = _ROOT_PATH + path + ("?" + query if query else "")
+            else:
+                parsed = urllib.parse.urlsplit(target)
+                target = parsed.path + ("?" + parsed.query if parsed.query else "")
+        raw_path, _, query = target.partition("?")
+        if not raw_path.startswith("/"):
+            raw_path = _ROOT_PATH + raw_path  # relative part URLs in a batch ("tasks")
+        for p, bare in _VERSION_ROOTS:
+            if raw_path.startswith(p) or raw_path == bare:
+                rest = raw_path[len(p):]
+                break
+        else:
+            raise errors.no_http_resource(target)
+        path = urllib.parse.unquote(rest)
+        found = (target, path, query, split_segments(path) if path else [])
+        if remember:
+            if len(self._targets) >= 4096:
+                self._targets.clear()
+            self._targets[target] = found
+        return found
 
     def _user_privilege(self, prop: str, method: str) -> Response:
         """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='x')``."""
@@ -240,10 +268,13 @@ class Service:
             if len(op.url) > batchmod.MAX_PART_URL:
                 resp = error_response(errors.ODataError(414, "", "The request URL is too long."), True)
             else:
-                headers = dict(op.headers)
+                headers = op.headers.copy()  # the parser's headers are read-only and shared
                 if auth:
                     headers.setdefault("authorization", auth)
-                resp = self.handle(Request(op.method, op.url, headers, op.body), ctx=ctx, in_batch=True)
+                try:  # handle(), without its frame: the context is the batch's
+                    resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
+                except errors.ODataError as err:
+                    resp = error_response(err, True)
             return batchmod.PartResponse(resp.status, resp.headers, resp.body)
 
         def register(op: batchmod.Operation, resp: batchmod.PartResponse) -> None:

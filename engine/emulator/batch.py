@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 from . import errors
 from .values import uuid4_text
@@ -25,17 +26,18 @@ from .values import uuid4_text
 MAX_OPERATIONS = 1000
 MAX_PART_URL = 65536
 CRLF = b"\r\n"
+_HEAD_END = CRLF + CRLF
 
 _BOUNDARY_RE = re.compile(r'boundary\s*=\s*"?([^";,\s]+)"?', re.IGNORECASE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Operation:
     """One HTTP request inside a batch."""
 
     method: str
     url: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # read-only (shared with the parser's memory of header blocks)
     body: bytes
     content_id: str | None = None
 
@@ -47,7 +49,7 @@ class ChangeSet:
     operations: list[Operation] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class PartResponse:
     """What one operation answered, ready to render."""
 
@@ -81,6 +83,7 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
             raise errors.stream_not_readable()
         pos = idx + 2 + len(delim)
     parts = []
+    sep, step = CRLF + delim, 2 + len(delim)
     while True:
         if body.startswith(b"--", pos):
             return parts  # close delimiter; the epilogue is ignored
@@ -90,35 +93,53 @@ def _split(body: bytes, boundary: str) -> list[bytes]:
         if not body.startswith(CRLF, pos):
             raise errors.stream_not_readable()
         pos += 2
-        nxt = body.find(CRLF + delim, pos)
+        nxt = body.find(sep, pos)
         if nxt < 0:
             raise errors.stream_not_readable()
         parts.append(body[pos:nxt])
-        pos = nxt + 2 + len(delim)
+        pos = nxt + step
 
 
-_BLOCKS: dict[bytes, dict[str, str]] = {}  # header blocks seen lately -> their headers
+_BLOCKS: dict[bytes, Mapping[str, str]] = {}  # header blocks seen lately -> their headers (read-only)
+_REMEMBERED = 4096
 
 
 def _headers(block: bytes) -> dict[str, str]:
     """Parse CRLF header lines; a bare LF means the client did not send CRLF.
 
     A name repeated in one block (compared case-insensitively) is refused, as the OData reader
-    does, rather than one value silently winning. Blocks repeat (every request part of a batch
-    usually carries the same ``Content-Type``): a block read lately is answered from memory.
+    does, rather than one value silently winning. The caller gets its own copy.
+    """
+    return dict(_shared_headers(block))
+
+
+def _shared_headers(block: bytes) -> Mapping[str, str]:
+    """:func:`_headers` without the copy: a read-only view the parser keeps in its operations.
+
+    Blocks repeat (every request part of a batch usually carries the same ``Content-Type``, and
+    ``Content-ID: n`` comes back in every batch): a block read lately is answered from memory.
+    A change set's own block names a boundary used once, so it is read but not remembered.
     """
     if not block:
-        return {}
+        return _NO_HEADERS
     found = _BLOCKS.get(block)
     if found is None:
-        found = _read_headers(block)  # a refused block raises and is not remembered
-        if len(_BLOCKS) >= 512:
-            _BLOCKS.clear()
-        _BLOCKS[block] = found
-    return dict(found)
+        found = MappingProxyType(_read_headers(block))  # a refused block raises and is not remembered
+        if b"boundary" not in block:
+            if len(_BLOCKS) >= _REMEMBERED:
+                _BLOCKS.clear()
+            _BLOCKS[block] = found
+    return found
+
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def _read_headers(block: bytes) -> dict[str, str]:
+    if block.startswith(b"Content-Type:") and block.isascii() and b"\r" not in block and b"\n" not in block:
+        # One Content-Type line (a change set's own block, its boundary used once): what the
+        # loop below reads from it, without the loop.
+        return {"content-type": block[13:].decode("ascii").strip()}
     out: dict[str, str] = {}
     try:
         # CRLF never sits inside a UTF-8 sequence: decoding first splits the same lines.
@@ -148,7 +169,7 @@ def _read_headers(block: bytes) -> dict[str, str]:
 def _split_head(part: bytes) -> tuple[bytes, bytes]:
     if part.startswith(CRLF):
         return b"", part[2:]
-    idx = part.find(CRLF + CRLF)
+    idx = part.find(_HEAD_END)
     if idx < 0:
         if b"\n\n" in part:
             raise errors.stream_not_readable()
@@ -156,7 +177,8 @@ def _split_head(part: bytes) -> tuple[bytes, bytes]:
     return part[:idx], part[idx + 4:]
 
 
-def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False) -> Operation:
+def _check_part(headers: Mapping[str, str]) -> None:
+    """An operation part's own headers: ``application/http``, ``binary`` (the reader's errors)."""
     ct = headers.get("content-type", "").split(";")[0].strip().lower()
     if ct != "application/http":
         raise errors.bad_request(
@@ -166,7 +188,61 @@ def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False)
         raise errors.batch_reader("A missing or invalid 'Content-Transfer-Encoding' header was found. The "
                                   "'Content-Transfer-Encoding' header must be specified for each batch operation, "
                                   "and its value must be 'binary'.")
+
+
+# Header blocks of change-set parts that passed the checks before their request (_check_part,
+# and not a nested change set) -> their headers: a repeated block is not checked again.
+_GOOD_PARTS: dict[bytes, Mapping[str, str]] = {}
+
+
+def _changeset_part(inner: bytes) -> Operation:
+    """One part of a change set, read strictly."""
+    ihead, icontent = _split_head(inner)
+    iheaders = _GOOD_PARTS.get(ihead)
+    if iheaders is not None:
+        return _request(icontent, iheaders, True)
+    iheaders = _shared_headers(ihead)
+    if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
+        raise errors.bad_request("Nested change sets in a batch payload are not supported.")
+    _check_part(iheaders)
+    if ihead in _BLOCKS:  # remembered blocks only (not a change set's own)
+        if len(_GOOD_PARTS) >= _REMEMBERED:
+            _GOOD_PARTS.clear()
+        _GOOD_PARTS[ihead] = iheaders
+    return _request(icontent, iheaders, True)
+
+
+def _operation(part: bytes, headers: Mapping[str, str], in_changeset: bool = False) -> Operation:
+    _check_part(headers)
+    return _request(part, headers, in_changeset)
+
+
+def _request(part: bytes, headers: Mapping[str, str], in_changeset: bool) -> Operation:
+    """The request a checked operation part carries."""
     request_line, _, rest = part.partition(CRLF)
+    line = _LINES.get(request_line)
+    if line is None:
+        line = _request_line(request_line)
+    method, url = line
+    if in_changeset and method == "GET":  # the reader checks the request line before the headers
+        raise errors.bad_request(
+            "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
+            "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
+    head, body = _split_head(rest) if rest else (b"", b"")
+    inner = _shared_headers(head)
+    content_id = headers.get("content-id") or (inner.get("content-id") if in_changeset else None)
+    if in_changeset and content_id is None:
+        raise errors.batch_reader("The header with name 'Content-ID' was not present in the header collection of "
+                                  "the batch operation.")
+    return Operation(method, url, inner, body, content_id)
+
+
+_LINES: dict[bytes, tuple[str, str]] = {}  # request lines read lately -> (METHOD, url)
+
+
+def _request_line(request_line: bytes) -> tuple[str, str]:
+    """``(METHOD, url)`` of a part's request line, or the reader's error; lines that pass are
+    remembered (``POST /api/data/v9.2/emails HTTP/1.1`` and ``PATCH $1 HTTP/1.1`` repeat)."""
     if b"\n" in request_line:
         raise errors.stream_not_readable()
     pieces = request_line.decode("utf-8").split(" ")
@@ -177,17 +253,11 @@ def _operation(part: bytes, headers: dict[str, str], in_changeset: bool = False)
     if version != "HTTP/1.1":
         raise errors.batch_reader(f"The HTTP version '{version}' used in a batch operation request or response is "
                                   "not valid. The value must be 'HTTP/1.1'.")
-    if in_changeset and method.upper() == "GET":  # the reader checks the request line before the headers
-        raise errors.bad_request(
-            "Invalid HTTP method 'GET' detected for a request in a change set. Requests in change sets "
-            "only support the HTTP methods 'POST', 'PUT', 'DELETE', and 'PATCH'.")
-    head, body = _split_head(rest) if rest else (b"", b"")
-    inner = _headers(head)
-    content_id = headers.get("content-id") or (inner.get("content-id") if in_changeset else None)
-    if in_changeset and content_id is None:
-        raise errors.batch_reader("The header with name 'Content-ID' was not present in the header collection of "
-                                  "the batch operation.")
-    return Operation(method=method.upper(), url=url, headers=inner, body=body, content_id=content_id)
+    found = (method.upper(), url)
+    if len(_LINES) >= _REMEMBERED:
+        _LINES.clear()
+    _LINES[request_line] = found
+    return found
 
 
 def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
@@ -197,17 +267,11 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
     count = 0
     for part in _split(body, boundary):
         head, content = _split_head(part)
-        headers = _headers(head)
+        headers = _shared_headers(head)
         ctype = headers.get("content-type", "")
         if ctype.lower().startswith("multipart/mixed"):
             cs = ChangeSet()
-            for inner in _split(content, boundary_of(ctype)):
-                ihead, icontent = _split_head(inner)
-                iheaders = _headers(ihead)
-                if iheaders.get("content-type", "").lower().startswith("multipart/mixed"):
-                    raise errors.bad_request("Nested change sets in a batch payload are not supported.")
-                op = _operation(icontent, iheaders, in_changeset=True)
-                cs.operations.append(op)
+            cs.operations = [_changeset_part(inner) for inner in _split(content, boundary_of(ctype))]
             count += len(cs.operations)
             items.append(cs)
         else:
@@ -296,35 +360,58 @@ def execute(items, dispatch: Dispatch, changeset_tx, register_content_id: Callab
 
 
 _PART_HEAD_TEXT = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-_PART_HEAD = _PART_HEAD_TEXT.encode("ascii")
-_STATUS_LINES: dict[int, bytes] = {}
+_STATUS_LINES: dict[int, str] = {}
 
 
-def _status_line(status: int) -> bytes:
+def _status_line(status: int) -> str:
     line = _STATUS_LINES.get(status)
     if line is None:
-        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode("ascii")
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}"
     return line
+
+
+def _part_head(resp: PartResponse, content_id: str | None) -> str:
+    """A part up to its body: part headers, status line, headers and the blank line after them.
+
+    Joined lines end with the blank line that closes the headers; the delimiter's own CRLF then
+    follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
+    """
+    head = _PART_HEAD_TEXT if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n"
+    headers = resp.headers
+    try:  # "name: value" lines joined at C speed; a value that is not text is formatted below
+        lines = "\r\n".join(map(": ".join, headers)) + "\r\n" if headers else ""
+    except TypeError:
+        lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    return f"{head}\r\n{_status_line(resp.status)}\r\n{lines}\r\n"
 
 
 def render_part(resp: PartResponse, content_id: str | None) -> bytes:
     """One ``application/http`` part: part headers, status line, headers, blank line, body."""
-    head = _PART_HEAD if content_id is None else f"{_PART_HEAD_TEXT}Content-ID: {content_id}\r\n".encode("utf-8")
-    lines = [f"{name}: {value}" for name, value in resp.headers]
-    lines.append("")
-    # Joined lines end with the blank line that closes the headers; the delimiter's own CRLF
-    # then follows the (possibly empty) body, which reproduces Microsoft's examples exactly.
-    return head + CRLF + _status_line(resp.status) + CRLF + "\r\n".join(lines).encode("utf-8") + CRLF + resp.body
+    return _part_head(resp, content_id).encode("utf-8") + resp.body
 
 
 def render_changeset(cs_boundary: str, responses: list[PartResponse]) -> bytes:
-    """A ``multipart/mixed`` part holding change-set responses (each echoing its Content-ID)."""
-    inner = b"".join(
-        f"--{cs_boundary}".encode() + CRLF + render_part(r, r.content_id) + CRLF for r in responses
-    ) + f"--{cs_boundary}--".encode()
-    return f"Content-Type: multipart/mixed; boundary={cs_boundary}".encode() + CRLF + CRLF + inner
+    """A ``multipart/mixed`` part holding change-set responses (each echoing its Content-ID).
+
+    Written as text and encoded once, the bodies (bytes) joined in where there are any: a
+    change set of creates answers 204s, which have none.
+    """
+    delim = f"--{cs_boundary}\r\n"
+    chunks: list[bytes] = []
+    text = [f"Content-Type: multipart/mixed; boundary={cs_boundary}\r\n\r\n"]
+    for r in responses:
+        text.append(delim)
+        text.append(_part_head(r, r.content_id))
+        if r.body:
+            chunks.append("".join(text).encode("utf-8"))
+            chunks.append(r.body)
+            text = []
+        text.append("\r\n")
+    text.append(f"--{cs_boundary}--")
+    chunks.append("".join(text).encode("utf-8"))
+    return b"".join(chunks)
 
 
 def _wrap(boundary: str, parts: list[bytes]) -> bytes:
-    body = b"".join(f"--{boundary}".encode() + CRLF + p + CRLF for p in parts)
-    return body + f"--{boundary}--".encode() + CRLF
+    delim = f"--{boundary}\r\n".encode()
+    return b"".join([piece for p in parts for piece in (delim, p, CRLF)]) + f"--{boundary}--".encode() + CRLF

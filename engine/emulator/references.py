@@ -34,6 +34,29 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
 
     Returns the target table and id; raises 404 when the target row does not exist.
     """
+    table, key = reference_target(rows, ref, ctx, entity_set_for_errors)
+    return table, find_target(rows, table, key)
+
+
+def find_target(rows: TableRows, table: Table, key) -> str:
+    """The id of the row ``key`` names in ``table``, else the service's 404."""
+    rid = rows.find(table, key)
+    if rid is None:
+        if isinstance(key, str):
+            raise errors.not_found(table.logical, key)
+        raise errors.key_not_found(table.logical)
+    return rid
+
+
+def plain_reference(ref: str) -> bool:
+    """Whether :func:`reference_target` reads ``ref`` from its text alone: neither a ``$n``
+    Content-ID (the batch's) nor an absolute URL (compared with the service root)."""
+    return "://" not in ref and not ref.strip().startswith("$")
+
+
+def reference_target(rows: TableRows, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str | dict]:
+    """The table and parsed key (GUID or alternate-key values) a reference names, unchecked
+    against the rows."""
     text = ref.strip()
     if text.startswith("$"):
         m = _CONTENT_ID.match(text)
@@ -65,10 +88,4 @@ def resolve_reference(rows: TableRows, ref: str, ctx: WriteContext, entity_set_f
         if table is None:
             raise errors.resource_not_found(m.group(1))
         inner = m.group(2)
-    key = parse_key(inner)
-    rid = rows.find(table, key)
-    if rid is None:
-        if isinstance(key, str):
-            raise errors.not_found(table.logical, key)
-        raise errors.key_not_found(table.logical)
-    return table, rid
+    return table, parse_key(inner)

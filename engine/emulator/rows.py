@@ -74,6 +74,9 @@ class TableRows:
             name: {c.name: {} for c in t.columns.values()
                    if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo"))}
             for name, t in tables.items()}
+        # table -> its indexed columns, for walking them at C speed (kept with _value_index)
+        self._indexed: dict[str, tuple[str, ...]] = {name: tuple(cols) for name, cols in self._value_index.items()}
+        self._pk: dict[str, str] = {name: t.pk for name, t in tables.items()}
         self._seq: dict[str, dict[str, int]] = {name: {} for name in tables}
         self._next_seq = 0
         # id -> how many tables hold a row with it (kept beside the sequence numbers, which
@@ -120,6 +123,7 @@ class TableRows:
             if v is not None:
                 idx.setdefault(_index_key(v), {})[row[pk]] = None
         columns[column] = idx
+        self._indexed[table] = tuple(columns)
 
     @staticmethod
     def _key_values(key: AltKey, row: dict) -> tuple | None:
@@ -172,13 +176,14 @@ class TableRows:
     def index_add(self, table: str, row: dict) -> None:
         """Index ``row`` under each alternate key; another row holding the values is the real 412
         (and then no index has changed)."""
-        rid = row[self.tables[table].pk]
+        rid = row[self._pk[table]]
         if self.keys[table]:
             for idx, kv in self._check_keys(table, row, rid):
                 if kv is not None:
                     idx[kv] = rid
         columns = self._value_index[table]
-        for column in columns.keys() & row.keys():
+        # The indexed columns the row holds (rows are sparse), picked out at C speed.
+        for column in filter(row.__contains__, self._indexed[table]):
             v = row[column]
             if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
                 k = v.casefold() if isinstance(v, str) else v
@@ -206,9 +211,16 @@ class TableRows:
                         del idx[was]
                     if kv is not None:
                         idx[kv] = rid
+        cols = self._indexed[table]
+        was_values = tuple(map(old.get, cols))
+        now_values = tuple(map(row.get, cols))
+        # Usually no indexed column changed (a PATCH of state, dates, text): seen at C speed.
+        # Tuples compare items by identity, then ==, as the walk below does; it also compares
+        # types, which equal tuples can still differ in (1 == True).
+        if was_values == now_values and tuple(map(type, was_values)) == tuple(map(type, now_values)):
+            return
         columns = self._value_index[table]
-        for column in columns.keys() & (old.keys() | row.keys()):
-            was, now = old.get(column), row.get(column)
+        for column, was, now in zip(cols, was_values, now_values):
             if was is now or (type(was) is type(now) and was == now):
                 continue
             idx = columns[column]
@@ -295,14 +307,16 @@ class TableRows:
 
         ``row`` must be a new dict, not the stored one changed in place (see the module docstring).
         """
-        rid = row[self.tables[table].pk]
+        rid = row[self._pk[table]]
         rows = self.rows[table]
         old = rows.get(rid)
         if old is None:
             self.index_add(table, row)
         else:
             self._index_replace(table, old, row, rid)
-        self._touch(table, rid, old)
+        journal = self.journal  # _touch, inlined: every write walks here
+        if journal is not None and (table, rid) not in journal:
+            journal[(table, rid)] = old
         rows[rid] = row
         self.write_count += 1
 

@@ -139,6 +139,11 @@ class Table:
         write body that bind a lookup)."""
         return {f"{name}@odata.bind": nav for name, nav in self.navs.items()}
 
+    @cached_property
+    def computes_fullname(self) -> bool:
+        """Whether a save sets ``fullname`` from the name parts (contact, lead, systemuser)."""
+        return "fullname" in self.columns and "firstname" in self.columns
+
     def plain_columns(self, creating: bool) -> dict[str, Column]:
         """The columns a create (or update) body sets by name with nothing but a value check:
         valid for that write, not a lookup, party list or file, not ``statecode`` (its own

@@ -14,6 +14,7 @@ MinValue/MaxValue from the reference pages.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 from . import errors
@@ -66,7 +67,7 @@ def _text(table: Table, col: Column, value: Any) -> Any:
 
 def _integer(table: Table, col: Column, value: Any) -> Any:
     t = col.type
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
         if isinstance(value, float) and value.is_integer() and t in ("int", "bigint"):
             value = int(value)
         else:
@@ -75,7 +76,8 @@ def _integer(table: Table, col: Column, value: Any) -> Any:
         raise _wrong(table, col, value)
     if t == "picklist" and col.options and value not in col.options:
         raise errors.outside_range(table.logical, col.name, value, list(col.options))
-    _check_range(table, col, value)
+    if col.min_value is not None or col.max_value is not None:  # _check_range's own test, first
+        _check_range(table, col, value)
     return value
 
 
@@ -129,12 +131,29 @@ _COERCERS: dict[str, Callable[[Table, Column, Any], Any]] = {
 }
 
 
+def checker_for(col: Column) -> Callable[[Table, Column, Any], Any]:
+    """The value checker of ``col``'s type (what :func:`coerce` calls for a non-null value)."""
+    return _COERCERS.get(col.type, _refuse)
+
+
 class PayloadReader:
     """Reads a write's JSON body for a table: what to store, what to create, what to bind."""
 
     def __init__(self, resolve: Resolve, statecode_on_create: str):
         self.resolve = resolve
         self.statecode_on_create = statecode_on_create  # "reject" or "ignore" (Options)
+        # (table, creating) -> {column: check(value)}: the table's plain columns
+        # (Table.plain_columns), each with its checker bound to the table and column. One
+        # store, one catalog: the logical name names the table.
+        self._checks: dict[tuple[str, bool], dict[str, Callable[[Any], Any]]] = {}
+
+    def _plain_checks(self, table: Table, creating: bool) -> dict[str, Callable[[Any], Any]]:
+        found = self._checks.get((table.logical, creating))
+        if found is None:
+            plain = table.plain_create_columns if creating else table.plain_update_columns
+            found = self._checks[(table.logical, creating)] = {
+                name: partial(checker_for(col), table, col) for name, col in plain.items()}
+        return found
 
     def prepare(self, table: Table, body: Any, ctx: WriteContext, *, creating: bool, bulk: bool = False):
         """Split a JSON body into column values, deep inserts and collection binds, validating all.
@@ -149,12 +168,12 @@ class PayloadReader:
         deep_single: list[tuple[str, dict]] = []
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
-        plain = table.plain_create_columns if creating else table.plain_update_columns
+        plain = self._checks.get((table.logical, creating)) or self._plain_checks(table, creating)
         binds = table.bind_navs
         for key, value in body.items():
-            col = plain.get(key)
-            if col is not None:  # a column the body may set as it is: only its value to check
-                values[key] = None if value is None else _COERCERS.get(col.type, _refuse)(table, col, value)
+            check = plain.get(key)
+            if check is not None:  # a column the body may set as it is: only its value to check
+                values[key] = None if value is None else check(value)
                 continue
             nav = binds.get(key)
             if nav is not None:  # "nav@odata.bind" of a single-valued navigation property

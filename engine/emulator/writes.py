@@ -14,7 +14,7 @@ import random
 from typing import Any
 
 from . import costs, errors
-from .references import WriteContext, resolve_reference
+from .references import WriteContext, find_target, plain_reference, reference_target
 from .rows import TableRows
 from .rules_attachments import AttachmentRules, swap_created_on
 from .schema import Table
@@ -36,11 +36,14 @@ _STATE_COLUMNS = frozenset(("statecode", "statuscode"))
 
 def _charge(kind: str, table: Table, values: dict) -> None:
     """Charge a create/update of ``table`` and the attachment content ``values`` carry."""
-    costs.write(kind, table.logical)
+    meter = costs.priced_meter()
+    if meter is None:
+        return  # no figure costs anything (what costs.write and costs.charge would find)
+    meter.write(kind, table.logical)
     column = _CONTENT_COLUMN.get(table.logical)
     content = values.get(column) if column else None
     if isinstance(content, str) and content:
-        costs.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
+        meter.charge("attachment_mb", table.logical, len(content) * 3 / 4 / 1_000_000)
 
 
 class Writer:
@@ -56,10 +59,23 @@ class Writer:
         self._rng = random.Random(seed)
         self._version = itertools.count(1_000_001)
         self._ticket = itertools.count(1001)
+        self._targets: dict[str, tuple[Table, str | dict]] = {}  # see resolve()
 
     def resolve(self, ref: str, ctx: WriteContext, entity_set_for_errors: str) -> tuple[Table, str]:
-        """Resolve a bind/``@odata.id`` URL to ``(table, id)``; see :func:`.references.resolve_reference`."""
-        return resolve_reference(self.rows, ref, ctx, entity_set_for_errors)
+        """Resolve a bind/``@odata.id`` URL to ``(table, id)``; see :func:`.references.resolve_reference`.
+
+        What a plain reference's text names is remembered (every party binds ``/contacts(id)``
+        of a few thousand contacts); whether that row exists is looked up every time.
+        """
+        found = self._targets.get(ref)
+        if found is None:
+            found = reference_target(self.rows, ref, ctx, entity_set_for_errors)
+            if plain_reference(ref):
+                if len(self._targets) >= 8192:
+                    self._targets.clear()
+                self._targets[ref] = found
+        table, key = found
+        return table, find_target(self.rows, table, key)
 
     def versions_after(self, version: int) -> None:
         """Make the next row version number larger than ``version`` (rows loaded from a state file)."""
@@ -88,7 +104,7 @@ class Writer:
                 row["ticketnumber"] = f"CAS-{next(self._ticket):05d}-{self._rng.randrange(36**6):06X}"[:16]
         row["modifiedon"] = stamp
         row["versionnumber"] = next(self._version)
-        if "fullname" in table.columns and ("firstname" in table.columns):
+        if table.computes_fullname:
             # contact, lead, systemuser: "Combines and shows the ... first and last names"
             row["fullname"] = " ".join(p for p in (row.get("firstname"), row.get("middlename"), row.get("lastname"))
                                        if p) or None
@@ -122,10 +138,12 @@ class Writer:
             # tables have up to 223 columns, and 200k emails must not hold 111 Nones each. On
             # create the state rules read nothing but the new values, so the row is their copy.
             apply_state(table, values, values, creating=True)
-            row = dict(values)
+            # The values are this call's own dict (prepare built it): the row itself, without
+            # a copy (finish_row adds only stamps, never the attachment content _charge reads).
+            row = values
             self.finish_row(table, row, creating=True)
             self.rows.put(table.logical, row)
-            _charge("create", table, values)
+            _charge("create", table, row)
             for coll_name, items in deep_coll:
                 self._create_children(table, rid, coll_name, items, ctx)
             for coll_name, refs in coll_binds:
@@ -140,28 +158,32 @@ class Writer:
             check_one_sender(parent, items)
         existing = self.rows.rows[child.logical]
         tcol = child.columns[coll.child_column].type_column
-        prepare = self.reader.prepare
+        # Looked up once for the items (an email has three or more parties).
+        prepare, finish_row, put, on_create = self.reader.prepare, self.finish_row, self.rows.put, self.rules.on_create
+        all_rows, logical, pk, child_column = self.rows.rows, child.logical, child.pk, coll.child_column
+        stateful = bool(child.state_defaults)  # apply_state does nothing without them
         for item in items:
             if parties:
                 check_party(parent, item)
             values, deep_single, deep_coll, binds = prepare(child, item, ctx, creating=True)
             if deep_single or deep_coll or binds:
                 raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
-            cid = values.get(child.pk) or self.new_id()
+            cid = values.get(pk) or self.new_id()
             if cid in existing:
                 raise errors.duplicate_record()
-            values[child.pk] = cid
-            values[coll.child_column] = parent_id
-            self.rules.on_create(child, values, self.rows.rows)
+            values[pk] = cid
+            values[child_column] = parent_id
+            on_create(child, values, all_rows)
             if tcol:
                 values[tcol] = parent.logical
-            apply_state(child, values, values, creating=True)  # on create it reads only the values
-            row = dict(values)
-            self.finish_row(child, row, creating=True)
+            if stateful:
+                apply_state(child, values, values, creating=True)  # on create it reads only the values
+            row = values  # prepare's own dict, as in create()
+            finish_row(child, row, creating=True)
             if parties:
                 row["ispartydeleted"] = False
-            self.rows.put(child.logical, row)
-            _charge("create", child, values)
+            put(logical, row)
+            _charge("create", child, row)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]

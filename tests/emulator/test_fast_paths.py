@@ -172,3 +172,84 @@ def test_every_part_of_a_large_batch_is_answered_in_order(emu):
     assert r.content.count(b"HTTP/1.1 204 No Content") == 300
     names = [row["lastname"] for row in sorted(emu.records("contact"), key=lambda row: int(row["lastname"][1:]))]
     assert names == [f"n{i}" for i in range(300)]
+
+
+def test_a_remembered_reference_is_looked_up_again_each_time(emu):
+    # The text "/accounts(id)" is read once; whether the row exists is checked on every bind.
+    c = Client(emu)
+    rid = c.create("accounts", {"name": "Bound"})
+    body = {"lastname": "s", "parentcustomerid_account@odata.bind": f"/accounts({rid})"}
+    assert c.post("contacts", body).status_code == 204
+    assert c.delete(f"accounts({rid})").status_code == 204
+    r = c.post("contacts", body)
+    assert r.status_code == 404 and rid in r.json()["error"]["message"]
+
+
+def test_an_update_that_changes_an_indexed_value_only_in_type_reindexes_it():
+    # 1 == True, so the tuples of indexed values compare equal; the types tell them apart and
+    # the walk moves the entry, as it did before the quick comparison.
+    with Emulator() as emu:
+        rows = emu.store.table_rows
+        rows._index_column("contact", "numberofchildren")
+        rid = emu.seed("contact", {"lastname": "x"})
+        old = dict(rows.rows["contact"][rid], numberofchildren=True)
+        rows.rows["contact"][rid] = old
+        rows.index_add("contact", old)
+        rows.put("contact", dict(old, numberofchildren=1))
+        idx = rows._value_index["contact"]["numberofchildren"]
+        assert list(idx) == [1] and type(next(iter(idx))) is int and idx[1] == {rid: None}
+
+
+def test_change_set_part_headers_are_checked_for_every_new_block(emu):
+    c = Client(emu)
+    good = "POST /api/data/v9.2/contacts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"lastname\": \"a\"}"
+    body, ctype = _changeset([good, good])
+    assert c.session.post(c.root + "$batch", data=body, headers={"Content-Type": ctype}).status_code == 200
+    # The same Content-ID with another encoding is another block: refused, though Content-ID 1's
+    # block passed a moment ago.
+    bad = body.replace(b"binary\r\nContent-ID: 2", b"base64\r\nContent-ID: 2")
+    r = c.session.post(c.root + "$batch", data=bad, headers={"Content-Type": ctype})
+    assert r.status_code == 400 and b"Content-Transfer-Encoding" in r.content
+    assert len(emu.records("contact")) == 2
+
+
+def test_content_id_targets_resolve_like_the_absolute_url(emu):
+    # "$1" is read as the root + what Content-ID 1 created; its query and further segments too.
+    c = Client(emu)
+    parts = ["POST /api/data/v9.2/contacts HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"lastname\": \"a\"}",
+             "PATCH $1 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"firstname\": \"b\"}",
+             "PUT $1/jobtitle HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"value\": \"c\"}"]
+    body, ctype = _changeset(parts)
+    r = c.session.post(c.root + "$batch", data=body, headers={"Content-Type": ctype})
+    assert r.status_code == 200 and r.content.count(b"HTTP/1.1 204 No Content") == 3
+    (row,) = emu.records("contact")
+    assert (row["lastname"], row["firstname"], row["jobtitle"], row["fullname"]) == ("a", "b", "c", "b a")
+
+
+def test_a_model_that_charges_nothing_skips_the_meter_and_one_that_charges_does_not():
+    from mail2dataverse.emulator import costs
+
+    free = costs.RequestMeter(costs.CostModel.build("none"))
+    priced = costs.RequestMeter(costs.CostModel.build("none", {"create.contact": 0.5}), limit=0.7)
+    with costs.metering(free):
+        costs.write("create", "contact")
+        assert costs.priced_meter() is None and free.by_kind == {}
+    with costs.metering(priced):
+        costs.write("create", "contact")
+        assert costs.priced_meter() is priced and priced.total == 0.5
+        with pytest.raises(costs.RequestTimedOut):
+            costs.write("create", "contact")  # past the limit, as before
+
+
+@pytest.mark.parametrize("text", ['{"a":1}', ' {"a":1}', '{"a":1} ', '{"a":1}x', '[1,2]', '"s"', "null", '{"a":', "1 2",
+                                  '{"a":1,"a":2}', "{}\n", "nul", '{"a":1}}', '\t{"b":[1,{"c":2}]}\r\n'])
+def test_bodies_without_surrounding_whitespace_decode_as_decode_does(text):
+    from mail2dataverse.emulator.wire import _BODY_DECODER, _decode
+
+    def outcome(decode):
+        try:
+            return "ok", decode(text)
+        except Exception as exc:  # noqa: BLE001 - the very error (type and message) is compared
+            return type(exc).__name__, str(exc)
+
+    assert outcome(_decode) == outcome(_BODY_DECODER.decode)
