@@ -57,7 +57,7 @@ class EmailSpool:
         """The numbers of the emails kept, oldest first (undated first; ties in the order added)."""
         dates = self._dates
         n = len(dates)
-        if all(map(operator.gt, itertools.islice(dates, 0, n - 1), itertools.islice(dates, 1, n))):
+        if n and all(map(operator.gt, itertools.islice(dates, 0, n - 1), itertools.islice(dates, 1, n))):
             # Added newest first, strictly (a Nylas export of one mailbox): the same order as
             # the sort, without its list of 200,000 numbers and keys (14 MB at the peak).
             return range(n - 1, -1, -1)
