@@ -11,10 +11,13 @@ about 20 bytes (a list of tuples took about 100).
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import pickle
 import tempfile
 from array import array
+from collections.abc import Sequence
 from typing import IO
 
 from ..model import MappedEmail
@@ -50,10 +53,15 @@ class EmailSpool:
         if len(self._buffer) >= BLOCK:
             self._flush()
 
-    def oldest_first(self) -> list[int]:
+    def oldest_first(self) -> Sequence[int]:
         """The numbers of the emails kept, oldest first (undated first; ties in the order added)."""
         dates = self._dates
-        return sorted(range(len(dates)), key=dates.__getitem__)
+        n = len(dates)
+        if n and all(map(operator.gt, itertools.islice(dates, 0, n - 1), itertools.islice(dates, 1, n))):
+            # Added newest first, strictly (a Nylas export of one mailbox): the same order as
+            # the sort, without its list of 200,000 numbers and keys (14 MB at the peak).
+            return range(n - 1, -1, -1)
+        return sorted(range(n), key=dates.__getitem__)
 
     def load(self, n: int) -> MappedEmail:
         """The ``n``-th email kept (equal to what was added, not the same object)."""

@@ -223,7 +223,7 @@ class ThreadLinks:
         try:
             todo = spool.oldest_first()
             while todo:
-                later: list[int] = []
+                later: list[int] = []  # numbers of the emails still waiting
                 chunk: list[MappedEmail] = []
                 for n in todo:
                     e = spool.load(n)

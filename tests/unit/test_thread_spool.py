@@ -84,3 +84,13 @@ def test_a_reply_after_a_parent_put_back_is_put_back_behind_it():
     assert links.held_back(reply, held)
     assert links.held_back(same_thread, held)  # its conversation's first email is the one put back
     assert not links.held_back(stranger, held)
+
+
+def test_oldest_first_is_the_sorted_order_whether_or_not_the_emails_came_newest_first():
+    from mail2dataverse.planner.deferred import EmailSpool
+
+    for dates in ([9.0, 7.0, 5.0, 1.0], [9.0, 7.0, 8.0, 1.0], [3.0, 3.0, 1.0], [1.0], []):
+        spool = EmailSpool()
+        for n, date in enumerate(dates):
+            spool.add(_email(n, 1), date)
+        assert list(spool.oldest_first()) == sorted(range(len(dates)), key=dates.__getitem__), dates
