@@ -121,6 +121,7 @@ class EmailPhase:
         """Read, map and write ``records`` in chunks; yields after each record (see :meth:`start`)."""
         ctx, report = self.ctx, self.ctx.report
         chunk: list[MappedEmail] = []
+        keys: list[bytes] = []  # the identity digest of each email of `chunk`
         for ref, record in records:
             report.inputs["messages"] += 1
             mapped = ctx.mappings.map_message(record, ref)
@@ -149,17 +150,20 @@ class EmailPhase:
             source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
             self._seen_identities[seen] = source << 40 | ref.index
             chunk.append(mapped)
+            keys.append(seen)
             if len(chunk) >= EMAIL_CHUNK:
-                yield from self._write(chunk, marks)
-                chunk = []
+                yield from self._write(chunk, marks, keys)
+                chunk, keys = [], []
             yield None
         if chunk:
-            yield from self._write(chunk, marks)
+            yield from self._write(chunk, marks, keys)
 
-    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> Iterator[object]:
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage], keys: list[bytes]) -> Iterator[object]:
         """Look up ``emails`` (already written? their thread parents), defer the replies that
         must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`).
-        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended."""
+        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended.
+        ``keys`` are the emails' identity digests (shared with the thread map, see .threads)."""
+        key_of = {id(e): k for e, k in zip(emails, keys)}
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -201,7 +205,7 @@ class EmailPhase:
             if threads.must_wait(e, final=False) and not threads.held_back(e, ahead):
                 # Its parent is not known, nor planned before it here: the deferred pass
                 # resolves its parties then (see .threads); no lookups for it now.
-                threads.defer(e)
+                threads.defer(e, key_of.get(id(e)))
                 continue
             now.append(e)
             ahead.update(threads.keys_of(e))
