@@ -8,6 +8,7 @@ written out by hand (no helper call per column) because they run ~15 times per m
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from .evaluate import build_evaluator
 from .evaluate import error_text as _error_text
 from .evaluate import is_false as _is_false
 from .functions import describe, jmespath_type, synthetic_message_id
-from .model import CompiledMapping, CompiledValue
+from .model import CompiledMapping, CompiledParty, CompiledValue
 from .transforms import parse_instant
 
 #: one RFC 5322 msg-id in a header value (kept with its angle brackets, like ``messageid``)
@@ -32,18 +33,29 @@ _MISSING = object()
 _PARTY_CACHE_MAX = 50_000
 
 
-def _make_parties(mask: int, field: str, name: str | None) -> tuple[tuple[Party, ...], str | None]:
+def _intern(text: str) -> str:
+    """``text`` as the one shared copy of its value (str subclasses cannot be interned)."""
+    return sys.intern(text) if text.__class__ is str else text
+
+
+def _make_parties(mask: int, field: str, name: str | None) -> Party | tuple[tuple[Party, ...], str | None]:
     """The parties one participant entry stands for, and why part of it was refused (or None).
 
     The address goes through :func:`parse_addresses`: ``"Ana Silva <ana@x>"`` is one party
     ``ana@x`` (named Ana Silva when the entry has no name), ``"a@x, b@y"`` two, and a field with
-    a control character none, with the reason.
+    a control character none, with the reason. The usual answer, one party and nothing refused,
+    is the :class:`Party` itself (what the party cache keeps: a bare object, no tuples around it).
     """
     parsed = parse_addresses(field)
     name = (name.strip() or None) if name else None
     if len(parsed.addresses) > 1:
         name = None  # a list's one name belongs to none of its addresses in particular
-    parties = tuple(Party(mask, a, name or n) for a, n in zip(parsed.addresses, parsed.names))
+    # Interned: the cache's key and the party share one string when the raw address is already
+    # canonical, and every entry of one person (From in one message, To in the next) one name.
+    parties = tuple(Party(mask, _intern(a), _intern(name or n) if name or n else None)
+                    for a, n in zip(parsed.addresses, parsed.names))
+    if len(parties) == 1 and parsed.problem is None:
+        return parties[0]
     return parties, parsed.problem
 
 
@@ -54,37 +66,60 @@ def _unwritten(emails: tuple[str, ...], columns: dict[str, Any]) -> list[str]:
     return [e for e in emails if e not in written] if written else []
 
 
-def _parties(mapping: CompiledMapping, record: dict, cache: dict, notes: list[str]) -> list[Party]:
+def _party_rules(mapping: CompiledMapping) -> tuple[tuple[str | None, CompiledParty], ...]:
+    """Each party rule with the top-level field it reads (``from``, ``to``...), or None when its
+    expression is anything else: a record is a dict, so a field is one ``record.get``."""
+    return tuple((getattr(rule.expr, "jp_field", None), rule) for rule in mapping.parties)
+
+
+def _parties(rules: tuple[tuple[str | None, CompiledParty], ...], record: dict, cache: dict,
+             notes: list[str]) -> list[Party]:
     """The activity parties of a message, each participant address read by :func:`_make_parties`
-    (cached in ``cache`` by mask, raw address and name); a refused one is noted in ``notes``."""
+    (cached in ``cache`` by mask, raw address and name); a refused one is noted in ``notes``.
+
+    A cached key was checked when it was stored (a string address, a string or null name, and
+    only equal strings compare equal to it), so a hit skips the type checks.
+    """
     parties: list[Party] = []
-    for rule in mapping.parties:
-        try:
-            people = rule.expr(record)
-        except Exception as exc:  # noqa: BLE001
-            raise _Failed(rule.source, _error_text(exc)) from None
+    append = parties.append
+    for field, rule in rules:
+        if field is not None:
+            people = record.get(field)
+        else:
+            try:
+                people = rule.expr(record)
+            except Exception as exc:  # noqa: BLE001
+                raise _Failed(rule.source, _error_text(exc)) from None
         if people is None:
             continue  # the CLI omits to/cc/bcc when empty, and `from` may be null
-        if not isinstance(people, list):
+        if people.__class__ is not list and not isinstance(people, list):
             raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
         mask = rule.mask
         for person in people:
-            if person.__class__ is not dict and not isinstance(person, dict):
+            if person.__class__ is dict:
+                hit = cache.get((mask, person.get("email"), person.get("name")))
+                if hit.__class__ is Party:
+                    append(hit)
+                    continue
+            elif not isinstance(person, dict):
                 raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
-            address = person.get("email")
-            if address is None:
-                continue
-            if not isinstance(address, str):
-                raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
-            name = person.get("name")
-            if name is not None and not isinstance(name, str):
-                raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
-            key = (mask, address, name)
-            hit = cache.get(key)
+            else:
+                hit = None
             if hit is None:
+                address = person.get("email")
+                if address is None:
+                    continue
+                if not isinstance(address, str):
+                    raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
+                name = person.get("name")
+                if name is not None and not isinstance(name, str):
+                    raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
                 if len(cache) >= _PARTY_CACHE_MAX:
                     cache.clear()
-                hit = cache[key] = _make_parties(mask, address, name)
+                hit = cache[(mask, _intern(address), _intern(name) if name else name)] = _make_parties(mask, address, name)
+                if hit.__class__ is Party:
+                    append(hit)
+                    continue
             parties.extend(hit[0])
             if hit[1] is not None:
                 notes.append(f"{rule.source.json_path}: participant dropped: {hit[1]}")
@@ -163,7 +198,8 @@ class MappingSet:
         )
         # Party is frozen, and the same people (the owner above all) appear in most messages:
         # sharing instances saves the dataclass construction on the hot path.
-        self._party_cache: dict[tuple[int, str, str | None], tuple[tuple[Party, ...], str | None]] = {}
+        self._party_cache: dict[tuple[int, str, str | None], Party | tuple[tuple[Party, ...], str | None]] = {}
+        self._party_rules = _party_rules(email)
         self._emails_at = contact.let_index("emails")
         # lets, skip rules and columns, each mapping's written out as one function (.evaluate)
         self._evaluate_contact = build_evaluator(contact, self._emails_at)
@@ -282,7 +318,7 @@ class MappingSet:
                         mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
                     )
             notes: list[str] = []
-            parties = _parties(mapping, record, self._party_cache, notes)
+            parties = _parties(self._party_rules, record, self._party_cache, notes)
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
