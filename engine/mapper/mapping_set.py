@@ -189,6 +189,7 @@ class MappingSet:
         self._config = config
         self._owners = frozenset(canonical_address(a) for a in config.owner_addresses)
         self._profile = config.profile
+        self._owner_addresses = config.owner_addresses
         # the run's read-only org lookup (mail2dataverse.lookup), handed to regarding_target
         self._lookup = getattr(plugins, "lookup", None)
         self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
@@ -291,21 +292,25 @@ class MappingSet:
             :meth:`map_contact`).
         """
         mapping = self.email
-        if not isinstance(record, dict):
+        if record.__class__ is not dict and not isinstance(record, dict):
             return _not_an_object(mapping, ref, record)
         try:
             lets, columns = self._evaluate_email(record, None)
             identity = lets[self._identity_at]
             if not identity:
                 return Skip(ref, "no message identity (no Message-ID header and no Nylas message id)")
-            if not isinstance(identity, str):
+            if identity.__class__ is not str and not isinstance(identity, str):
                 entry = mapping.lets[self._identity_at]
                 raise _Failed(entry.source, f"let identity must be a string, got {describe(identity)}")
-            outgoing = self._outgoing_at >= 0 and not _is_false(lets[self._outgoing_at])
+            outgoing = False
+            if self._outgoing_at >= 0:
+                value = lets[self._outgoing_at]
+                # JMESPath truthiness (evaluate.is_false), written out: this runs per message
+                outgoing = not (value is None or value is False or value == "" or value == [] or value == {})
             date = None
             if self._date_at >= 0:
                 date = lets[self._date_at]
-                if date is not None and not isinstance(date, datetime):
+                if date is not None and date.__class__ is not datetime and not isinstance(date, datetime):
                     try:
                         date = parse_instant(date)
                     except ValueError as exc:
@@ -313,7 +318,7 @@ class MappingSet:
             mailbox = None
             if self._mailbox_at >= 0:
                 mailbox = lets[self._mailbox_at]
-                if mailbox is not None and not isinstance(mailbox, str):
+                if mailbox is not None and mailbox.__class__ is not str and not isinstance(mailbox, str):
                     raise _Failed(
                         mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
                     )
@@ -327,52 +332,49 @@ class MappingSet:
         if mapping.regarding:
             context = {
                 "profile": self._profile,
-                "owner_addresses": self._config.owner_addresses,
+                "owner_addresses": self._owner_addresses,
                 "external_domains": self._external_domains(parties),
                 "config": self._config,
                 "lookup": self._lookup,
             }
             regarding = self.plugins.regarding_target(record, context)
         # Synced once without headers, a message was written under its Nylas-derived id.
-        alias = None
-        if record.get("headers") and isinstance(record.get("id"), str):
-            alias = synthetic_message_id(record.get("grant_id"), record.get("id"))
-        replies_to, thread, attachments = self._thread_values(lets, mailbox or "")
-        return MappedEmail(
-            ref=ref,
-            identity=identity,
-            replies_to=tuple(r for r in replies_to if r != identity),
-            thread=thread,
-            attachments=attachments,
-            aliases=(alias,) if alias and alias != identity else (),
-            columns=columns,
-            parties=parties,
-            outgoing=outgoing,
-            date=date,
-            regarding=regarding,
-            mailbox=mailbox or None,
-            warnings=tuple(notes),
-        )
+        aliases = ()
+        if record.get("headers"):
+            nylas_id = record.get("id")
+            if isinstance(nylas_id, str):
+                alias = synthetic_message_id(record.get("grant_id"), nylas_id)
+                if alias and alias != identity:
+                    aliases = (alias,)
+        replies_to, thread, attachments = self._thread_values(lets, mailbox or "", identity)
+        return MappedEmail(ref, identity, columns, parties, outgoing, date, regarding, mailbox or None, aliases,
+                           replies_to, thread, attachments, tuple(notes))
 
-    def _thread_values(self, lets: list[Any], mailbox: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
+    def _thread_values(self, lets: list[Any], mailbox: str,
+                       identity: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
         """``(replies_to, thread, attachments)`` from the lets that carry them (absent: empty).
 
         ``replies_to`` holds the Message-IDs this email answers, nearest first: In-Reply-To,
-        then References from its end (the newest ancestor), without repeats. A provider thread
-        id is only unique within its mailbox, so the thread key carries the mailbox.
+        then References from its end (the newest ancestor), without repeats, never ``identity``
+        itself. A provider thread id is only unique within its mailbox, so the thread key
+        carries the mailbox.
         """
         reply_at, refs_at, thread_at, att_at = self._thread_at
-        ids: list[str] = []
-        for at, reverse in ((reply_at, False), (refs_at, True)):
-            value = lets[at] if at >= 0 else None
-            if isinstance(value, str):
-                found = MESSAGE_ID.findall(value)
-                ids.extend(reversed(found) if reverse else found)
+        reply = lets[reply_at] if reply_at >= 0 else None
+        refs = lets[refs_at] if refs_at >= 0 else None
+        replies_to: tuple[str, ...] = ()
+        if reply is not None or refs is not None:  # an export without headers has neither
+            ids: list[str] = []
+            if isinstance(reply, str):
+                ids.extend(MESSAGE_ID.findall(reply))
+            if isinstance(refs, str):
+                ids.extend(reversed(MESSAGE_ID.findall(refs)))
+            replies_to = tuple(r for r in dict.fromkeys(ids) if r != identity)
         thread = lets[thread_at] if thread_at >= 0 else None
         thread = f"{mailbox}/{thread}" if isinstance(thread, str) and thread else None
         atts = lets[att_at] if att_at >= 0 else None
         attachments = tuple(a for a in atts if isinstance(a, dict)) if isinstance(atts, list) else ()
-        return tuple(dict.fromkeys(ids)), thread, attachments
+        return replies_to, thread, attachments
 
     def _external_domains(self, parties: list[Party]) -> list[str]:
         """Registrable domains of the external participants, in order, once each.
