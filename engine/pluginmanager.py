@@ -275,7 +275,8 @@ class Plugins:
         self._transforms: dict[str, Callable[..., Any]] | None = None
         self._functions: dict[str, tuple[Callable[..., Any], list[Any]]] | None = None
         self._sources: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None
-        self._regarding = self._first_result_caller("regarding_target")
+        self._regarding = _first_result_caller(pm, "regarding_target")
+        self._regarding_only = _only_implementation(pm, "regarding_target")
         self._checked: dict[int, tuple[Any, str, RegardingTarget]] = {}
         self.lookup = OrgLookup()
 
@@ -469,7 +470,11 @@ class Plugins:
                 **context,
             }
         try:
-            answer, plugin = self._regarding(message, context)
+            if self._regarding_only is not None:  # one implementation (the built-in): no loop
+                function, plugin = self._regarding_only
+                answer = function(message, context)
+            else:
+                answer, plugin = self._regarding(message, context)
         except Mail2DataverseError:
             raise
         except Exception as exc:  # the one-line PluginError of _call, without a closure per email
@@ -494,46 +499,6 @@ class Plugins:
         self._checked[id(answer)] = (answer, plugin, signed)
         return signed
 
-    def _first_result_caller(self, hook_name: str) -> Callable[..., tuple[Any, str]]:
-        """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
-
-        pluggy's general machinery costs about 10 µs a call, a fifth of mapping an email. The
-        implementations are fixed once the run is configured (like the transforms and sources
-        collected above), so they are listed once, in pluggy's calling order (tryfirst first,
-        trylast last; last registered first), and called directly with the arguments each one
-        declares. With hook wrappers or tracing in play, pluggy itself is called.
-
-        The caller takes the hook's arguments positionally, in the hookspec's order, and
-        answers ``(answer, name of the plugin that gave it)`` (the name is ``""`` when pluggy
-        itself was called, or nobody answered).
-        """
-        caller = getattr(self.pm.hook, hook_name)
-        impls = caller.get_hookimpls()
-        spec = tuple(caller.spec.argnames)
-        if self.pm in _traced or any(i.hookwrapper or i.wrapper for i in impls):
-            return lambda *args: (caller(**dict(zip(spec, args))), "")
-        # An implementation declaring the spec's arguments in the spec's order (the built-ins
-        # do) is called with them as they come; any other picks its own, by position.
-        order = [(i.function, None if tuple(i.argnames) == spec else tuple(spec.index(n) for n in i.argnames),
-                  i.plugin_name) for i in reversed(impls)]
-        if len(order) == 1 and order[0][1] is None:
-            (function, _, plugin), = order
-
-            def only(*args: Any) -> tuple[Any, str]:
-                answer = function(*args)
-                return (answer, plugin) if answer is not None else (None, "")
-
-            return only
-
-        def first_result(*args: Any) -> tuple[Any, str]:
-            for function, picks, plugin in order:
-                answer = function(*args) if picks is None else function(*[args[i] for i in picks])
-                if answer is not None:
-                    return answer, plugin
-            return None, ""
-
-        return first_result
-
     @staticmethod
     def _call(hook_name: str, call: Callable[[], Any]) -> Any:
         # A plugin's own exception becomes a one-line PluginError naming the hook; errors the
@@ -544,6 +509,52 @@ class Plugins:
             raise
         except Exception as exc:
             raise PluginError(f"plugin hook {hook_name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _first_result_caller(pm: pluggy.PluginManager, hook_name: str) -> Callable[..., tuple[Any, str]]:
+    """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
+
+    pluggy's general machinery costs about 10 µs a call, a fifth of mapping an email. The
+    implementations are fixed once the run is configured (like the transforms and sources
+    :class:`Plugins` collects), so they are listed once, in pluggy's calling order (tryfirst
+    first, trylast last; last registered first), and called directly with the arguments each
+    one declares. With hook wrappers or tracing in play, pluggy itself is called.
+
+    The caller takes the hook's arguments positionally, in the hookspec's order, and
+    answers ``(answer, name of the plugin that gave it)`` (the name is ``""`` when pluggy
+    itself was called, or nobody answered).
+    """
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    spec = tuple(caller.spec.argnames)
+    if pm in _traced or any(i.hookwrapper or i.wrapper for i in impls):
+        return lambda *args: (caller(**dict(zip(spec, args))), "")
+    # An implementation declaring the spec's arguments in the spec's order (the built-ins
+    # do) is called with them as they come; any other picks its own, by position.
+    order = [(i.function, None if tuple(i.argnames) == spec else tuple(spec.index(n) for n in i.argnames),
+              i.plugin_name) for i in reversed(impls)]
+
+    def first_result(*args: Any) -> tuple[Any, str]:
+        for function, picks, plugin in order:
+            answer = function(*args) if picks is None else function(*[args[i] for i in picks])
+            if answer is not None:
+                return answer, plugin
+        return None, ""
+
+    return first_result
+
+
+def _only_implementation(pm: pluggy.PluginManager, hook_name: str) -> tuple[Callable[..., Any], str] | None:
+    """``(function, plugin name)`` when one plain implementation answers the hook (the usual
+    case: the built-in alone) and declares the spec's arguments in order, else None: then
+    the first-result caller asks them all (:func:`_first_result_caller`)."""
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    if pm in _traced or len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
+        return None
+    if tuple(impls[0].argnames) != tuple(caller.spec.argnames):
+        return None
+    return impls[0].function, impls[0].plugin_name
 
 
 def _signed(answer: RegardingTarget, plugin: str) -> RegardingTarget:

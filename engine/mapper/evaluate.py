@@ -200,7 +200,9 @@ def build_evaluator(mapping: CompiledMapping, addresses_at: int = -1) -> Evaluat
         name = w.bind(f"N{k}", entry.name)
         w.line(2, f"at = {at}")
         w.value(2, "value", entry, f"K{k}")
-        w.line(2, "if value is None or value == '':")
+        w.line(2, "if value.__class__ is str and value:  # the usual column: the checks below would pass it")
+        w.line(3, f"columns[{name}] = value")
+        w.line(2, "elif value is None or value == '':")
         if entry.skip_reason is not None:
             w.line(3, f"raise SkipRecord({w.bind(f'CR{k}', entry.skip_reason)})")
         else:

@@ -167,12 +167,16 @@ class _Node:
             if not static:
                 checks.append(f"{arg}.__class__ in {w.unique('OK', ok)}")
         function = w.unique("FN", raw)
-        direct = f"{function}({', '.join(args)})"
-        if not checks:
-            w.line(indent, f"{target} = {direct}")
-            return
-        slow = f"{w.unique('SLOW', table.call_function)}({w.unique('NAME', node['value'])}, [{', '.join(args)}])"
-        w.line(indent, f"{target} = {direct} if {' and '.join(checks)} else {slow}")
+        call = f"{function}({', '.join(args)})"
+        # A function marked null-in-null-out (header, lower...) answers a null first argument
+        # without a call, where it would have been called (every argument's class allowed).
+        if getattr(raw, "inline_null_first", False) is True and children[0]["type"] != "literal" and (
+                allowed[0] is None or type(None) in allowed[0]):
+            call = f"(None if {args[0]} is None else {call})"
+        if checks:
+            slow = f"{w.unique('SLOW', table.call_function)}({w.unique('NAME', node['value'])}, [{', '.join(args)}])"
+            call = f"{call} if {' and '.join(checks)} else {slow}"
+        w.line(indent, f"{target} = {call}")
 
     def closure(self, indent: int, target: str, node: dict, value: str) -> None:
         """The node's own closure, called."""

@@ -97,7 +97,10 @@ def _parties(rules: tuple[tuple[str | None, CompiledParty], ...], record: dict, 
         mask = rule.mask
         for person in people:
             if person.__class__ is dict:
-                hit = cache.get((mask, person.get("email"), person.get("name")))
+                try:
+                    hit = cache.get((mask, person.get("email"), person.get("name")))
+                except TypeError:  # an unhashable email or name (a list...): the checks below say so
+                    hit = None
                 if hit.__class__ is Party:
                     append(hit)
                     continue
@@ -192,7 +195,7 @@ class MappingSet:
         self._owner_addresses = config.owner_addresses
         # the run's read-only org lookup (mail2dataverse.lookup), handed to regarding_target
         self._lookup = getattr(plugins, "lookup", None)
-        self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
+        self._external: dict[str, str | None] = {}  # address → registrable domain, None: not external
         # Colleagues share the owners' domain: their company is not a customer to link to.
         self._internal = frozenset(
             plugins.registrable_domain(a.rpartition("@")[2]) for a in self._owners if "@" in a
@@ -380,25 +383,30 @@ class MappingSet:
         """Registrable domains of the external participants, in order, once each.
 
         Not external: the mailbox owners and their colleagues (the owners' registrable
-        domains), freemail domains, and addresses without a domain.
+        domains), freemail domains, and addresses without a domain. Each address's answer is
+        kept (by address: a party's address is the shared string of the party cache), so a
+        party seen before costs one lookup.
         """
         out: list[str] = []
         cache = self._external
-        owners = self._owners
         for party in parties:
-            address = party.address
-            if address in owners or "@" not in address:
-                continue
-            domain = address.rpartition("@")[2]
-            registrable = cache.get(domain, _MISSING)
+            registrable = cache.get(party.address, _MISSING)
             if registrable is _MISSING:
-                if not domain or self.plugins.is_freemail(domain):
-                    registrable = None
-                else:
-                    registrable = self.plugins.registrable_domain(domain) or None
-                    if registrable in self._internal:
-                        registrable = None
-                cache[domain] = registrable
+                registrable = self._external_domain(party.address)
             if registrable is not None and registrable not in out:
                 out.append(registrable)
         return out
+
+    def _external_domain(self, address: str) -> str | None:
+        """The registrable domain ``address`` makes external (None: not external), remembered."""
+        registrable = None
+        if address not in self._owners and "@" in address:
+            domain = address.rpartition("@")[2]
+            if domain and not self.plugins.is_freemail(domain):
+                registrable = self.plugins.registrable_domain(domain) or None
+                if registrable in self._internal:
+                    registrable = None
+        if len(self._external) >= _PARTY_CACHE_MAX:
+            self._external.clear()
+        self._external[address] = registrable
+        return registrable

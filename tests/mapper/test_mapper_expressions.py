@@ -194,6 +194,7 @@ WRITTEN_OUT = [
     "is_owner(a[0].b)", "a[0].b || nylas_message_id(b, c)", "nylas_message_id(`1`, c)",
     "sort_by(a || `[]`, &to_string(@))", "max_by(a, &b)", "not_null(a, b)", "join(',', a)",
     "contains(a, 'x')", "to_string(a)", "abs(a)", "keys(a)", "in_sent_folder(a)", "is_freemail(b)",
+    "upper(b)", "trim(c)", "local_part(a)", "domain(b)", "header(a.b, 'x')", "lower(a[0])",
 ]
 
 
