@@ -211,10 +211,12 @@ class MappedEmail:
         ref = self.ref
         target = self.regarding
         if target is not None and target.__class__ is RegardingTarget:
-            fields = (target.table, target.by, target.value, target.column, target.reason, target.plugin)
+            table, by, value, column, reason, plugin = fields = (
+                target.table, target.by, target.value, target.column, target.reason, target.plugin)
             # As a tuple only when made of plain strings: equal tuples then mean equal targets,
             # and unpickling shares one target among them (_unpickle_email)
-            if all(f is None or f.__class__ is str for f in fields):
+            if (table.__class__ is str and by.__class__ is str and value.__class__ is str and reason.__class__ is str
+                    and plugin.__class__ is str and (column is None or column.__class__ is str)):
                 target = fields
         return _unpickle_email, (
             ref.source, ref.index, ref.id, self.identity, self.columns,

@@ -173,7 +173,8 @@ _ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 
 def _is_atext(text: Any) -> bool:
     """Whether every character of ``text`` is RFC 5322 atext. ASCII letters, digits and hyphens
-    (a Nylas id, a grant's UUID) are, and saying so takes string methods, not a set built per call."""
+    (a Nylas id, a grant's UUID) are, and saying so takes string methods, not the set that
+    ``frozenset.issuperset`` builds of a string per call."""
     if text.__class__ is str and text.isascii() and (text.isalnum() or text.replace("-", "").isalnum()):
         return True
     return _ATEXT.issuperset(text)

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fuzz_profiles import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mail2dataverse.mapper.functions import synthetic_message_id
 from mail2dataverse.model import MappedEmail, Party, RecordRef, Skip
@@ -261,3 +264,17 @@ def test_a_cached_participant_of_the_wrong_type_still_fails(mappings, messages):
                      ("ana@x.example", "expected a participant object")):
         out = mappings.map_message(dict(messages[0], cc=[bad]), _ref(1))
         assert isinstance(out, Skip) and why in out.reason
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(grant=st.one_of(st.none(), st.text(alphabet="aZ09-._~!<> @é\n", max_size=12)),
+       nylas_id=st.one_of(st.none(), st.text(alphabet="aZ09-._~!<> @é\n", max_size=12)))
+def test_synthetic_ids_are_plain_exactly_when_both_parts_are_atext(grant, nylas_id):
+    atext = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
+    out = synthetic_message_id(grant, nylas_id)
+    if not nylas_id:
+        assert out is None
+    elif set(grant or "-") <= atext and set(nylas_id) <= atext:
+        assert out == f"<nylas.{grant or '-'}.{nylas_id}@mail2dataverse.invalid>"
+    else:
+        assert out.startswith("<nylas.sha256.")
