@@ -200,19 +200,28 @@ class MappedEmail:
         """Pickle as one flat tuple (the planner spools deferred replies, :mod:`.planner.threads`).
 
         The defaults cost 80 µs an email: ``dataclasses.fields()`` for each frozen member, and a
-        UTC ``datetime`` pickled with its ``timezone`` object. Here the reference and the parties
-        are plain tuples and a UTC date is its microseconds since the epoch (exact); any other
-        date is pickled as it is.
+        UTC ``datetime`` pickled with its ``timezone`` object. Here the reference, the parties
+        and the regarding target are plain tuples and a UTC date is its microseconds since the
+        epoch (exact); any other date is pickled as it is.
         """
         date = self.date
         micros = None
         if date is not None and date.tzinfo is timezone.utc:
             micros, date = (date - _EPOCH) // _MICROSECOND, None
         ref = self.ref
+        target = self.regarding
+        if target is not None and target.__class__ is RegardingTarget:
+            table, by, value, column, reason, plugin = fields = (
+                target.table, target.by, target.value, target.column, target.reason, target.plugin)
+            # As a tuple only when made of plain strings: equal tuples then mean equal targets,
+            # and unpickling shares one target among them (_unpickle_email)
+            if (table.__class__ is str and by.__class__ is str and value.__class__ is str and reason.__class__ is str
+                    and plugin.__class__ is str and (column is None or column.__class__ is str)):
+                target = fields
         return _unpickle_email, (
             ref.source, ref.index, ref.id, self.identity, self.columns,
             [(p.mask, p.address, p.name) for p in self.parties], self.outgoing, micros, date,
-            self.regarding, self.mailbox, self.aliases, self.replies_to, self.thread, self.attachments,
+            target, self.mailbox, self.aliases, self.replies_to, self.thread, self.attachments,
             self.warnings,
         )
 
@@ -220,15 +229,42 @@ class MappedEmail:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
+# Unpickled emails share their parties and regarding targets (both frozen): most emails of a
+# mailbox name the owner, and a few targets cover thousands of emails. Building a frozen
+# dataclass costs ten times a dict lookup. Bounded: cleared when full.
+_SHARED_MAX = 4096
+_shared_parties: dict[tuple[int, str, str | None], Party] = {}
+_shared_targets: dict[tuple[Any, ...], RegardingTarget] = {}
+
 
 def _unpickle_email(source: str, index: int, ident: str | None, identity: str, columns: dict[str, Any],
                     parties: list[tuple[int, str, str | None]], outgoing: bool, micros: int | None,
-                    date: datetime | None, *rest: Any) -> MappedEmail:
+                    date: datetime | None, target: Any, *rest: Any) -> MappedEmail:
     """The inverse of :meth:`MappedEmail.__reduce__`."""
     if micros is not None:
         date = _EPOCH + timedelta(microseconds=micros)
-    return MappedEmail(RecordRef(source, index, ident), identity, columns, [Party(*p) for p in parties], outgoing,
-                       date, *rest)
+    shared = _shared_parties
+    for i, fields in enumerate(parties):
+        mask, address, name = fields
+        # Shared only when plainly typed: a mask of True or 1.0 equals 1, a str subclass its str
+        if mask.__class__ is int and address.__class__ is str and (name is None or name.__class__ is str):
+            party = shared.get(fields)
+            if party is None:
+                if len(shared) >= _SHARED_MAX:
+                    shared.clear()
+                party = shared[fields] = Party(mask, address, name)
+        else:
+            party = Party(mask, address, name)
+        parties[i] = party
+    if target.__class__ is tuple:
+        found = _shared_targets.get(target)
+        if found is None:
+            found = RegardingTarget(*target)
+            if len(_shared_targets) >= _SHARED_MAX:
+                _shared_targets.clear()
+            _shared_targets[target] = found
+        target = found
+    return MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
 
 
 @dataclass(frozen=True, slots=True)

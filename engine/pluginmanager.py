@@ -239,6 +239,8 @@ _traced: weakref.WeakSet = weakref.WeakSet()
 _MISSING = object()
 #: what every regarding_target context carries; a missing one is filled from the run
 _CONTEXT_KEYS = frozenset({"profile", "owner_addresses", "config", "lookup"})
+#: regarding answers kept checked and signed (a plugin answering per domain has a few hundred)
+_CHECKED_MAX = 4096
 
 
 class Plugins:
@@ -273,7 +275,9 @@ class Plugins:
         self._transforms: dict[str, Callable[..., Any]] | None = None
         self._functions: dict[str, tuple[Callable[..., Any], list[Any]]] | None = None
         self._sources: dict[str, tuple[Callable[..., Any], Callable[..., Any] | None]] | None = None
-        self._regarding = self._first_result_caller("regarding_target", with_plugin=True)
+        self._regarding = _first_result_caller(pm, "regarding_target")
+        self._regarding_only = _only_implementation(pm, "regarding_target")
+        self._checked: dict[int, tuple[Any, str, RegardingTarget]] = {}
         self.lookup = OrgLookup()
 
     def __repr__(self) -> str:
@@ -465,9 +469,23 @@ class Plugins:
                 "lookup": self.lookup,
                 **context,
             }
-        answer, plugin = self._call("regarding_target", lambda: self._regarding(message=message, context=context))
+        try:
+            if self._regarding_only is not None:  # one implementation (the built-in): no loop
+                function, plugin = self._regarding_only
+                answer = function(message, context)
+            else:
+                answer, plugin = self._regarding(message, context)
+        except Mail2DataverseError:
+            raise
+        except Exception as exc:  # the one-line PluginError of _call, without a closure per email
+            raise PluginError(f"plugin hook regarding_target failed: {type(exc).__name__}: {exc}") from exc
         if answer is None or answer is False:
             return None
+        # A plugin that answers many emails with one (immutable) target is checked and signed
+        # once: the entry holds the answer, so its id cannot be reused while the entry lives.
+        checked = self._checked.get(id(answer))
+        if checked is not None and checked[0] is answer and checked[1] == plugin:
+            return checked[2]
         problem = target_problem(answer) if isinstance(answer, RegardingTarget) else None
         if problem is not None or not isinstance(answer, RegardingTarget):
             who = plugin or _answerer(self.pm, "regarding_target", {"message": message, "context": context})
@@ -475,36 +493,11 @@ class Plugins:
             what = (f"answered field {problem[0]!r} with {problem[1]}" if problem is not None
                     else f"returned {answer!r}: expected a RegardingTarget, False or None")
             raise PluginError(f"plugin {who!r}: regarding_target(message {ref!r}) {what}")
-        return _signed(answer, plugin)
-
-    def _first_result_caller(self, hook_name: str, *, with_plugin: bool = False) -> Callable[..., Any]:
-        """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
-
-        pluggy's general machinery costs about 10 µs a call, a fifth of mapping an email. The
-        implementations are fixed once the run is configured (like the transforms and sources
-        collected above), so they are listed once, in pluggy's calling order (tryfirst first,
-        trylast last; last registered first), and called directly with the arguments each one
-        declares. With hook wrappers or tracing in play, pluggy itself is called.
-
-        ``with_plugin=True``: the caller answers ``(answer, name of the plugin that gave it)``
-        (the name is ``""`` when pluggy itself was called, or nobody answered).
-        """
-        caller = getattr(self.pm.hook, hook_name)
-        impls = caller.get_hookimpls()
-        if self.pm in _traced or any(i.hookwrapper or i.wrapper for i in impls):
-            if with_plugin:
-                return lambda **kwargs: (caller(**kwargs), "")
-            return caller
-        order = [(i.function, tuple(i.argnames), i.plugin_name) for i in reversed(impls)]
-
-        def first_result(**kwargs: Any) -> Any:
-            for function, argnames, plugin in order:
-                answer = function(*[kwargs[name] for name in argnames])
-                if answer is not None:
-                    return (answer, plugin) if with_plugin else answer
-            return (None, "") if with_plugin else None
-
-        return first_result
+        signed = _signed(answer, plugin)
+        if len(self._checked) >= _CHECKED_MAX:
+            self._checked.clear()
+        self._checked[id(answer)] = (answer, plugin, signed)
+        return signed
 
     @staticmethod
     def _call(hook_name: str, call: Callable[[], Any]) -> Any:
@@ -516,6 +509,52 @@ class Plugins:
             raise
         except Exception as exc:
             raise PluginError(f"plugin hook {hook_name} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _first_result_caller(pm: pluggy.PluginManager, hook_name: str) -> Callable[..., tuple[Any, str]]:
+    """A caller for a per-record ``firstresult`` hook with pluggy's order and semantics.
+
+    pluggy's general machinery costs about 10 µs a call, a fifth of mapping an email. The
+    implementations are fixed once the run is configured (like the transforms and sources
+    :class:`Plugins` collects), so they are listed once, in pluggy's calling order (tryfirst
+    first, trylast last; last registered first), and called directly with the arguments each
+    one declares. With hook wrappers or tracing in play, pluggy itself is called.
+
+    The caller takes the hook's arguments positionally, in the hookspec's order, and
+    answers ``(answer, name of the plugin that gave it)`` (the name is ``""`` when pluggy
+    itself was called, or nobody answered).
+    """
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    spec = tuple(caller.spec.argnames)
+    if pm in _traced or any(i.hookwrapper or i.wrapper for i in impls):
+        return lambda *args: (caller(**dict(zip(spec, args))), "")
+    # An implementation declaring the spec's arguments in the spec's order (the built-ins
+    # do) is called with them as they come; any other picks its own, by position.
+    order = [(i.function, None if tuple(i.argnames) == spec else tuple(spec.index(n) for n in i.argnames),
+              i.plugin_name) for i in reversed(impls)]
+
+    def first_result(*args: Any) -> tuple[Any, str]:
+        for function, picks, plugin in order:
+            answer = function(*args) if picks is None else function(*[args[i] for i in picks])
+            if answer is not None:
+                return answer, plugin
+        return None, ""
+
+    return first_result
+
+
+def _only_implementation(pm: pluggy.PluginManager, hook_name: str) -> tuple[Callable[..., Any], str] | None:
+    """``(function, plugin name)`` when one plain implementation answers the hook (the usual
+    case: the built-in alone) and declares the spec's arguments in order, else None: then
+    the first-result caller asks them all (:func:`_first_result_caller`)."""
+    caller = getattr(pm.hook, hook_name)
+    impls = caller.get_hookimpls()
+    if pm in _traced or len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
+        return None
+    if tuple(impls[0].argnames) != tuple(caller.spec.argnames):
+        return None
+    return impls[0].function, impls[0].plugin_name
 
 
 def _signed(answer: RegardingTarget, plugin: str) -> RegardingTarget:

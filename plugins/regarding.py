@@ -57,47 +57,51 @@ def _case(message: dict[str, Any], config: RunConfig) -> RegardingTarget | bool:
     match = _pattern(config.case_number_pattern).search(subject)
     if match is None:
         return False
-    number = match.group(0).upper()  # the form Dynamics gives ticket numbers
-    return RegardingTarget(
-        table="incident",
-        by="column",
-        column="ticketnumber",
-        value=number,
-        reason=f"case number {number} in the subject",
-    )
+    return _case_target(match.group(0).upper())  # the form Dynamics gives ticket numbers
+
+
+# The answers below are immutable and recur (one case, one domain, many emails): each distinct
+# one is built once, which also lets the engine check and sign it once (pluginmanager).
+@functools.lru_cache(maxsize=4096)
+def _case_target(number: str) -> RegardingTarget:
+    return RegardingTarget(table="incident", by="column", column="ticketnumber", value=number,
+                           reason=f"case number {number} in the subject")
+
+
+@functools.lru_cache(maxsize=4096)
+def _mapped_target(key: str, value: str) -> RegardingTarget:
+    guid = _as_guid(value)
+    if guid is not None:
+        return RegardingTarget(table="opportunity", by="id", value=guid,
+                               reason=f"opportunity_domains maps {key} to this id")
+    return RegardingTarget(table="opportunity", by="column", column="name", value=value.strip(),
+                           reason=f"opportunity_domains maps {key} to this name")
+
+
+@functools.lru_cache(maxsize=4096)
+def _newest_open_target(domain: str) -> RegardingTarget:
+    base = registrable_domain(domain)
+    return RegardingTarget(table="opportunity", by="account_newest_open", value=base,
+                           reason=f"newest open opportunity of the account for {base}, the first external party")
 
 
 def _opportunity(context: dict[str, Any], config: RunConfig) -> RegardingTarget | bool:
-    domains = [d for d in context.get("external_domains") or () if isinstance(d, str) and d]
-    if not domains:
-        return False
     mapped = config.opportunity_domains
-    for d in domains:
+    first = None
+    for d in context.get("external_domains") or ():
+        if not isinstance(d, str) or not d:
+            continue
+        if first is None:
+            first = d
+            if not mapped:
+                break
         # external_domains are registrable already; look the domain up as given and as its
         # registrable domain so a plugin passing hosts (mail.acme.com) still matches.
         key = d.lower() if d.lower() in mapped else registrable_domain(d)
         value = mapped.get(key)
-        if not isinstance(value, str) or not value.strip():
-            continue
-        guid = _as_guid(value)
-        if guid is not None:
-            return RegardingTarget(
-                table="opportunity", by="id", value=guid, reason=f"opportunity_domains maps {key} to this id"
-            )
-        return RegardingTarget(
-            table="opportunity",
-            by="column",
-            column="name",
-            value=value.strip(),
-            reason=f"opportunity_domains maps {key} to this name",
-        )
-    base = registrable_domain(domains[0])
-    return RegardingTarget(
-        table="opportunity",
-        by="account_newest_open",
-        value=base,
-        reason=f"newest open opportunity of the account for {base}, the first external party",
-    )
+        if isinstance(value, str) and value.strip():
+            return _mapped_target(key, value)
+    return False if first is None else _newest_open_target(first)
 
 
 @hookimpl(trylast=True)

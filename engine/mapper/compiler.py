@@ -24,12 +24,8 @@ from yaml.nodes import ScalarNode
 
 from ..errors import Problem, SourceLocation
 from ..yamlio import find_node, json_path, locate
-from .functions import (
-    StrictInterpreter,
-    arity_problem,
-    compile_expression,
-    function_calls,
-)
+from .closures import compile_expression
+from .functions import StrictInterpreter, arity_problem, function_calls
 from .model import (
     ENGINE_LETS,
     ENTITY_ONLY_KEYS,

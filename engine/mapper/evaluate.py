@@ -31,6 +31,7 @@ from jmespath import exceptions as jp_exceptions
 from ..addresses import parse_addresses
 from ..errors import RecordError, SourceLocation
 from .functions import describe
+from .inline import FALSE_TEST, write_expression, write_transforms
 from .model import CompiledMapping, CompiledValue
 
 _SCALAR_TYPES = (str, bool, int, float)
@@ -105,9 +106,6 @@ def canonical_list(value: Any, notes: list[str]) -> Any:
     return out
 
 
-_FALSE_TEST = "{0} is None or {0} is False or {0} == '' or {0} == [] or {0} == {{}}"
-
-
 class _Writer:
     """Collects the generated lines and the namespace their names refer to."""
 
@@ -117,35 +115,51 @@ class _Writer:
             "SkipRecord": SkipRecord, "Failed": Failed, "error_text": error_text, "describe": describe,
             "canonical_list": canonical_list, "SCALARS": _SCALARS, "SCALAR_TYPES": _SCALAR_TYPES,
         }
+        self._count = 0
 
     def bind(self, name: str, value: Any) -> str:
+        """Put ``value`` in the namespace under ``name``; returns the name."""
         self.names[name] = value
         return name
 
+    def unique(self, prefix: str, value: Any) -> str:
+        """Bind ``value`` under a fresh name starting with ``prefix``; returns the name."""
+        self._count += 1
+        return self.bind(f"{prefix}_{self._count}", value)
+
+    def temp(self) -> str:
+        """A fresh local variable of the generated function."""
+        self._count += 1
+        return f"x{self._count}"
+
     def line(self, indent: int, text: str) -> None:
+        """Append one line at ``indent`` levels."""
         self.lines.append("    " * indent + text)
+
+    def expression(self, indent: int, target: str, expr: Any, key: str) -> None:
+        """Lines assigning a compiled expression of the record to ``target``: written out as
+        source (:mod:`.inline`) when it carries its tree, else its closure called."""
+        tree = getattr(expr, "jp_tree", None)
+        if tree is not None:
+            write_expression(self, indent, target, tree[0], tree[1])
+        else:
+            self.line(indent, f"{target} = {self.bind(f'E{key}', expr)}(record)")
 
     def value(self, indent: int, target: str, entry: CompiledValue, key: str) -> None:
         """Lines computing ``entry`` into ``target``: ``when`` guard, source, transforms."""
         if entry.when is not None:
-            guard = self.bind(f"W{key}", entry.when)
-            self.line(indent, f"w = {guard}(record)")
-            self.line(indent, f"if {_FALSE_TEST.format('w')}:")
+            self.expression(indent, "w", entry.when, f"W{key}")
+            self.line(indent, f"if {FALSE_TEST.format('w')}:")
             self.line(indent + 1, f"{target} = None")  # JMESPath-false guard: the entry is left out
             self.line(indent, "else:")
             indent += 1
-        field = getattr(entry.expr, "jp_field", None)
-        if entry.expr is not None and isinstance(field, str):
-            source = f"record.get({self.bind(f'F{key}', field)})"  # a top-level field of a dict
-        elif entry.expr is not None:
-            source = f"{self.bind(f'E{key}', entry.expr)}(record)"
+        if entry.expr is not None:
+            self.expression(indent, target, entry.expr, key)
         elif entry.let_index >= 0:
-            source = f"v{entry.let_index}"
+            self.line(indent, f"{target} = v{entry.let_index}")
         else:
-            source = self.bind(f"C{key}", entry.constant)
-        for i, transform in enumerate(entry.transforms):
-            source = f"{self.bind(f'T{key}_{i}', transform)}({source})"
-        self.line(indent, f"{target} = {source}")
+            self.line(indent, f"{target} = {self.bind(f'C{key}', entry.constant)}")
+        write_transforms(self, indent, target, entry.transforms, key)
 
 
 def build_evaluator(mapping: CompiledMapping, addresses_at: int = -1) -> Evaluator:
@@ -168,7 +182,7 @@ def build_evaluator(mapping: CompiledMapping, addresses_at: int = -1) -> Evaluat
             w.line(2, f"v{k} = canonical_list(v{k}, notes if notes is not None else [])")
         if entry.skip_reason is not None:
             reason = w.bind(f"R{k}", entry.skip_reason)
-            w.line(2, f"if {_FALSE_TEST.format(f'v{k}')}:")
+            w.line(2, f"if {FALSE_TEST.format(f'v{k}')}:")
             w.line(3, "if notes:  # every address was refused: say why")
             w.line(4, f"raise SkipRecord(f'{{{reason}}}: {{notes[0]}}')")
             w.line(3, f"raise SkipRecord({reason})")
@@ -176,8 +190,8 @@ def build_evaluator(mapping: CompiledMapping, addresses_at: int = -1) -> Evaluat
         at = len(sources)
         sources.append(rule.source)
         w.line(2, f"at = {at}")
-        w.line(2, f"w = {w.bind(f'S{k}', rule.when)}(record)")
-        w.line(2, f"if not ({_FALSE_TEST.format('w')}):")
+        w.expression(2, "w", rule.when, f"S{k}")
+        w.line(2, f"if not ({FALSE_TEST.format('w')}):")
         w.line(3, f"raise SkipRecord({w.bind(f'SR{k}', rule.reason)})")
     w.line(2, "columns = {}")
     for k, entry in enumerate(mapping.columns):
@@ -186,7 +200,9 @@ def build_evaluator(mapping: CompiledMapping, addresses_at: int = -1) -> Evaluat
         name = w.bind(f"N{k}", entry.name)
         w.line(2, f"at = {at}")
         w.value(2, "value", entry, f"K{k}")
-        w.line(2, "if value is None or value == '':")
+        w.line(2, "if value.__class__ is str and value:  # the usual column: the checks below would pass it")
+        w.line(3, f"columns[{name}] = value")
+        w.line(2, "elif value is None or value == '':")
         if entry.skip_reason is not None:
             w.line(3, f"raise SkipRecord({w.bind(f'CR{k}', entry.skip_reason)})")
         else:

@@ -1,15 +1,14 @@
-"""JMESPath for mapping files: custom functions, strict evaluation, and compilation to closures.
+"""JMESPath for mapping files: custom functions and strict evaluation.
 
-Three things live here, all used at load time only:
+Used at load time only:
 
 * :func:`engine_functions` — the custom JMESPath functions every mapping can call
   (``lower``, ``header``, ``is_owner`` ...), bound to the run configuration and plugins.
 * :func:`build_function_table` — one :class:`jmespath.functions.Functions` subclass holding the
   engine's and the plugins' functions, built once per :class:`~.mapping_set.MappingSet`.
-* :func:`compile_expression` — turns a parsed expression into a plain Python closure. The
-  stock ``ParsedResult.search`` builds a new interpreter (and, without options, a new function
-  table) on every call and dispatches each AST node by name; a closure tree does the same work
-  in a fraction of the time, which matters at 15 expressions per message.
+* :class:`StrictInterpreter` — JMESPath's tree interpreter made strict (below); the closure
+  compiler (:mod:`.closures`) and the generated evaluate functions (:mod:`.inline`) agree
+  with it.
 
 Evaluation is *strict* where plain JMESPath is silent: reading a key of a value that is present
 but not an object (``to: 5`` read as ``to[0].email``), or indexing/projecting a value that is
@@ -28,7 +27,7 @@ from jmespath import functions as jp_functions
 
 from ..addresses import canonical_address
 from ..errors import shown
-from jmespath.visitor import Options, TreeInterpreter, _Expression
+from jmespath.visitor import Options, TreeInterpreter
 
 Evaluator = Callable[[Any], Any]
 
@@ -81,14 +80,14 @@ class StrictInterpreter(TreeInterpreter):
         raise ExpressionTypeError(f"cannot index {describe(value)} (expected an array)")
 
     def visit_slice(self, node: dict, value: Any) -> Any:  # noqa: D102
-        _require_list(value)
+        require_list(value)
         return super().visit_slice(node, value)
 
     def visit_flatten(self, node: dict, value: Any) -> Any:  # noqa: D102
         base = self.visit(node["children"][0], value)
         if base is None:
             return None
-        _require_list(base)
+        require_list(base)
         merged: list[Any] = []
         for element in base:
             if isinstance(element, list):
@@ -101,7 +100,7 @@ class StrictInterpreter(TreeInterpreter):
         base = self.visit(node["children"][0], value)
         if base is None:
             return None
-        _require_list(base)
+        require_list(base)
         collected = []
         for element in base:
             current = self.visit(node["children"][1], element)
@@ -113,7 +112,7 @@ class StrictInterpreter(TreeInterpreter):
         base = self.visit(node["children"][0], value)
         if base is None:
             return None
-        _require_list(base)
+        require_list(base)
         collected = []
         for element in base:
             if self._is_true(self.visit(node["children"][2], element)):
@@ -129,282 +128,11 @@ class StrictInterpreter(TreeInterpreter):
         return super().visit_value_projection(node, value)
 
 
-def _require_list(value: Any, label: str = "") -> None:
+def require_list(value: Any, label: str = "") -> None:
+    """Raise :class:`ExpressionTypeError` unless ``value`` is null or an array (``label``: where)."""
     if value is not None and not isinstance(value, list):
         where = f"{label}: " if label else ""
         raise ExpressionTypeError(f"{where}expected an array, got {describe(value)}")
-
-
-def _label(node: dict) -> str:
-    """Readable text of a simple path node (``emails``, ``a.b``, ``from[0]``) for messages."""
-    kind = node["type"]
-    if kind == "field":
-        return str(node["value"])
-    if kind == "index":
-        return f"[{node['value']}]"
-    if kind in ("subexpression", "index_expression"):
-        parts = [_label(c) for c in node["children"]]
-        if all(parts):
-            return "".join(p if p.startswith("[") or i == 0 else "." + p for i, p in enumerate(parts))
-    if kind == "flatten":
-        inner = _label(node["children"][0])
-        return f"{inner}[]" if inner else ""
-    return ""
-
-
-def _is_false(value: Any) -> bool:
-    # JMESPath falsiness (not Python's): 0 is true, "", [], {}, null and false are false.
-    return value is None or value is False or value == "" or value == [] or value == {}
-
-
-# ---------------------------------------------------------------------------------------------
-# Closure compiler
-# ---------------------------------------------------------------------------------------------
-
-
-def compile_expression(parsed: dict, interpreter: StrictInterpreter) -> Evaluator:
-    """Compile a parsed JMESPath AST (``jmespath.compile(text).parsed``) into ``f(record)``.
-
-    :param parsed: the AST.
-    :param interpreter: the strict interpreter carrying the run's function table; used for
-        function calls and for node types without a specialised closure.
-    :returns: a function with the same result as ``interpreter.visit(parsed, record)``.
-    """
-    return _compile(parsed, interpreter)
-
-
-def _compile(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C901 - one branch per node type
-    kind = node["type"]
-    children = node.get("children", [])
-
-    if kind == "field":
-        name = node["value"]
-
-        def field(value: Any) -> Any:
-            if value.__class__ is dict:
-                return value.get(name)
-            return interp.visit_field(node, value)  # None, dict subclasses, or the type error
-
-        field.jp_field = name  # type: ignore[attr-defined]  # .evaluate: a record's field is record.get(name)
-        return field
-
-    if kind == "index_expression" and len(children) == 2 and children[1]["type"] == "index":
-        left = _compile(children[0], interp)
-        index = children[1]["value"]
-        label = _label(children[0])
-
-        def indexed(value: Any) -> Any:
-            base = left(value)
-            if base.__class__ is list:
-                try:
-                    return base[index]
-                except IndexError:
-                    return None
-            if base is None:
-                return None
-            where = f"{label}: " if label else ""
-            raise ExpressionTypeError(f"{where}expected an array, got {describe(base)}")
-
-        return indexed
-
-    if kind in ("subexpression", "index_expression", "pipe"):
-        steps = [_compile(c, interp) for c in children]
-        if len(steps) == 2 and all(c["type"] == "field" for c in children):
-            first, second = children[0]["value"], children[1]["value"]
-
-            def two_fields(value: Any) -> Any:
-                if value.__class__ is dict:
-                    inner = value.get(first)
-                    if inner.__class__ is dict:
-                        return inner.get(second)
-                    return steps[1](inner)
-                return steps[1](steps[0](value))
-
-            return two_fields
-
-        def chain(value: Any) -> Any:
-            for step in steps:
-                value = step(value)
-            return value
-
-        return chain
-
-    if kind == "index":
-        index = node["value"]
-
-        def index_(value: Any) -> Any:
-            if value.__class__ is list:
-                try:
-                    return value[index]
-                except IndexError:
-                    return None
-            return interp.visit_index(node, value)
-
-        return index_
-
-    if kind == "literal":
-        literal = node["value"]
-        return lambda value: literal
-
-    if kind in ("current", "identity"):
-        return lambda value: value
-
-    if kind == "or_expression":
-        left, right = (_compile(c, interp) for c in children)
-
-        def or_(value: Any) -> Any:
-            matched = left(value)
-            return right(value) if _is_false(matched) else matched
-
-        return or_
-
-    if kind == "and_expression":
-        left, right = (_compile(c, interp) for c in children)
-
-        def and_(value: Any) -> Any:
-            matched = left(value)
-            return matched if _is_false(matched) else right(value)
-
-        return and_
-
-    if kind == "not_expression":
-        inner = _compile(children[0], interp)
-
-        def not_(value: Any) -> Any:
-            result = inner(value)
-            if result.__class__ in (int, float) and result == 0:
-                return False  # JMESPath: !0 is false (0 is truthy)
-            return not result
-
-        return not_
-
-    if kind == "function_expression":
-        name = node["value"]
-        args: list[Evaluator] = []
-        for child in children:
-            if child["type"] == "expref":
-                expref = _Expression(child["children"][0], interp)
-                args.append(lambda value, _e=expref: _e)
-            else:
-                args.append(_compile(child, interp))
-        return _function_closure(interp._functions, name, args)  # noqa: SLF001 - our own table
-
-    if kind == "flatten":
-        inner = _compile(children[0], interp)
-        label = _label(children[0])
-
-        def flatten(value: Any) -> Any:
-            base = inner(value)
-            if base is None:
-                return None
-            _require_list(base, label)
-            merged: list[Any] = []
-            for element in base:
-                if isinstance(element, list):
-                    merged.extend(element)
-                else:
-                    merged.append(element)
-            return merged
-
-        return flatten
-
-    if kind == "projection":
-        left, right = (_compile(c, interp) for c in children)
-        label = _label(children[0])
-
-        def projection(value: Any) -> Any:
-            base = left(value)
-            if base is None:
-                return None
-            _require_list(base, label)
-            out = []
-            for element in base:
-                current = right(element)
-                if current is not None:
-                    out.append(current)
-            return out
-
-        return projection
-
-    if kind == "multi_select_list":
-        items = [_compile(c, interp) for c in children]
-        return lambda value: None if value is None else [item(value) for item in items]
-
-    if kind == "multi_select_dict":
-        pairs = [(c["value"], _compile(c["children"][0], interp)) for c in children]
-        return lambda value: None if value is None else {k: f(value) for k, f in pairs}
-
-    # comparator, filter_projection, slice, value_projection, expref: rare in mappings; the
-    # strict interpreter evaluates them with identical semantics.
-    return lambda value: interp.visit(node, value)
-
-
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-    "null": (type(None),),
-    "expref": (_Expression,),
-}
-
-
-def _function_closure(table: jp_functions.Functions, name: str, args: list[Evaluator]) -> Evaluator:
-    """Return ``f(value)`` calling function ``name`` with a precomputed argument type check.
-
-    jmespath re-derives the allowed Python types from the signature's type names on every call,
-    which costs more than most of our functions themselves. Here the allowed types are resolved
-    once; an argument that fails the quick check is handed to jmespath's own
-    ``call_function``, so error messages (and exotic signatures: typed arrays, variadics,
-    unknown names) behave exactly as in JMESPath.
-    """
-
-    def slow_closure() -> Evaluator:
-        call = table.call_function
-        return lambda value: call(name, [a(value) for a in args])
-
-    spec = table.FUNCTION_TABLE.get(name)
-    if spec is None:
-        return slow_closure()  # raises UnknownFunctionError when evaluated, as JMESPath does
-    allowed: list[frozenset[type] | None] = []
-    for arg in spec["signature"]:
-        types = arg.get("types") or []
-        if arg.get("variadic") or any("-" in t or t not in _PY_TYPES for t in types):
-            return slow_closure()
-        allowed.append(frozenset(c for t in types for c in _PY_TYPES[t]) if types else None)
-    if len(allowed) != len(args):
-        return slow_closure()  # wrong arity: the compiler reports it; keep JMESPath's error
-    raw = getattr(spec["function"], "raw", None)
-    if raw is None:  # a jmespath built-in: a method of the table
-        method = spec["function"]
-        raw = lambda *a: method(table, *a)  # noqa: E731
-    slow = table.call_function
-    if len(args) == 1 and allowed[0] is not None:
-        (a0,), (ok0,) = args, allowed
-
-        def call1(value: Any) -> Any:
-            x = a0(value)
-            return raw(x) if x.__class__ in ok0 else slow(name, [x])
-
-        return call1
-    if len(args) == 2 and allowed[0] is not None and allowed[1] is not None:
-        (a0, a1), (ok0, ok1) = args, allowed
-
-        def call2(value: Any) -> Any:
-            x, y = a0(value), a1(value)
-            return raw(x, y) if x.__class__ in ok0 and y.__class__ in ok1 else slow(name, [x, y])
-
-        return call2
-
-    def call(value: Any) -> Any:
-        values = [a(value) for a in args]
-        for x, ok in zip(values, allowed):
-            if ok is not None and x.__class__ not in ok:
-                return slow(name, values)
-        return raw(*values)
-
-    return call
 
 
 def function_calls(parsed: dict) -> Iterator[tuple[str, int]]:
@@ -443,6 +171,15 @@ MESSAGE_ID_MAX = 320
 _ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
 
 
+def _is_atext(text: Any) -> bool:
+    """Whether every character of ``text`` is RFC 5322 atext. ASCII letters, digits and hyphens
+    (a Nylas id, a grant's UUID) are, and saying so takes string methods, not the set that
+    ``frozenset.issuperset`` builds of a string per call."""
+    if text.__class__ is str and text.isascii() and (text.isalnum() or text.replace("-", "").isalnum()):
+        return True
+    return _ATEXT.issuperset(text)
+
+
 def synthetic_message_id(grant_id: str | None, message_id: str | None) -> str | None:
     """Return the deterministic identity of a message that has no Message-ID header.
 
@@ -454,7 +191,7 @@ def synthetic_message_id(grant_id: str | None, message_id: str | None) -> str | 
         return None
     grant = grant_id or "-"
     candidate = f"<nylas.{grant}.{message_id}@{SYNTHETIC_DOMAIN}>"
-    if len(candidate) <= MESSAGE_ID_MAX and _ATEXT.issuperset(grant) and _ATEXT.issuperset(message_id):
+    if len(candidate) <= MESSAGE_ID_MAX and _is_atext(grant) and _is_atext(message_id):
         return candidate
     digest = hashlib.sha256(f"{grant}:{message_id}".encode()).hexdigest()
     return f"<nylas.sha256.{digest}@{SYNTHETIC_DOMAIN}>"
@@ -527,6 +264,9 @@ def engine_functions(plugins: Any) -> dict[str, tuple[Callable[..., Any], list[l
     def nylas_message_id(grant_id: str | None, message_id: str | None) -> str | None:
         return synthetic_message_id(grant_id, message_id)
 
+    # Null in, null out: the generated evaluate function skips the call (mapper.inline).
+    for fn in (lower, upper, trim, header, address_local_part, address_domain):
+        fn.inline_null_first = True  # type: ignore[attr-defined]
     s_or_null = ["string", "null"]
     return {
         "lower": (lower, [s_or_null]),

@@ -8,6 +8,7 @@ written out by hand (no helper call per column) because they run ~15 times per m
 from __future__ import annotations
 
 import re
+import sys
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from .evaluate import build_evaluator
 from .evaluate import error_text as _error_text
 from .evaluate import is_false as _is_false
 from .functions import describe, jmespath_type, synthetic_message_id
-from .model import CompiledMapping, CompiledValue
+from .model import CompiledMapping, CompiledParty, CompiledValue
 from .transforms import parse_instant
 
 #: one RFC 5322 msg-id in a header value (kept with its angle brackets, like ``messageid``)
@@ -32,18 +33,29 @@ _MISSING = object()
 _PARTY_CACHE_MAX = 50_000
 
 
-def _make_parties(mask: int, field: str, name: str | None) -> tuple[tuple[Party, ...], str | None]:
+def _intern(text: str) -> str:
+    """``text`` as the one shared copy of its value (str subclasses cannot be interned)."""
+    return sys.intern(text) if text.__class__ is str else text
+
+
+def _make_parties(mask: int, field: str, name: str | None) -> Party | tuple[tuple[Party, ...], str | None]:
     """The parties one participant entry stands for, and why part of it was refused (or None).
 
     The address goes through :func:`parse_addresses`: ``"Ana Silva <ana@x>"`` is one party
     ``ana@x`` (named Ana Silva when the entry has no name), ``"a@x, b@y"`` two, and a field with
-    a control character none, with the reason.
+    a control character none, with the reason. The usual answer, one party and nothing refused,
+    is the :class:`Party` itself (what the party cache keeps: a bare object, no tuples around it).
     """
     parsed = parse_addresses(field)
     name = (name.strip() or None) if name else None
     if len(parsed.addresses) > 1:
         name = None  # a list's one name belongs to none of its addresses in particular
-    parties = tuple(Party(mask, a, name or n) for a, n in zip(parsed.addresses, parsed.names))
+    # Interned: the cache's key and the party share one string when the raw address is already
+    # canonical, and every entry of one person (From in one message, To in the next) one name.
+    parties = tuple(Party(mask, _intern(a), _intern(name or n) if name or n else None)
+                    for a, n in zip(parsed.addresses, parsed.names))
+    if len(parties) == 1 and parsed.problem is None:
+        return parties[0]
     return parties, parsed.problem
 
 
@@ -54,37 +66,63 @@ def _unwritten(emails: tuple[str, ...], columns: dict[str, Any]) -> list[str]:
     return [e for e in emails if e not in written] if written else []
 
 
-def _parties(mapping: CompiledMapping, record: dict, cache: dict, notes: list[str]) -> list[Party]:
+def _party_rules(mapping: CompiledMapping) -> tuple[tuple[str | None, CompiledParty], ...]:
+    """Each party rule with the top-level field it reads (``from``, ``to``...), or None when its
+    expression is anything else: a record is a dict, so a field is one ``record.get``."""
+    return tuple((getattr(rule.expr, "jp_field", None), rule) for rule in mapping.parties)
+
+
+def _parties(rules: tuple[tuple[str | None, CompiledParty], ...], record: dict, cache: dict,
+             notes: list[str]) -> list[Party]:
     """The activity parties of a message, each participant address read by :func:`_make_parties`
-    (cached in ``cache`` by mask, raw address and name); a refused one is noted in ``notes``."""
+    (cached in ``cache`` by mask, raw address and name); a refused one is noted in ``notes``.
+
+    A cached key was checked when it was stored (a string address, a string or null name, and
+    only equal strings compare equal to it), so a hit skips the type checks.
+    """
     parties: list[Party] = []
-    for rule in mapping.parties:
-        try:
-            people = rule.expr(record)
-        except Exception as exc:  # noqa: BLE001
-            raise _Failed(rule.source, _error_text(exc)) from None
+    append = parties.append
+    for field, rule in rules:
+        if field is not None:
+            people = record.get(field)
+        else:
+            try:
+                people = rule.expr(record)
+            except Exception as exc:  # noqa: BLE001
+                raise _Failed(rule.source, _error_text(exc)) from None
         if people is None:
             continue  # the CLI omits to/cc/bcc when empty, and `from` may be null
-        if not isinstance(people, list):
+        if people.__class__ is not list and not isinstance(people, list):
             raise _Failed(rule.source, f"expected an array of participants, got {describe(people)}")
         mask = rule.mask
         for person in people:
-            if person.__class__ is not dict and not isinstance(person, dict):
+            if person.__class__ is dict:
+                try:
+                    hit = cache.get((mask, person.get("email"), person.get("name")))
+                except TypeError:  # an unhashable email or name (a list...): the checks below say so
+                    hit = None
+                if hit.__class__ is Party:
+                    append(hit)
+                    continue
+            elif not isinstance(person, dict):
                 raise _Failed(rule.source, f"expected a participant object {{name, email}}, got {describe(person)}")
-            address = person.get("email")
-            if address is None:
-                continue
-            if not isinstance(address, str):
-                raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
-            name = person.get("name")
-            if name is not None and not isinstance(name, str):
-                raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
-            key = (mask, address, name)
-            hit = cache.get(key)
+            else:
+                hit = None
             if hit is None:
+                address = person.get("email")
+                if address is None:
+                    continue
+                if not isinstance(address, str):
+                    raise _Failed(rule.source, f"participant email must be a string, got {describe(address)}")
+                name = person.get("name")
+                if name is not None and not isinstance(name, str):
+                    raise _Failed(rule.source, f"participant name must be a string, got {describe(name)}")
                 if len(cache) >= _PARTY_CACHE_MAX:
                     cache.clear()
-                hit = cache[key] = _make_parties(mask, address, name)
+                hit = cache[(mask, _intern(address), _intern(name) if name else name)] = _make_parties(mask, address, name)
+                if hit.__class__ is Party:
+                    append(hit)
+                    continue
             parties.extend(hit[0])
             if hit[1] is not None:
                 notes.append(f"{rule.source.json_path}: participant dropped: {hit[1]}")
@@ -154,16 +192,18 @@ class MappingSet:
         self._config = config
         self._owners = frozenset(canonical_address(a) for a in config.owner_addresses)
         self._profile = config.profile
+        self._owner_addresses = config.owner_addresses
         # the run's read-only org lookup (mail2dataverse.lookup), handed to regarding_target
         self._lookup = getattr(plugins, "lookup", None)
-        self._external: dict[str, str | None] = {}  # domain → registrable domain, None for freemail
+        self._external: dict[str, str | None] = {}  # address → registrable domain, None: not external
         # Colleagues share the owners' domain: their company is not a customer to link to.
         self._internal = frozenset(
             plugins.registrable_domain(a.rpartition("@")[2]) for a in self._owners if "@" in a
         )
         # Party is frozen, and the same people (the owner above all) appear in most messages:
         # sharing instances saves the dataclass construction on the hot path.
-        self._party_cache: dict[tuple[int, str, str | None], tuple[tuple[Party, ...], str | None]] = {}
+        self._party_cache: dict[tuple[int, str, str | None], Party | tuple[tuple[Party, ...], str | None]] = {}
+        self._party_rules = _party_rules(email)
         self._emails_at = contact.let_index("emails")
         # lets, skip rules and columns, each mapping's written out as one function (.evaluate)
         self._evaluate_contact = build_evaluator(contact, self._emails_at)
@@ -255,21 +295,25 @@ class MappingSet:
             :meth:`map_contact`).
         """
         mapping = self.email
-        if not isinstance(record, dict):
+        if record.__class__ is not dict and not isinstance(record, dict):
             return _not_an_object(mapping, ref, record)
         try:
             lets, columns = self._evaluate_email(record, None)
             identity = lets[self._identity_at]
             if not identity:
                 return Skip(ref, "no message identity (no Message-ID header and no Nylas message id)")
-            if not isinstance(identity, str):
+            if identity.__class__ is not str and not isinstance(identity, str):
                 entry = mapping.lets[self._identity_at]
                 raise _Failed(entry.source, f"let identity must be a string, got {describe(identity)}")
-            outgoing = self._outgoing_at >= 0 and not _is_false(lets[self._outgoing_at])
+            outgoing = False
+            if self._outgoing_at >= 0:
+                value = lets[self._outgoing_at]
+                # JMESPath truthiness (evaluate.is_false), written out: this runs per message
+                outgoing = not (value is None or value is False or value == "" or value == [] or value == {})
             date = None
             if self._date_at >= 0:
                 date = lets[self._date_at]
-                if date is not None and not isinstance(date, datetime):
+                if date is not None and date.__class__ is not datetime and not isinstance(date, datetime):
                     try:
                         date = parse_instant(date)
                     except ValueError as exc:
@@ -277,12 +321,12 @@ class MappingSet:
             mailbox = None
             if self._mailbox_at >= 0:
                 mailbox = lets[self._mailbox_at]
-                if mailbox is not None and not isinstance(mailbox, str):
+                if mailbox is not None and mailbox.__class__ is not str and not isinstance(mailbox, str):
                     raise _Failed(
                         mapping.lets[self._mailbox_at].source, f"let mailbox must be a string, got {describe(mailbox)}"
                     )
             notes: list[str] = []
-            parties = _parties(mapping, record, self._party_cache, notes)
+            parties = _parties(self._party_rules, record, self._party_cache, notes)
         except _SkipRecord as skip:
             return Skip(ref, skip.reason)
         except _Failed as failed:
@@ -291,76 +335,78 @@ class MappingSet:
         if mapping.regarding:
             context = {
                 "profile": self._profile,
-                "owner_addresses": self._config.owner_addresses,
+                "owner_addresses": self._owner_addresses,
                 "external_domains": self._external_domains(parties),
                 "config": self._config,
                 "lookup": self._lookup,
             }
             regarding = self.plugins.regarding_target(record, context)
         # Synced once without headers, a message was written under its Nylas-derived id.
-        alias = None
-        if record.get("headers") and isinstance(record.get("id"), str):
-            alias = synthetic_message_id(record.get("grant_id"), record.get("id"))
-        replies_to, thread, attachments = self._thread_values(lets, mailbox or "")
-        return MappedEmail(
-            ref=ref,
-            identity=identity,
-            replies_to=tuple(r for r in replies_to if r != identity),
-            thread=thread,
-            attachments=attachments,
-            aliases=(alias,) if alias and alias != identity else (),
-            columns=columns,
-            parties=parties,
-            outgoing=outgoing,
-            date=date,
-            regarding=regarding,
-            mailbox=mailbox or None,
-            warnings=tuple(notes),
-        )
+        aliases = ()
+        if record.get("headers"):
+            nylas_id = record.get("id")
+            if isinstance(nylas_id, str):
+                alias = synthetic_message_id(record.get("grant_id"), nylas_id)
+                if alias and alias != identity:
+                    aliases = (alias,)
+        replies_to, thread, attachments = self._thread_values(lets, mailbox or "", identity)
+        return MappedEmail(ref, identity, columns, parties, outgoing, date, regarding, mailbox or None, aliases,
+                           replies_to, thread, attachments, tuple(notes))
 
-    def _thread_values(self, lets: list[Any], mailbox: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
+    def _thread_values(self, lets: list[Any], mailbox: str,
+                       identity: str) -> tuple[tuple[str, ...], str | None, tuple[dict, ...]]:
         """``(replies_to, thread, attachments)`` from the lets that carry them (absent: empty).
 
         ``replies_to`` holds the Message-IDs this email answers, nearest first: In-Reply-To,
-        then References from its end (the newest ancestor), without repeats. A provider thread
-        id is only unique within its mailbox, so the thread key carries the mailbox.
+        then References from its end (the newest ancestor), without repeats, never ``identity``
+        itself. A provider thread id is only unique within its mailbox, so the thread key
+        carries the mailbox.
         """
         reply_at, refs_at, thread_at, att_at = self._thread_at
-        ids: list[str] = []
-        for at, reverse in ((reply_at, False), (refs_at, True)):
-            value = lets[at] if at >= 0 else None
-            if isinstance(value, str):
-                found = MESSAGE_ID.findall(value)
-                ids.extend(reversed(found) if reverse else found)
+        reply = lets[reply_at] if reply_at >= 0 else None
+        refs = lets[refs_at] if refs_at >= 0 else None
+        replies_to: tuple[str, ...] = ()
+        if reply is not None or refs is not None:  # an export without headers has neither
+            ids: list[str] = []
+            if isinstance(reply, str):
+                ids.extend(MESSAGE_ID.findall(reply))
+            if isinstance(refs, str):
+                ids.extend(reversed(MESSAGE_ID.findall(refs)))
+            replies_to = tuple(r for r in dict.fromkeys(ids) if r != identity)
         thread = lets[thread_at] if thread_at >= 0 else None
         thread = f"{mailbox}/{thread}" if isinstance(thread, str) and thread else None
         atts = lets[att_at] if att_at >= 0 else None
         attachments = tuple(a for a in atts if isinstance(a, dict)) if isinstance(atts, list) else ()
-        return tuple(dict.fromkeys(ids)), thread, attachments
+        return replies_to, thread, attachments
 
     def _external_domains(self, parties: list[Party]) -> list[str]:
         """Registrable domains of the external participants, in order, once each.
 
         Not external: the mailbox owners and their colleagues (the owners' registrable
-        domains), freemail domains, and addresses without a domain.
+        domains), freemail domains, and addresses without a domain. Each address's answer is
+        kept (by address: a party's address is the shared string of the party cache), so a
+        party seen before costs one lookup.
         """
         out: list[str] = []
         cache = self._external
-        owners = self._owners
         for party in parties:
-            address = party.address
-            if address in owners or "@" not in address:
-                continue
-            domain = address.rpartition("@")[2]
-            registrable = cache.get(domain, _MISSING)
+            registrable = cache.get(party.address, _MISSING)
             if registrable is _MISSING:
-                if not domain or self.plugins.is_freemail(domain):
-                    registrable = None
-                else:
-                    registrable = self.plugins.registrable_domain(domain) or None
-                    if registrable in self._internal:
-                        registrable = None
-                cache[domain] = registrable
+                registrable = self._external_domain(party.address)
             if registrable is not None and registrable not in out:
                 out.append(registrable)
         return out
+
+    def _external_domain(self, address: str) -> str | None:
+        """The registrable domain ``address`` makes external (None: not external), remembered."""
+        registrable = None
+        if address not in self._owners and "@" in address:
+            domain = address.rpartition("@")[2]
+            if domain and not self.plugins.is_freemail(domain):
+                registrable = self.plugins.registrable_domain(domain) or None
+                if registrable in self._internal:
+                    registrable = None
+        if len(self._external) >= _PARTY_CACHE_MAX:
+            self._external.clear()
+        self._external[address] = registrable
+        return registrable

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fuzz_profiles import examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mail2dataverse.mapper.functions import synthetic_message_id
 from mail2dataverse.model import MappedEmail, Party, RecordRef, Skip
@@ -232,3 +235,46 @@ def test_colleagues_on_the_owners_domain_are_not_external(mappings, plugins, mes
     assert "acme-widgets.example" not in ctx["external_domains"]
     assert ctx["external_domains"] == []
     assert out.regarding is None
+
+
+class _Address(str):
+    """A source handing on its own string type (sys.intern refuses str subclasses)."""
+
+
+def test_the_party_cache_gives_every_message_its_parties_and_its_warnings(mappings, messages):
+    # The second message with the same participant entries is answered from the cache: the
+    # same parties, and a refused address is still noted, on every message that has it.
+    m = copy.deepcopy(messages[0])
+    m["cc"] = [{"name": "Eve", "email": "eve@x.example\r\nBcc: all@x.example"}, {"email": "a@x.example, b@y.example"},
+               {"name": "", "email": _Address("Ana@X.example")}, {"name": None, "email": "ana@x.example"}]
+    first, second = (mappings.map_message(copy.deepcopy(m), _ref(i)) for i in range(2))
+    assert first.parties == second.parties
+    assert [p for p in first.parties if p.mask == 3] == [
+        Party(3, "a@x.example", None), Party(3, "b@y.example", None), Party(3, "ana@x.example", None),
+        Party(3, "ana@x.example", None)]
+    assert first.warnings == second.warnings and len(first.warnings) == 1
+    assert "control character" in first.warnings[0]
+
+
+def test_a_cached_participant_of_the_wrong_type_still_fails(mappings, messages):
+    good = dict(messages[0], cc=[{"name": "Ana", "email": "ana@x.example"}])
+    assert isinstance(mappings.map_message(good, _ref(0)), MappedEmail)
+    for bad, why in (({"name": 5, "email": "ana@x.example"}, "participant name must be a string"),
+                     ({"name": "Ana", "email": ["ana@x.example"]}, "participant email must be a string"),
+                     ("ana@x.example", "expected a participant object")):
+        out = mappings.map_message(dict(messages[0], cc=[bad]), _ref(1))
+        assert isinstance(out, Skip) and why in out.reason
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(grant=st.one_of(st.none(), st.text(alphabet="aZ09-._~!<> @é\n", max_size=12)),
+       nylas_id=st.one_of(st.none(), st.text(alphabet="aZ09-._~!<> @é\n", max_size=12)))
+def test_synthetic_ids_are_plain_exactly_when_both_parts_are_atext(grant, nylas_id):
+    atext = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
+    out = synthetic_message_id(grant, nylas_id)
+    if not nylas_id:
+        assert out is None
+    elif set(grant or "-") <= atext and set(nylas_id) <= atext:
+        assert out == f"<nylas.{grant or '-'}.{nylas_id}@mail2dataverse.invalid>"
+    else:
+        assert out.startswith("<nylas.sha256.")
