@@ -1,10 +1,17 @@
 """Phase 2: one email activity per message, with its parties and regarding link, in chunks.
 
 Messages stream through in chunks of :data:`EMAIL_CHUNK` so a huge export never sits in memory.
-Per chunk: the state store, then one round of org lookups (existing emails by Message-ID and
-alias, party addresses in the configured precedence, regarding targets), then one change set
-per new email (create, and mark completed). Each mailbox's :class:`~.coverage.Coverage` grows
+Per chunk: the state store, then org lookups of existing emails (by Message-ID and alias) and
+thread parents, which decide what is written now and what is deferred (.threads); for what is
+written now a second round resolves party addresses (.parties) and regarding targets; then one
+change set per new email (create, and mark completed). Each mailbox's :class:`~.coverage.Coverage` grows
 as messages pass, so the next run skips the dates this one covered.
+
+A mailbox's coverage is the set of date ranges in which every message is known to be in the
+org; a message dated inside it is counted unchanged without being written. It rests on what the
+Nylas CLI guarantees of an export (newest first, every message from the oldest one exported up
+to the newest), which holds for ``--all`` and ``--limit N`` alike: so a first run with
+``--limit`` and a later complete export still writes the older mail.
 """
 
 from __future__ import annotations
@@ -18,12 +25,12 @@ from ..model import MappedEmail, RecordRef, RegardingTarget, Skip, deterministic
 from ..operations import ChangeSet, Operation, Result, Rows
 from ..resolution import NAME_COLUMN
 from ..state import covered
-from .context import DUPLICATE_CODES, PARTY_ADDRESS_COLUMN, TABLES, RunContext, submit
+from .context import DUPLICATE_CODES, TABLES, RunContext, submit
 from .coverage import Coverage
 from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
-from .dates import OriginalDates
 from .lookups import OrgLookups, Spec
+from .parties import Parties
 from .inflight import ChunksInFlight
 from .threads import PARENT_COLUMNS, ThreadLinks, identity_key, regarding_of_row
 
@@ -34,7 +41,6 @@ _BLOCKED = object()
 
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
-ADDRESS_MAX = 320  # activityparty.addressused
 
 
 class EmailPhase:
@@ -47,16 +53,11 @@ class EmailPhase:
         self.dates = OriginalDates(ctx)
         self.threads = ThreadLinks(ctx)
         self.attachments = AttachmentPlanner(ctx)
-        # party address (lower) → (table, id) | None, settled by the lookups in the
-        # configured precedence
-        self.address_book: dict[str, tuple[str, str] | None] = {}
+        self.parties = Parties(ctx)
         self._content_id = 0
         # identity digest → source number << 40 | record index: one entry per email, no strings
         self._seen_identities: dict[bytes, int] = {}
         self._seen_sources: dict[str, int] = {}
-        # address → (bind key, bind value), or () for an unresolved address; filled lazily from
-        # address_book, which only ever gains entries for addresses not seen before.
-        self._party_binds: dict[str, tuple[str, str] | tuple[()]] = {}
         self.in_flight = ChunksInFlight(ctx.executor, self._finish)
         self._marks: dict[str, Coverage] = {}
         self._first: Iterator[object] | None = None  # the first pass (start)
@@ -82,15 +83,8 @@ class EmailPhase:
         return True
 
     def run(self, records: Iterable[tuple[RecordRef, Any]] | None = None) -> None:
-        """Map and write messages in chunks; extend each mailbox's coverage when done.
-
-        ``records`` is needed only when :meth:`start` was not called. A mailbox's coverage is
-        the set of date ranges in which every message is known to be in the org. A message
-        dated inside it is counted unchanged without being written. It rests on what the Nylas
-        CLI guarantees of an export (newest first, every message from the oldest one exported
-        up to the newest), which holds for ``--all`` and ``--limit N`` alike: so a first run
-        with ``--limit`` and a later complete export still writes the older mail.
-        """
+        """Map and write messages in chunks (``records`` only when :meth:`start` was not
+        called), then the deferred replies; extend each mailbox's coverage when done."""
         ctx, report = self.ctx, self.ctx.report
         if self._first is None:
             self.start(records if records is not None else ())
@@ -110,7 +104,7 @@ class EmailPhase:
         self._send_now(self.threads.orphaned(), marks, final=True)
         report.threads = self.threads.summary()
         report.attachments = self.attachments.summary()
-        report.addresses = _address_counts(self.address_book)
+        report.addresses = self.parties.counts()
         report.resolution = ctx.resolution
         if not ctx.executor.dry_run:
             for mailbox, mark in marks.items():
@@ -216,37 +210,15 @@ class EmailPhase:
         self._hand_over(items, later, marks, final=False)
 
     def _resolve(self, emails: list[MappedEmail]) -> None:
-        """Look up what ``emails``' parties and regarding targets are, where not known yet:
-        party addresses in the configured precedence, then the regarding targets."""
-        ctx = self.ctx
-        addresses = sorted({p.address for e in emails for p in e.parties if p.address not in self.address_book})
-        tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
-        # This run's contacts are bound without a lookup unless a table ranked before
-        # "contact" holds the same address (a system user, in the default precedence).
-        before_contact = set(tables[: tables.index("contact")]) if "contact" in tables else set(tables)
-        specs: list[Spec] = [(t, PARTY_ADDRESS_COLUMN[t], [a for a in addresses if t in before_contact or a not in ctx.run_contacts],
-                              (NAME_COLUMN[t],) if t in NAME_COLUMN else ())
-                             for t in tables]
+        """Look up what ``emails``' parties and regarding targets are, where not known yet
+        (one round of lookups for both)."""
         targets = {e.regarding for e in emails if e.regarding is not None and not self.regarding.known(e.regarding)}
         target_specs = self.regarding.specs(targets)
-        specs += [s for s, _ in target_specs]
+        party_specs, settle_parties = self.parties.specs(emails)
+        specs = party_specs + [s for s, _ in target_specs]
         found = self.lookups.many(specs) if specs else []
-        resolve = ctx.resolution.resolve
-        for address in addresses:
-            hit = None
-            name, via = None, "org"
-            for t, rows in zip(tables, found[: len(tables)]):
-                if t == "contact" and address in ctx.run_contacts:
-                    hit, via = ("contact", ctx.run_contacts[address]), "this run"
-                    break
-                row = rows.get(address)
-                if row is not None:
-                    hit = (t, row[TABLES[t][1]])
-                    name = row.get(NAME_COLUMN.get(t, ""))
-                    break
-            self.address_book[address] = hit
-            resolve(address, hit, name=name, via=via)
-        self.regarding.settle(target_specs, found[len(tables):])
+        settle_parties(found[: len(party_specs)])
+        self.regarding.settle(target_specs, found[len(party_specs):])
 
     def _hand_over(self, items: list[ChangeSet], later: list[MappedEmail], marks: dict[str, Coverage], *,
                    final: bool) -> None:
@@ -346,38 +318,8 @@ class EmailPhase:
         if attached is POSTPONED:
             return POSTPONED
         attachment_ops, lost = attached
-        # Runs once per email: the per-address bind strings are built once per address.
         body: dict[str, Any] = {"activityid": deterministic_id("email", e.identity), **e.columns}
-        parties = []
-        seen: set[tuple[int, str]] = set()
-        binds = self._party_binds
-        has_sender = False
-        for party in e.parties:
-            address = party.address
-            key = (party.mask, address)
-            if key in seen:
-                continue
-            if len(address) > ADDRESS_MAX:
-                # Longer than any real address (RFC 5321: 254) and than addressused can hold:
-                # the email lands without this party rather than failing whole.
-                self.ctx.report.warnings.append(f"{e.ref}: party dropped, address longer than {ADDRESS_MAX} characters")
-                continue
-            if party.mask == 1:
-                # RFC 5322 allows several From mailboxes; an email row has exactly one sender,
-                # so the first one is it (the service refuses a second sender party).
-                if has_sender:
-                    continue
-                has_sender = True
-            seen.add(key)
-            bind = binds.get(address)
-            if bind is None:
-                hit = self.address_book.get(address)
-                bind = binds[address] = (f"partyid_{hit[0]}@odata.bind", f"/{TABLES[hit[0]][0]}({hit[1]})") if hit else ()
-            if bind:
-                parties.append({"participationtypemask": party.mask, bind[0]: bind[1], "addressused": address})
-            else:
-                parties.append({"participationtypemask": party.mask, "addressused": address})
-        body["email_activity_parties"] = parties
+        body["email_activity_parties"] = self.parties.of(e)
         if e.regarding is not None:
             self.regarding.link(e, body)
         self.threads.link(e, body)
@@ -497,15 +439,6 @@ class RegardingLinks:
             body[f"regardingobjectid_{e.regarding.table}_email@odata.bind"] = f"<{e.regarding.describe()}>"
         else:
             self.ctx.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")
-
-
-def _address_counts(address_book: dict[str, tuple[str, str] | None]) -> dict[str, int]:
-    """The report's ``addresses``: party addresses per table they resolved to, or unresolved."""
-    counts: dict[str, int] = {}
-    for hit in address_book.values():
-        key = hit[0] if hit else "unresolved"
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def _first_seen(sources: dict[str, int], packed: int) -> str:
