@@ -7,7 +7,8 @@ filter, changed columns highlighted (before struck through, after marked), each 
 with what they resolve to, and its regarding link with the rule and reason. Without JavaScript
 every row is simply shown.
 
-It is written while the spool is read back, one row at a time.
+Each row is formatted (:func:`html_row`) as its record is settled and spooled; the page is
+written around the spooled rows once the plan is complete.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def _email_cell(rec: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _row(section: str, rec: dict[str, Any]) -> str:
+def html_row(section: str, rec: dict[str, Any]) -> str:
+    """A record's row (``<tr>``, newline included) in its section's table."""
     outcome = _outcome(rec, section)
     cls = "o-" + outcome.replace(" ", "-")
     why = _e(rec.get("reason", ""))
@@ -167,7 +169,6 @@ def write_html(summary: dict[str, Any], spool: Spool, out: IO[str]) -> None:
                   f"<select class=\"outcome\"><option value=\"\">any {'status' if section == 'address' else 'outcome'}</option>"
                   f"{options}</select> <span class=\"shown\"></span></div>\n<table><thead><tr>"
                   + "".join(f"<th>{h}</th>" for h in _HEADERS[section]) + "</tr></thead><tbody>\n")
-        for rec in spool.records(section):
-            out.write(_row(section, rec))
+        spool.copy(section, out)  # the rows, formatted by html_row as the records were settled
         out.write("</tbody></table></section>\n")
     out.write(f"<script>{_JS}</script>\n</body></html>\n")
