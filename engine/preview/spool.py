@@ -14,7 +14,9 @@ unlinked at creation).
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
@@ -31,6 +33,8 @@ dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str,
 _BATCH_CHARS = 1 << 19
 #: the block size sections are copied out in
 _COPY = 1 << 20
+#: whether a text stream writes "\n" as it is (then its bytes can be written under it directly)
+_UTF8 = os.linesep == "\n"
 
 
 def plain(value: Any) -> Any:
@@ -47,7 +51,7 @@ class Spool:
 
     def __init__(self, encode: Callable[[str, dict[str, Any]], str]) -> None:
         self._encode = encode
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, IO[bytes]] = {}
         self._held: dict[str, list[str]] = {section: [] for section in SECTIONS}
         self._size: dict[str, int] = dict.fromkeys(SECTIONS, 0)
         self.counts: dict[str, int] = dict.fromkeys(SECTIONS, 0)
@@ -67,9 +71,8 @@ class Spool:
             return
         f = self._files.get(section)
         if f is None:
-            f = self._files[section] = tempfile.TemporaryFile(
-                "w+", encoding="utf-8", newline="\n", buffering=1 << 20, prefix=f"m2d-preview-{section}-")
-        f.write("".join(held))
+            f = self._files[section] = tempfile.TemporaryFile("w+b", prefix=f"m2d-preview-{section}-")
+        f.write("".join(held).encode("utf-8"))
         held.clear()
         self._size[section] = 0
 
@@ -80,11 +83,21 @@ class Spool:
         if f is not None:
             f.flush()
             f.seek(0)
-            read, write = f.read, out.write
-            block = read(_COPY)
-            while block:
-                write(block)
-                block = read(_COPY)
+            raw = getattr(out, "buffer", None)
+            if raw is not None and _UTF8 and (getattr(out, "encoding", "") or "").lower().replace("-", "") == "utf8":
+                out.flush()  # the bytes go straight to the file under ``out`` (no decoding, no encoding)
+                write_bytes = raw.write
+                block = f.read(_COPY)
+                while block:
+                    write_bytes(block)
+                    block = f.read(_COPY)
+            else:
+                decode = codecs.getincrementaldecoder("utf-8")().decode
+                block = f.read(_COPY)
+                while block:
+                    out.write(decode(block))
+                    block = f.read(_COPY)
+                out.write(decode(b"", final=True))
             f.seek(0, 2)  # a later write appends
         if held:
             out.write("".join(held))

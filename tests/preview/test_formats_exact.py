@@ -88,3 +88,11 @@ def test_the_spool_gives_the_records_back_in_order_across_its_batches(fmt, monke
         assert list(yaml.safe_load_all(text))[1:] == records
     if fmt in ("table", "html"):
         assert [i for i in range(50) if f"m.json record {i}" in text] == list(range(50))
+
+
+@pytest.mark.parametrize("payload", [{}, {"subject": "Quote \"Q3\"\n<b>", "n": 3, "f": 1.5, "flag": False, "none": None, "é": "ü"},
+                                     {"nested": {"a": [1]}}, {7: "int key"}, {"nan": float("nan")}])
+def test_the_html_payload_detail_is_the_indented_json(payload):
+    from mail2dataverse.preview.html import _indented
+
+    assert _indented(payload) == json.dumps(payload, ensure_ascii=False, indent=1)
