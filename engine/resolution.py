@@ -45,15 +45,12 @@ class Resolution:
         self.run_names: dict[str, str] = {}
         #: (table, id) → name, for regarding targets
         self.target_names: dict[tuple[str, str], str | None] = {}
-        #: changes whenever a candidate is added (an :meth:`entry` built before may be out of date)
-        self.version = 0
 
     # -- filled by the planner -----------------------------------------------------------------
 
     def candidate(self, table: str, value: str, kept: dict[str, Any], other: dict[str, Any], pk: str) -> None:
         """Two rows of ``table`` hold ``value``: ``kept`` is the one the planner binds to."""
         found = self._candidates.setdefault((table, value.lower()), {})
-        self.version += 1
         name = NAME_COLUMN.get(table)
         for row in (kept, other):
             rid = row.get(pk)

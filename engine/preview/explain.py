@@ -39,10 +39,6 @@ _STATUS = {3: "Sent", 4: "Received"}
 #: an email's final state (the PATCH completing it), outgoing or not: the same few values on every record
 _FINAL_STATE = {True: {"statecode": 1, "statuscode": 3, "status": _STATUS[3]},
                 False: {"statecode": 1, "statuscode": 4, "status": _STATUS[4]}}
-#: what :attr:`~..resolution.Resolution.addresses` holds for an address no lookup has answered yet
-_NOT_LOOKED_UP = object()
-#: addresses whose party record is kept built (beyond, the cache starts again: memory stays bounded)
-_MAX_TAILS = 50_000
 
 
 class Explainer:
@@ -62,8 +58,6 @@ class Explainer:
         self.shown = shown if shown is not None else {"account", "contact", "email"}
         self.tally: dict[str, Counter] = {t: Counter() for t in ("account", "contact", "email")}
         self._attached: dict[int, dict[str, Any]] = {}
-        # address → (its resolution, the resolution's version, the bind, the party record's tail)
-        self._tails: dict[str, tuple[Any, int, tuple[str, str] | None, dict[str, Any]]] = {}
 
     # -- the planner's Explainer protocol ------------------------------------------------------
 
@@ -207,46 +201,26 @@ class Explainer:
 
     def _parties(self, email: Any, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = {(p.mask, p.address): p.name for p in email.parties}
-        tails = self._tails
-        hits = self.resolution.addresses
-        version = self.resolution.version
+        entry = self.resolution.entry
+        unresolved = ("no system user, contact, account or lead holds this address"
+                      if self.against_org else "not one of this run's contacts (empty-org preview)")
         out = []
         for party in parties:
             address = party.get("addressused", "")
             mask = party.get("participationtypemask")
-            bind = None
+            found = entry(address)
+            found.pop("address", None)
+            item = {"role": ROLES.get(mask, mask), "address": address, "display_name": names.get((mask, address))}
+            item.update(found)
             for k, v in party.items():
                 if k.startswith("partyid_"):
-                    bind = (k, v)
+                    item["bind"] = {k: v}
                     break
-            # What an address resolves to is the same on every email it is on (until the planner
-            # resolves it again): that part of the party's record is built once per address.
-            hit = hits.get(address, _NOT_LOOKED_UP)
-            cached = tails.get(address)
-            if cached is not None and cached[0] is hit and cached[1] == version and cached[2] == bind:
-                tail = cached[3]
             else:
-                if len(tails) >= _MAX_TAILS:
-                    tails.clear()
-                tail = self._party_tail(address, bind)
-                tails[address] = (hit, version, bind, tail)
-            item = {"role": ROLES.get(mask, mask), "address": address, "display_name": names.get((mask, address))}
-            item.update(tail)
+                if item["status"] == "unresolved":
+                    item["reason"] = unresolved
             out.append(item)
         return out
-
-    def _party_tail(self, address: str, bind: tuple[str, str] | None) -> dict[str, Any]:
-        """A party's record after its role, address and display name: what the address
-        resolves to (:meth:`~..resolution.Resolution.entry`), the bind or why there is none.
-        Shared by every party of that address, so never changed once built."""
-        tail = self.resolution.entry(address)
-        del tail["address"]
-        if bind is not None:
-            tail["bind"] = {bind[0]: bind[1]}
-        elif tail["status"] == "unresolved":
-            tail["reason"] = ("no system user, contact, account or lead holds this address"
-                              if self.against_org else "not one of this run's contacts (empty-org preview)")
-        return tail
 
     def _regarding(self, email: Any, body: dict[str, Any]) -> dict[str, Any]:
         t = email.regarding
