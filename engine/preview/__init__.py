@@ -3,10 +3,11 @@
 :func:`run_preview` runs the real planner. Without a URL its executor assumes an empty org
 (:class:`~mail2dataverse.writers.dry_run.DryRunExecutor`); with one, the
 :class:`~.executor.ReadOnlyExecutor` sends the planner's lookups to the org and never a write.
-The planner tells the :class:`~.explain.Explainer` how each record ends and why; the records go
-to a :class:`~.spool.Spool` on disk as they are settled, and once the input has been read (once,
-validated as it streams: damaged input stops the preview before a single byte of output) the
-summary is printed first and the sections are streamed back (:mod:`.render`, :mod:`.html`).
+The planner tells the :class:`~.explain.Explainer` how each record ends and why; the records go,
+formatted at once (:func:`~.render.record_format`), to a :class:`~.spool.Spool` on disk as they
+are settled, and once the input has been read (once, validated as it streams: damaged input
+stops the preview before a single byte of output) the summary is printed first and the sections
+are copied out after it (:mod:`.render`, :mod:`.html`).
 
 Modules: :mod:`.executor` (read-only org access), :mod:`.explain` (explanation records),
 :mod:`.spool`, :mod:`.select` (``--limit``/``--sample``/``--where``/``--only``),
@@ -23,7 +24,7 @@ from typing import IO, Any
 from ..config import RunConfig
 from ..state import StateStore
 from .explain import OUTCOMES, Explainer
-from .render import FORMATS, render
+from .render import FORMATS, record_format, render, terminal_width
 from .select import Counted, Selection, apply
 from .spool import Spool
 
@@ -90,9 +91,10 @@ def run_preview(
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     selection = selection or Selection()
+    width = terminal_width(width) if fmt == "table" else width
     plugins, mappings = build_runtime(config, mappings_dirs, extra_plugins=extra_plugins)
     with ExitStack() as stack:
-        spool = stack.enter_context(Spool())
+        spool = stack.enter_context(Spool(record_format(fmt, width)))
         client = None
         columns: dict[str, Any] = {}
         navigations: dict[str, Any] = {}

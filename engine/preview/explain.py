@@ -36,6 +36,9 @@ ROLES = {1: "from", 2: "to", 3: "cc", 4: "bcc"}
 OUTCOMES = ("create", "update", "unchanged", "skipped", "would fail", "failed")
 _PLANNED = {"created": "create", "updated": "update", "unchanged": "unchanged", "failed": "failed"}
 _STATUS = {3: "Sent", 4: "Received"}
+#: an email's final state (the PATCH completing it), outgoing or not: the same few values on every record
+_FINAL_STATE = {True: {"statecode": 1, "statuscode": 3, "status": _STATUS[3]},
+                False: {"statecode": 1, "statuscode": 4, "status": _STATUS[4]}}
 
 
 class Explainer:
@@ -128,8 +131,7 @@ class Explainer:
                 rec["reason"] = self._new_reason("no email in the org has this messageid")
             rec["payload"] = payload = dict(body)  # a C copy, then the parties go to their own list
             payload.pop("email_activity_parties", None)
-            rec["final_state"] = {"statecode": 1, "statuscode": 3 if email.outgoing else 4,
-                                  "status": _STATUS[3 if email.outgoing else 4]}
+            rec["final_state"] = _FINAL_STATE[bool(email.outgoing)]
             rec["parties"] = self._parties(email, body.get("email_activity_parties", []))
             rec["regarding"] = self._regarding(email, body)
         if result is not None:

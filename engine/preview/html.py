@@ -7,13 +7,15 @@ filter, changed columns highlighted (before struck through, after marked), each 
 with what they resolve to, and its regarding link with the rule and reason. Without JavaScript
 every row is simply shown.
 
-It is written while the spool is read back, one row at a time.
+Each row is formatted (:func:`html_row`) as its record is settled and spooled; the page is
+written around the spooled rows once the plan is complete.
 """
 
 from __future__ import annotations
 
 import json
 from html import escape
+from json.encoder import encode_basestring as _string  # the JSON of a str, as json.dumps writes it
 from typing import IO, Any
 
 from .text import party_text, regarding_text, summary_lines
@@ -63,6 +65,9 @@ _JS = """
 """
 
 
+_scalar = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _e(value: Any) -> str:
     if value is None:
         return ""
@@ -104,7 +109,8 @@ def _email_cell(rec: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def _row(section: str, rec: dict[str, Any]) -> str:
+def html_row(section: str, rec: dict[str, Any]) -> str:
+    """A record's row (``<tr>``, newline included) in its section's table."""
     outcome = _outcome(rec, section)
     cls = "o-" + outcome.replace(" ", "-")
     why = _e(rec.get("reason", ""))
@@ -134,7 +140,20 @@ def _row(section: str, rec: dict[str, Any]) -> str:
 def _columns_detail(rec: dict[str, Any]) -> str:
     if not rec.get("payload"):
         return ""
-    return f"<details><summary>payload</summary><pre>{_e(json.dumps(rec['payload'], ensure_ascii=False, indent=1))}</pre></details>"
+    return f"<details><summary>payload</summary><pre>{_e(_indented(rec['payload']))}</pre></details>"
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _indented(payload: Any) -> str:
+    """``json.dumps(payload, ensure_ascii=False, indent=1)``; a payload is a flat dict of column
+    values, which is put together here from each value's JSON (the indenting encoder is
+    Python code, and cost half of an email's row)."""
+    if payload and type(payload) is dict and all(type(k) is str and type(v) in _SCALARS for k, v in payload.items()):
+        return "{\n" + ",\n".join(f" {_string(k)}: {_string(v) if type(v) is str else _scalar(v)}"
+                                   for k, v in payload.items()) + "\n}"
+    return json.dumps(payload, ensure_ascii=False, indent=1)
 
 
 _HEADERS = {
@@ -167,7 +186,6 @@ def write_html(summary: dict[str, Any], spool: Spool, out: IO[str]) -> None:
                   f"<select class=\"outcome\"><option value=\"\">any {'status' if section == 'address' else 'outcome'}</option>"
                   f"{options}</select> <span class=\"shown\"></span></div>\n<table><thead><tr>"
                   + "".join(f"<th>{h}</th>" for h in _HEADERS[section]) + "</tr></thead><tbody>\n")
-        for rec in spool.records(section):
-            out.write(_row(section, rec))
+        spool.copy(section, out)  # the rows, formatted by html_row as the records were settled
         out.write("</tbody></table></section>\n")
     out.write(f"<script>{_JS}</script>\n</body></html>\n")

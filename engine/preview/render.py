@@ -1,7 +1,9 @@
-"""Streaming renderers: the summary first, then each section's records, read back from the spool.
+"""Streaming renderers: each record formatted once as it is settled, the summary first at the end.
 
-Every format writes as it reads, one record at a time, so a preview of any size needs the
-memory of one record:
+Every format writes one record at a time, so a preview of any size needs the memory of one
+record. :func:`record_format` gives the text of one record in a format (what the
+:class:`~.spool.Spool` keeps); :func:`render` writes the summary, then copies each section's
+spooled text out:
 
 ``ndjson``  one JSON object per line: the summary, then one per record;
 ``json``    one array: the summary, then the records (one per line, so it also greps well);
@@ -13,68 +15,79 @@ memory of one record:
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from typing import IO, Any
 
 import yaml
 
-from .html import write_html
-from .spool import SECTIONS, Spool
-from .text import TITLES, cut, record_text, short, summary_lines
+from .html import html_row, write_html
+from .spool import SECTIONS, Spool, dumps, plain
+from .text import TITLES, cut, summary_lines, table_line
+from .yamldoc import Documents
 
 FORMATS = ("json", "ndjson", "yaml", "table", "html")
 
+#: ``(section, record) → text`` of one record in the output
+RecordFormat = Callable[[str, dict[str, Any]], str]
+
+
+def terminal_width(width: int | None) -> int:
+    """The width the table format cuts its lines to: ``width``, else the terminal's (``COLUMNS``)."""
+    return width or shutil.get_terminal_size((120, 24)).columns
+
+
+def record_format(fmt: str, width: int | None = None) -> RecordFormat:
+    """How ``fmt`` shows one record (``width``: the table's, see :func:`terminal_width`)."""
+    if fmt == "json":
+        return lambda section, rec: ",\n" + dumps(rec)
+    if fmt == "ndjson":
+        return lambda section, rec: dumps(rec) + "\n"
+    if fmt == "yaml":
+        documents = Documents()
+        return lambda section, rec: documents(rec)
+    if fmt == "table":
+        cols = terminal_width(width)
+        return _as_read_back(lambda section, rec: table_line(section, rec, cols))
+    if fmt == "html":
+        return _as_read_back(html_row)
+    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _as_read_back(text: RecordFormat) -> RecordFormat:
+    """``text``, shown for a record holding values that are not plain JSON data (which the
+    text functions do not expect) as for the record read back from its JSON."""
+
+    def safe(section: str, rec: dict[str, Any]) -> str:
+        try:
+            return text(section, rec)
+        except (TypeError, AttributeError, ValueError):
+            return text(section, plain(rec))
+
+    return safe
+
 
 def render(fmt: str, summary: dict[str, Any], spool: Spool, out: IO[str], *, width: int | None = None) -> None:
-    """Write ``summary`` and the spooled sections to ``out`` in ``fmt``."""
-    writers: dict[str, Callable[..., None]] = {"json": _json, "ndjson": _ndjson, "yaml": _yaml, "table": _table}
+    """Write ``summary`` and the spooled sections (formatted by :func:`record_format` of ``fmt``) to ``out``."""
     if fmt == "html":
         write_html(summary, spool, out)
-        return
-    if fmt not in writers:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if fmt == "table":
-        _table(summary, spool, out, width or shutil.get_terminal_size((120, 24)).columns)
+    elif fmt == "table":
+        _table(summary, spool, out, terminal_width(width))
+    elif fmt in ("json", "ndjson", "yaml"):
+        if fmt == "json":
+            out.write("[\n" + dumps(summary))
+        elif fmt == "ndjson":
+            out.write(dumps(summary) + "\n")
+        else:
+            dump = yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
+            out.write(yaml.dump(summary, Dumper=dump, sort_keys=False, allow_unicode=True, width=100,
+                                explicit_start=True))
+        for section in SECTIONS:
+            spool.copy(section, out)
+        if fmt == "json":
+            out.write("\n]\n")
     else:
-        writers[fmt](summary, spool, out)
-
-
-def _dump(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _ndjson(summary: dict[str, Any], spool: Spool, out: IO[str]) -> None:
-    out.write(_dump(summary) + "\n")
-    write = out.write
-    for section in SECTIONS:
-        for line in spool.lines(section):
-            write(line)
-            write("\n")
-
-
-def _json(summary: dict[str, Any], spool: Spool, out: IO[str]) -> None:
-    out.write("[\n" + _dump(summary))
-    write = out.write
-    for section in SECTIONS:
-        for line in spool.lines(section):
-            write(",\n")
-            write(line)
-    out.write("\n]\n")
-
-
-def _yaml(summary: dict[str, Any], spool: Spool, out: IO[str]) -> None:
-    dump = yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper
-
-    def doc(record: dict[str, Any]) -> None:
-        out.write(yaml.dump(record, Dumper=dump, sort_keys=False, allow_unicode=True, width=100,
-                            explicit_start=True))
-
-    doc(summary)
-    for section in SECTIONS:
-        for record in spool.records(section):
-            doc(record)
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
 def _table(summary: dict[str, Any], spool: Spool, out: IO[str], width: int) -> None:
@@ -86,9 +99,4 @@ def _table(summary: dict[str, Any], spool: Spool, out: IO[str], width: int) -> N
         out.write(f"\n{TITLES[section]} ({spool.counts[section]})\n")
         label = "status" if section == "address" else "outcome"
         out.write(cut(f"{label:<11} {'record':<40} columns set or changed / why", width) + "\n")
-        for rec in spool.records(section):
-            outcome = rec.get("status") if section == "address" else rec["outcome"]
-            key = rec.get("address") or rec.get("key") or rec.get("record") or ""
-            if section == "email" or outcome == "skipped":
-                key = short(rec.get("record", ""))
-            out.write(cut(f"{outcome:<11} {cut(key, 40):<40} {record_text(section, rec)}", width) + "\n")
+        spool.copy(section, out)

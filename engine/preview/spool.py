@@ -1,43 +1,68 @@
-"""The preview's spool: explanation records on disk while the plan runs, then read back once.
+"""The preview's spool: each record, already in the output format, on disk until the summary is out.
 
 A preview prints its summary first, but the summary is only known once the last record is
 planned. Holding every record until then is what made a 200,000-message preview need 2 GB;
-instead each record is serialised once, as one JSON line, into a temporary file per section
-(accounts, contacts, emails, addresses) the moment the planner settles it. The renderers then
-stream the sections back in order. Memory stays flat whatever the export's size; the files
-vanish when the spool is closed (or the process dies: they are unlinked at creation).
+instead each record is turned into its final text (a JSON line, a YAML document, a table line,
+an HTML row: the format's :class:`~.render.RecordFormat`) the moment the planner settles it,
+and that text goes into a temporary file per section (accounts, contacts, emails, addresses).
+The renderers then copy the sections out in order, in large blocks. Each record is encoded
+once, and never read back into Python objects (a JSON spool decoded again for the YAML, table
+and HTML formats cost more than all the rest of the preview). Memory stays flat whatever the
+export's size; the files vanish when the spool is closed (or the process dies: they are
+unlinked at creation).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
+import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import IO, Any
 
 #: the sections of a preview, in output order
 SECTIONS = ("account", "contact", "email", "address")
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
-#: lines held per section before they go to the file in one write (a write per record cost as
-#: much as a third of the encoding); a few hundred records, so memory stays flat
-_BATCH = 256
+#: how every format's records read: the JSON the ``json`` and ``ndjson`` formats print (records
+#: are trees the explainer built, hence no circular-reference bookkeeping)
+dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, check_circular=False).encode
+
+#: characters held per section before they go to the file in one write (a write per record cost
+#: as much as a third of the encoding): a few hundred records, so memory stays flat
+_BATCH_CHARS = 1 << 19
+#: the block size sections are copied out in
+_COPY = 1 << 20
+#: whether a text stream writes "\n" as it is (then its bytes can be written under it directly)
+_UTF8 = os.linesep == "\n"
+
+
+def plain(value: Any) -> Any:
+    """``value`` as it reads back from its JSON text (tuples become lists, keys strings, other
+    objects their ``str``): what every format shows of a value that is not plain JSON data."""
+    return json.loads(dumps(value))
 
 
 class Spool:
-    """Per-section temporary files of JSON lines, with a count per section."""
+    """Per-section temporary files of formatted records, with a count per section.
 
-    def __init__(self) -> None:
-        self._files: dict[str, IO[str]] = {}
+    :param encode: ``(section, record) → text``: the record as the output shows it.
+    """
+
+    def __init__(self, encode: Callable[[str, dict[str, Any]], str]) -> None:
+        self._encode = encode
+        self._files: dict[str, IO[bytes]] = {}
         self._held: dict[str, list[str]] = {section: [] for section in SECTIONS}
+        self._size: dict[str, int] = dict.fromkeys(SECTIONS, 0)
         self.counts: dict[str, int] = dict.fromkeys(SECTIONS, 0)
 
     def write(self, section: str, record: dict[str, Any]) -> None:
-        """Serialise ``record`` into ``section`` (one line)."""
-        held = self._held[section]
-        held.append(_dumps(record))
+        """Format ``record`` and add it to ``section``."""
+        text = self._encode(section, record)
+        self._held[section].append(text)
         self.counts[section] += 1
-        if len(held) >= _BATCH:
+        size = self._size[section] = self._size[section] + len(text)
+        if size >= _BATCH_CHARS:
             self._flush(section)
 
     def _flush(self, section: str) -> None:
@@ -46,28 +71,36 @@ class Spool:
             return
         f = self._files.get(section)
         if f is None:
-            f = self._files[section] = tempfile.TemporaryFile(
-                "w+", encoding="utf-8", newline="\n", buffering=1 << 20, prefix=f"m2d-preview-{section}-")
-        held.append("")  # the last line's newline
-        f.write("\n".join(held))
+            f = self._files[section] = tempfile.TemporaryFile("w+b", prefix=f"m2d-preview-{section}-")
+        f.write("".join(held).encode("utf-8"))
         held.clear()
+        self._size[section] = 0
 
-    def lines(self, section: str) -> Iterator[str]:
-        """The JSON lines of ``section`` in the order they were written (newline stripped)."""
-        self._flush(section)
+    def copy(self, section: str, out: IO[str]) -> None:
+        """Write ``section``'s records to ``out``, in the order they were written."""
+        held = self._held[section]
         f = self._files.get(section)
-        if f is None:
-            return
-        f.flush()
-        f.seek(0)
-        for line in f:
-            yield line[:-1]
-
-    def records(self, section: str) -> Iterator[dict[str, Any]]:
-        """The records of ``section``, decoded one at a time."""
-        loads = json.loads
-        for line in self.lines(section):
-            yield loads(line)
+        if f is not None:
+            f.flush()
+            f.seek(0)
+            raw = getattr(out, "buffer", None)
+            if raw is not None and _UTF8 and (getattr(out, "encoding", "") or "").lower().replace("-", "") == "utf8":
+                out.flush()  # the bytes go straight to the file under ``out`` (no decoding, no encoding)
+                write_bytes = raw.write
+                block = f.read(_COPY)
+                while block:
+                    write_bytes(block)
+                    block = f.read(_COPY)
+            else:
+                decode = codecs.getincrementaldecoder("utf-8")().decode
+                block = f.read(_COPY)
+                while block:
+                    out.write(decode(block))
+                    block = f.read(_COPY)
+                out.write(decode(b"", final=True))
+            f.seek(0, 2)  # a later write appends
+        if held:
+            out.write("".join(held))
 
     def close(self) -> None:
         """Delete the files. Safe to call twice."""

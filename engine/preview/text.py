@@ -82,6 +82,16 @@ def regarding_text(r: dict[str, Any] | None) -> str:
     return f"regarding: {r['rule']}{name} [{r['status']}] ({r.get('reason', '')})"
 
 
+def table_line(section: str, rec: dict[str, Any], width: int) -> str:
+    """A record's line in the table format (newline included): outcome, record, details, cut to ``width``."""
+    outcome = rec.get("status") if section == "address" else rec["outcome"]
+    if section == "email" or outcome == "skipped":
+        key = short(rec.get("record", ""))
+    else:
+        key = rec.get("address") or rec.get("key") or rec.get("record") or ""
+    return cut(f"{outcome:<11} {cut(key, 40):<40} {record_text(section, rec)}", width) + "\n"
+
+
 def record_text(section: str, rec: dict[str, Any]) -> str:
     """A record's detail column in the table format."""
     if section == "email":
