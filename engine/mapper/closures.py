@@ -16,7 +16,7 @@ from typing import Any
 from jmespath import functions as jp_functions
 from jmespath.visitor import _Expression
 
-from .functions import Evaluator, ExpressionTypeError, StrictInterpreter, describe, require_list
+from .functions import Evaluator, ExpressionTypeError, StrictInterpreter, describe, flatten_once, require_list
 
 
 def label(node: dict) -> str:
@@ -185,13 +185,7 @@ def compile_node(node: dict, interp: StrictInterpreter) -> Evaluator:  # noqa: C
             if base is None:
                 return None
             require_list(base, where_text)
-            merged: list[Any] = []
-            for element in base:
-                if isinstance(element, list):
-                    merged.extend(element)
-                else:
-                    merged.append(element)
-            return merged
+            return flatten_once(base)
 
         return flatten
 

@@ -88,13 +88,7 @@ class StrictInterpreter(TreeInterpreter):
         if base is None:
             return None
         require_list(base)
-        merged: list[Any] = []
-        for element in base:
-            if isinstance(element, list):
-                merged.extend(element)
-            else:
-                merged.append(element)
-        return merged
+        return flatten_once(base)
 
     def visit_projection(self, node: dict, value: Any) -> Any:  # noqa: D102
         base = self.visit(node["children"][0], value)
@@ -126,6 +120,17 @@ class StrictInterpreter(TreeInterpreter):
         if base is not None and not isinstance(base, dict):
             raise ExpressionTypeError(f"cannot take the values of {describe(base)} (expected an object)")
         return super().visit_value_projection(node, value)
+
+
+def flatten_once(base: list[Any]) -> list[Any]:
+    """JMESPath's ``[]``: the elements of ``base``, those that are arrays spliced in one level."""
+    merged: list[Any] = []
+    for element in base:
+        if isinstance(element, list):
+            merged.extend(element)
+        else:
+            merged.append(element)
+    return merged
 
 
 def require_list(value: Any, label: str = "") -> None:
