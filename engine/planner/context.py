@@ -60,7 +60,8 @@ class Executor(Protocol):
         """Rows of the pages after a first page that carried ``@odata.nextLink``."""
 
     # Optional: ``submit(items, *, phase)`` returning an object whose ``result()`` gives what
-    # ``run`` would. With it the planner prepares its next chunk while this one is in flight.
+    # ``run`` would and whose ``done()`` says whether it has. With it the planner prepares its
+    # next chunk while this one is in flight.
 
 
 class _Done:

@@ -37,7 +37,7 @@ class ChunksInFlight:
             self._chunks.append((items, submit(self._executor, items, phase=2), context))
         self.settle(keep=self._depth)
         chunks = self._chunks
-        while chunks and _done(chunks[0][1]):
+        while chunks and chunks[0][1].done():
             self._settle(*chunks.popleft())
 
     def __len__(self) -> int:
@@ -48,8 +48,3 @@ class ChunksInFlight:
         while len(self._chunks) > keep:
             self._settle(*self._chunks.popleft())
 
-
-def _done(job: Any) -> bool:
-    """Whether ``job`` has its results (a job that cannot tell is taken as not done)."""
-    done = getattr(job, "done", None)
-    return bool(done()) if done is not None else False

@@ -40,8 +40,12 @@ from .deferred import EmailSpool
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
 PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
-#: The entry of a deferred email in ThreadLinks._by_message_id until it is planned.
+#: The entry of a deferred email in ThreadLinks._by_message_id until the deferred pass takes
+#: it (its replies wait for it), then until it is planned (they no longer wait). Kept in place,
+#: not deleted, so the entry keeps the key object it shares with duplicate detection.
 PENDING: Any = object()
+SCHEDULED: Any = object()
+_NOT_YET = (PENDING, SCHEDULED)
 MAX_DETAILS = 1000
 
 
@@ -81,7 +85,7 @@ class ThreadLinks:
         known = self._by_message_id
         for key, row in by_message_id.items():
             k = _key(key)
-            if known.get(k, PENDING) is PENDING:
+            if known.get(k, PENDING) in _NOT_YET:
                 known[k] = _pack(row["activityid"], _regarding_bind(row))
         for key, row in by_thread.items():
             self._by_thread.setdefault(_key(key), _pack(row["activityid"], _regarding_bind(row)))
@@ -95,7 +99,7 @@ class ThreadLinks:
         failed = self.failed
         for ref in e.replies_to:
             hit = self._by_message_id.get(_key(ref))
-            if hit is not None and hit is not PENDING:
+            if hit is not None and hit not in _NOT_YET:
                 activity, regarding = _unpack(hit)
                 if activity not in failed:
                     return activity, regarding, "by_message_id"
@@ -190,7 +194,7 @@ class ThreadLinks:
         by_message_id = self._by_message_id
         for ident in (e.identity, *e.aliases):
             k = _key(ident)
-            if by_message_id.get(k, PENDING) is PENDING:  # the first one known keeps its place
+            if by_message_id.get(k, PENDING) in _NOT_YET:  # the first one known keeps its place
                 by_message_id[k] = entry
         key = tracking_id(e)
         if key:
@@ -233,7 +237,9 @@ class ThreadLinks:
                     if any(by_message_id.get(_key(r)) is PENDING for r in e.replies_to):
                         later.append(n)
                         continue
-                    self._settled(_key(e.identity))  # planned before anything that follows it
+                    k = _key(e.identity)
+                    if by_message_id.get(k) is PENDING:  # planned before anything that follows it
+                        by_message_id[k] = SCHEDULED
                     chunk.append(e)
                     if len(chunk) >= size:
                         yield chunk
@@ -262,8 +268,8 @@ class ThreadLinks:
         return [_key(i) for i in (e.identity, *e.aliases)] + ([_key(key)] if key else [])
 
     def _settled(self, key: bytes) -> None:
-        """The deferred email under ``key`` is no longer waited for (planned, or failed)."""
-        if self._by_message_id.get(key) is PENDING:
+        """The deferred email under ``key`` failed: no longer waited for, nor known."""
+        if self._by_message_id.get(key) in _NOT_YET:
             del self._by_message_id[key]
 
     def summary(self) -> dict[str, Any]:
