@@ -27,6 +27,7 @@ from ..resolution import NAME_COLUMN
 from ..state import covered
 from .context import DUPLICATE_CODES, TABLES, RunContext, submit
 from .coverage import Coverage
+from .digests import DigestTable
 from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
 from .lookups import OrgLookups, Spec
@@ -55,8 +56,9 @@ class EmailPhase:
         self.attachments = AttachmentPlanner(ctx)
         self.parties = Parties(ctx)
         self._content_id = 0
-        # identity digest → source number << 40 | record index: one entry per email, no strings
-        self._seen_identities: dict[bytes, int] = {}
+        # identity digest → source number << 40 | record index (8 bytes): one entry per email
+        # for the whole run, so a DigestTable (about 30 bytes an entry; a dict took 120).
+        self._seen_identities = DigestTable(8)
         self._seen_sources: dict[str, int] = {}
         self.in_flight = ChunksInFlight(ctx.executor, self._finish)
         self._marks: dict[str, Coverage] = {}
@@ -115,7 +117,7 @@ class EmailPhase:
         """Read, map and write ``records`` in chunks; yields after each record (see :meth:`start`)."""
         ctx, report = self.ctx, self.ctx.report
         chunk: list[MappedEmail] = []
-        keys: list[bytes] = []  # the identity digest of each email of `chunk`
+        seen_identities = self._seen_identities
         for ref, record in records:
             report.inputs["messages"] += 1
             mapped = ctx.mappings.map_message(record, ref)
@@ -135,29 +137,25 @@ class EmailPhase:
                 report.incremental_skipped += 1
                 yield None
                 continue
-            seen = identity_key(mapped.identity)
-            first = self._seen_identities.get(seen)
-            if first is not None:
+            source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
+            here = (source << 40 | ref.index).to_bytes(8, "little")
+            first = seen_identities.setdefault(identity_key(mapped.identity), here)
+            if first != here:
                 report.skip("email", str(ref), f"duplicate: same message as {_first_seen(self._seen_sources, first)}")
                 yield None
                 continue
-            source = self._seen_sources.setdefault(ref.source, len(self._seen_sources))
-            self._seen_identities[seen] = source << 40 | ref.index
             chunk.append(mapped)
-            keys.append(seen)
             if len(chunk) >= EMAIL_CHUNK:
-                yield from self._write(chunk, marks, keys)
-                chunk, keys = [], []
+                yield from self._write(chunk, marks)
+                chunk = []
             yield None
         if chunk:
-            yield from self._write(chunk, marks, keys)
+            yield from self._write(chunk, marks)
 
-    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage], keys: list[bytes]) -> Iterator[object]:
+    def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> Iterator[object]:
         """Look up ``emails`` (already written? their thread parents), defer the replies that
         must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`).
-        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended.
-        ``keys`` are the emails' identity digests (shared with the thread map, see .threads)."""
-        key_of = {id(e): k for e, k in zip(emails, keys)}
+        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -199,7 +197,7 @@ class EmailPhase:
             if threads.must_wait(e, final=False) and not threads.held_back(e, ahead):
                 # Its parent is not known, nor planned before it here: the deferred pass
                 # resolves its parties then (see .threads); no lookups for it now.
-                threads.defer(e, key_of.get(id(e)))
+                threads.defer(e)
                 continue
             now.append(e)
             ahead.update(threads.keys_of(e))
@@ -441,8 +439,9 @@ class RegardingLinks:
             self.ctx.report.note_unlinked(str(e.ref), e.regarding.describe(), "not found in the org")
 
 
-def _first_seen(sources: dict[str, int], packed: int) -> str:
+def _first_seen(sources: dict[str, int], packed: bytes) -> str:
     """``messages.json record 3``: where the email packed in ``_seen_identities`` was read."""
-    number, index = packed >> 40, packed & ((1 << 40) - 1)
+    value = int.from_bytes(packed, "little")
+    number, index = value >> 40, value & ((1 << 40) - 1)
     source = next(name for name, n in sources.items() if n == number)
     return str(RecordRef(source, index))

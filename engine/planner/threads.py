@@ -37,15 +37,14 @@ from typing import Any
 from ..model import MappedEmail, deterministic_id
 from .context import TABLES, RunContext
 from .deferred import EmailSpool
+from .digests import DigestTable
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
 PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
-#: The entry of a deferred email in ThreadLinks._by_message_id until the deferred pass takes
-#: it (its replies wait for it), then until it is planned (they no longer wait). Kept in place,
-#: not deleted, so the entry keeps the key object it shares with duplicate detection.
-PENDING: Any = object()
-SCHEDULED: Any = object()
-_NOT_YET = (PENDING, SCHEDULED)
+#: The first byte of an entry of the thread maps (see _Entries). A deferred email is PENDING
+#: until the deferred pass takes it (its replies wait for it), then SCHEDULED until it is
+#: planned (they no longer wait); KNOWN entries carry a GUID, ODD ones an id that is not one.
+PENDING, SCHEDULED, KNOWN, ODD = 1, 2, 3, 4
 MAX_DETAILS = 1000
 
 
@@ -55,14 +54,14 @@ class ThreadLinks:
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self.enabled = ctx.config.threads
+        self._entries = _Entries()
         # Message-ID → (activityid, regarding bind or None): emails of this run and parents found
-        # in the org. One entry per email of the run, so keys are _key() digests and values
-        # _pack()ed: about 150 bytes an email instead of 450 (200,000 messages; issue 13).
-        # A deferred email not planned yet is there as PENDING (its replies wait for it): a
-        # set of its own cost another 80 bytes an email.
-        self._by_message_id: dict[bytes, Any] = {}
+        # in the org, and deferred emails not planned yet (PENDING, SCHEDULED). One entry per
+        # email of the run for the whole run, so a DigestTable of _key() digests: about 45
+        # bytes an email where a dict took 150 (200,000 messages; issue 13).
+        self._by_message_id = DigestTable(ENTRY)
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
-        self._by_thread: dict[bytes, Any] = {}
+        self._by_thread = DigestTable(ENTRY)
         self._spool = EmailSpool()
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
@@ -82,13 +81,13 @@ class ThreadLinks:
 
     def settle(self, by_message_id: dict[str, dict[str, Any]], by_thread: dict[str, dict[str, Any]]) -> None:
         """Record the parents the org lookups found (rows keyed by lower-cased value)."""
-        known = self._by_message_id
+        known, pack = self._by_message_id, self._entries.pack
         for key, row in by_message_id.items():
             k = _key(key)
-            if known.get(k, PENDING) in _NOT_YET:
-                known[k] = _pack(row["activityid"], _regarding_bind(row))
+            if _waiting(known.get(k)):
+                known.put(k, pack(row["activityid"], _regarding_bind(row)))
         for key, row in by_thread.items():
-            self._by_thread.setdefault(_key(key), _pack(row["activityid"], _regarding_bind(row)))
+            self._by_thread.setdefault(_key(key), pack(row["activityid"], _regarding_bind(row)))
 
     # -- linking ----------------------------------------------------------------------------
 
@@ -96,17 +95,17 @@ class ThreadLinks:
         """``(activityid, regarding bind, how)`` of the email ``e`` answers, or None."""
         if not self.enabled:
             return None
-        failed = self.failed
+        failed, unpack = self.failed, self._entries.unpack
         for ref in e.replies_to:
             hit = self._by_message_id.get(_key(ref))
-            if hit is not None and hit not in _NOT_YET:
-                activity, regarding = _unpack(hit)
+            if hit is not None and hit[0] >= KNOWN:
+                activity, regarding = unpack(hit)
                 if activity not in failed:
                     return activity, regarding, "by_message_id"
         key = tracking_id(e)
         hit = self._by_thread.get(_key(key)) if key else None
         if hit is not None:
-            activity, regarding = _unpack(hit)
+            activity, regarding = unpack(hit)
             if activity not in failed and activity != deterministic_id("email", e.identity):
                 return activity, regarding, "by_thread_id"
         return None
@@ -190,25 +189,22 @@ class ThreadLinks:
         for k, v in (body or {}).items():
             if k.startswith("regardingobjectid_") and isinstance(v, str) and v.startswith("/"):
                 regarding = (k, v)
-        entry = _pack(activity_id, regarding)
+        entry = self._entries.pack(activity_id, regarding)
         by_message_id = self._by_message_id
         for ident in (e.identity, *e.aliases):
             k = _key(ident)
-            if by_message_id.get(k, PENDING) in _NOT_YET:  # the first one known keeps its place
-                by_message_id[k] = entry
+            if _waiting(by_message_id.get(k)):  # the first one known keeps its place
+                by_message_id.put(k, entry)
         key = tracking_id(e)
         if key:
             self._by_thread.setdefault(_key(key), entry)
 
     # -- deferral ---------------------------------------------------------------------------
 
-    def defer(self, e: MappedEmail, identity: bytes | None = None) -> None:
-        """Spool ``e`` until the rest of the run is written. ``identity`` is its
-        :func:`identity_key` when the caller keeps it: the thread map then shares that object
-        when the digests are equal (an identity without capitals: 49 bytes an email less)."""
+    def defer(self, e: MappedEmail) -> None:
+        """Spool ``e`` until the rest of the run is written; its replies wait for it."""
         self._spool.add(e, e.date.timestamp() if e.date else 0.0)
-        key = _key(e.identity)
-        self._by_message_id.setdefault(identity if identity == key else key, PENDING)
+        self._by_message_id.setdefault(_key(e.identity), _PENDING)
         self.stats["deferred"] += 1
 
     def rounds(self, size: int) -> Iterator[list[MappedEmail]]:
@@ -234,12 +230,12 @@ class ThreadLinks:
                 chunk: list[MappedEmail] = []
                 for n in todo:
                     e = spool.load(n)
-                    if any(by_message_id.get(_key(r)) is PENDING for r in e.replies_to):
+                    if any(by_message_id.get(_key(r)) == _PENDING for r in e.replies_to):
                         later.append(n)
                         continue
                     k = _key(e.identity)
-                    if by_message_id.get(k) is PENDING:  # planned before anything that follows it
-                        by_message_id[k] = SCHEDULED
+                    if by_message_id.get(k) == _PENDING:  # planned before anything that follows it
+                        by_message_id.put(k, _SCHEDULED)
                     chunk.append(e)
                     if len(chunk) >= size:
                         yield chunk
@@ -269,8 +265,9 @@ class ThreadLinks:
 
     def _settled(self, key: bytes) -> None:
         """The deferred email under ``key`` failed: no longer waited for, nor known."""
-        if self._by_message_id.get(key) in _NOT_YET:
-            del self._by_message_id[key]
+        entry = self._by_message_id.get(key)
+        if entry is not None and _waiting(entry):
+            self._by_message_id.discard(key)
 
     def summary(self) -> dict[str, Any]:
         """The report's ``threads`` section: counts and the first links, each explained."""
@@ -307,16 +304,48 @@ def identity_key(identity: str) -> bytes:
     return hashlib.blake2b(identity.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _pack(activity_id: str, regarding: tuple[str, str] | None) -> Any:
-    """An entry of the maps, small: a GUID as its 16 bytes, alone when there is no regarding."""
-    try:
-        ident: bytes | str = uuid.UUID(activity_id).bytes
-    except (ValueError, TypeError, AttributeError):  # not a GUID (never from the org): kept as it is
-        ident = activity_id
-    return ident if regarding is None else (ident, regarding)
+#: Bytes of an entry of the thread maps: its kind, 16 bytes of GUID, a regarding number.
+ENTRY = 21
+_PENDING = bytes([PENDING]) + bytes(ENTRY - 1)
+_SCHEDULED = bytes([SCHEDULED]) + bytes(ENTRY - 1)
 
 
-def _unpack(entry: Any) -> tuple[str, tuple[str, str] | None]:
-    """``(activityid, regarding)`` of a :func:`_pack`ed entry."""
-    ident, regarding = (entry, None) if not isinstance(entry, tuple) else entry
-    return (str(uuid.UUID(bytes=ident)) if isinstance(ident, bytes) else ident), regarding
+def _waiting(entry: bytes | None) -> bool:
+    """Whether a thread-map entry is absent or a deferred email's (a known email may replace it)."""
+    return entry is None or entry[0] < KNOWN
+
+
+class _Entries:
+    """Packs ``(activityid, regarding bind)`` into the :data:`ENTRY` bytes of a thread map.
+
+    The GUID goes in as its 16 bytes; a regarding bind, one of the few targets of a run, as its
+    number in a list kept here; an id that is not a GUID (never from the org) as its number in
+    another."""
+
+    def __init__(self) -> None:
+        self._regardings: list[tuple[str, str]] = []
+        self._regarding_numbers: dict[tuple[str, str], int] = {}
+        self._odd: list[str] = []
+
+    def pack(self, activity_id: str, regarding: tuple[str, str] | None) -> bytes:
+        """The entry of an email known by ``activity_id`` whose replies inherit ``regarding``."""
+        number = 0
+        if regarding is not None:
+            number = self._regarding_numbers.get(regarding, 0)
+            if not number:
+                self._regardings.append(regarding)
+                number = self._regarding_numbers[regarding] = len(self._regardings)
+        try:
+            head = bytes([KNOWN]) + uuid.UUID(activity_id).bytes
+        except (ValueError, TypeError, AttributeError):  # not a GUID: kept as it is, by number
+            self._odd.append(activity_id)
+            head = bytes([ODD]) + len(self._odd).to_bytes(16, "little")
+        return head + number.to_bytes(4, "little")
+
+    def unpack(self, entry: bytes) -> tuple[str, tuple[str, str] | None]:
+        """``(activityid, regarding)`` of an entry made by :meth:`pack`."""
+        number = int.from_bytes(entry[17:21], "little")
+        regarding = self._regardings[number - 1] if number else None
+        if entry[0] == ODD:
+            return self._odd[int.from_bytes(entry[1:17], "little") - 1], regarding
+        return str(uuid.UUID(bytes=entry[1:17])), regarding
