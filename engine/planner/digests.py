@@ -36,7 +36,8 @@ class DigestTable:
         self.width = width
         self._keys = bytearray()
         self._values = bytearray()
-        self._hashes = array("q")
+        # The low 32 bits of each key's hash: all an index of up to 2**32 slots uses.
+        self._hashes = array("I")
         self._dead: set[int] = set()  # entries discarded (their key stays, to be revived by put)
         self._index = array("i", [-1]) * FIRST_SLOTS  # entry numbers; -1 is an empty slot
         self._mask = FIRST_SLOTS - 1
@@ -127,7 +128,7 @@ class DigestTable:
         index[slot] = len(self._hashes)
         self._keys += key
         self._values += value
-        self._hashes.append(h)
+        self._hashes.append(h & 0xFFFFFFFF)
         if 2 * len(self._hashes) > len(index):
             self._grow()
         return value
