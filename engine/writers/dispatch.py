@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -156,9 +156,9 @@ class Dispatcher:
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[_Entry] = deque()
         self._queued_units = 0
-        self._busy_keys: Counter = Counter()
+        self._busy_keys: dict = {}  # row key → batches in flight writing it
         # rows that queued or in-flight change sets create, until those have their results
-        self._open_rows: Counter = Counter()
+        self._open_rows: dict = {}
         self._completions = 0
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -186,9 +186,10 @@ class Dispatcher:
             else:
                 self._queue.extend(entries)
             self._queued_units += sum(e.units for e in entries)
+            open_rows = self._open_rows
             for e in entries:
                 if isinstance(e.item, ChangeSet):
-                    self._open_rows.update(e.keys)
+                    _count_in(open_rows, e.keys)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="webapi-dispatch", daemon=True)
                 self._thread.start()
@@ -232,7 +233,7 @@ class Dispatcher:
                         self._cond.wait()
                     continue
                 for e in batch:
-                    self._busy_keys.update(e.keys)
+                    _count_in(self._busy_keys, e.keys)
             self._pool.submit(self._run, lane, batch)
 
     def _take(self) -> list[_Entry]:
@@ -318,8 +319,7 @@ class Dispatcher:
         finally:
             with self._cond:
                 for e in batch:
-                    self._busy_keys.subtract(e.keys)
-                self._busy_keys += Counter()  # drop the zero counts
+                    _count_out(self._busy_keys, e.keys)
                 self._completions += 1
                 self._cond.notify_all()
             self.governor.release(lane, outcome, retry_after=retry_after, slowdown=slowdown)
@@ -366,9 +366,7 @@ class Dispatcher:
             self.sizer.shrink(_units(again))
         else:
             slowdown = self.sizer.observe(units, answer.server_seconds)
-        for e, results in zip(batch, per_item):
-            if e not in again:
-                self._finish(e, results)
+        self._finish_all([(e, results) for e, results in zip(batch, per_item) if e not in again])
         self._requeue(again)
         return ("slow" if again else "ok"), None, slowdown
 
@@ -409,18 +407,21 @@ class Dispatcher:
     # ------------------------------------------------------------------ bookkeeping
 
     def _finish(self, e: _Entry, results: list[Result]) -> None:
-        self.stats.count_errors(results)
+        self._finish_all([(e, results)])
+
+    def _finish_all(self, done: list[tuple[_Entry, list[Result]]]) -> None:
+        """Hand each entry its results: one lock for a whole batch's (hundreds of entries)."""
+        for _, results in done:
+            self.stats.count_errors(results)
         with self._cond:
-            self._close_rows(e)
-            e.job._put(e.index, e.piece, results)
+            for e, results in done:
+                self._close_rows(e)
+                e.job._put(e.index, e.piece, results)
 
     def _close_rows(self, e: _Entry) -> None:
         """``e`` has its results: items waiting for the rows it creates may go (under the lock)."""
         if isinstance(e.item, ChangeSet) and e.keys:
-            self._open_rows.subtract(e.keys)
-            for k in e.keys:
-                if self._open_rows[k] <= 0:
-                    del self._open_rows[k]
+            _count_out(self._open_rows, e.keys)
 
     def _requeue(self, entries: list[_Entry], *, throttled: bool = False) -> None:
         if not entries:
@@ -436,7 +437,24 @@ class Dispatcher:
             self._cond.notify_all()
 
 
-def _waits(after: frozenset, open_rows: Counter, batch_rows: set) -> bool:
+def _count_in(counts: dict, keys: frozenset) -> None:
+    """One more holder of each of ``keys`` (a dict, not a Counter: its update and subtract
+    are Python loops with a call per key, on the writer's path for every item)."""
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+
+
+def _count_out(counts: dict, keys: frozenset) -> None:
+    """One holder less of each of ``keys``; a key nobody holds is dropped."""
+    for k in keys:
+        n = counts.get(k, 0) - 1
+        if n > 0:
+            counts[k] = n
+        else:
+            counts.pop(k, None)
+
+
+def _waits(after: frozenset, open_rows: dict, batch_rows: set) -> bool:
     """Whether a row of ``after`` is written by an item queued or in flight outside this batch."""
     for k in after:
         if open_rows.get(k, 0) > 0 and k not in batch_rows:
