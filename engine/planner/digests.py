@@ -25,9 +25,8 @@ FIRST_SLOTS = 1 << 10
 class DigestTable:
     """``{16-byte digest: value of `width` bytes}``, with get, put, setdefault and discard.
 
-    On the planner's path for every email, several times: each method walks the index itself
-    (no helper calls), and a key's hash is kept beside it so that doubling the index does not
-    hash every key again.
+    On the planner's path for every email, several times: a key's hash is kept beside it, so
+    doubling the index does not hash every key again.
     """
 
     def __init__(self, width: int) -> None:
@@ -50,19 +49,11 @@ class DigestTable:
 
     def get(self, key: bytes) -> bytes | None:
         """The value under ``key``, or None."""
-        index, mask, keys = self._index, self._mask, self._keys
-        slot = hash(key) & mask
-        n = index[slot]
-        while n >= 0:
-            start = n * KEY
-            if keys[start:start + KEY] == key:
-                if self._dead and n in self._dead:
-                    return None
-                w = self.width
-                return bytes(self._values[n * w:n * w + w])
-            slot = (slot + 1) & mask  # linear probing: at most half full, so runs stay short
-            n = index[slot]
-        return None
+        n = self._find(key)
+        if n < 0:
+            return None
+        w = self.width
+        return bytes(self._values[n * w:n * w + w])
 
     def put(self, key: bytes, value: bytes) -> None:
         """Set the value under ``key`` (added, replaced, or revived after :meth:`discard`)."""
@@ -101,7 +92,7 @@ class DigestTable:
             start = n * KEY
             if keys[start:start + KEY] == key:
                 return -1 if n in self._dead else n
-            slot = (slot + 1) & mask
+            slot = (slot + 1) & mask  # linear probing: at most half full, so runs stay short
             n = index[slot]
         return -1
 
