@@ -273,3 +273,52 @@ def test_boundary_at_a_line_start_inside_a_text_body_splits_there_for_both():
     assert fast_entries(CT, body) is None  # the second piece has no HTTP head: general, which raises
     with pytest.raises(ValueError):
         decode_and_map([Operation("GET", "a")], CT, body)
+
+
+# ------------------------------------------------------------------------- the encoder's shortcuts
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"subject": "Zoë ✉ 😀", "n": 1.5, "nan": float("nan"), "big": 10**30, "t": True, "z": None,
+      "parties": [{"partyid_contact@odata.bind": "/contacts(1)", "participationtypemask": 1}]},
+     "just a string", [], {}],
+)
+def test_compact_json_is_json_dumps(body):
+    from mail2dataverse.writers.batch import _compact_ascii_json
+
+    assert _compact_ascii_json(str)(body) == json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def test_compact_json_keeps_file_placeholders_and_refuses_other_objects():
+    from mail2dataverse.operations import Base64File
+    from mail2dataverse.writers.batch import _compact_ascii_json
+    from mail2dataverse.writers.streamed import FilePlaceholders
+
+    files = FilePlaceholders()
+    text = _compact_ascii_json(files.json)({"body": Base64File("/nonexistent", 3)})
+    assert text == json.dumps({"body": f"{files.token}:0"}, separators=(",", ":")) and len(files.files) == 1
+    with pytest.raises(TypeError):
+        _compact_ascii_json(files.json)({"x": object()})
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("$1", "$7"), ("$1/lastname", "$7/lastname"), ("$10", "$10"), ("$a/b", "$9/b"), ("$a", "$9"),
+     ("$²", "$²"), ("contacts", "contacts")],
+)
+def test_renumbered_path_is_rewrite_ref(path, expected):
+    from mail2dataverse.writers.batch import _renumbered_path, _rewrite_ref
+
+    mapping = {"1": "7", "a": "9", "a/b": "8", "²": "5"}
+    assert _renumbered_path(path, mapping) == expected == _rewrite_ref(path, mapping)
+
+
+def test_request_lines_are_cached_per_method_path_and_root():
+    from mail2dataverse.writers.batch import _request_line
+
+    assert _request_line("post", "emails", "/api/data/v9.2/") == "POST /api/data/v9.2/emails HTTP/1.1\r\n"
+    assert _request_line("post", "emails", "/x/") == "POST /x/emails HTTP/1.1\r\n"
+    assert _request_line("PATCH", "$1", "/x/") == "PATCH $1 HTTP/1.1\r\n"
+    long_path = "contacts?$filter=" + "a" * 600
+    assert _request_line("GET", long_path, "/x/").startswith("GET /x/contacts?$filter=aaa")
