@@ -318,14 +318,27 @@ def error_of(status: int, body: Any, reason: str = "") -> tuple[str | None, str 
     return None, reason or f"HTTP {status}"
 
 
+_GUID_IN_PARENS = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)")
+
+
+def _guid_at_end(value: str) -> str | None:
+    # A value ending in ")" matches _GUID_AT_END only as its last 38 characters: one fullmatch
+    # there instead of a search trying every position of the URL, for every part.
+    if value.endswith(")"):
+        m = _GUID_IN_PARENS.fullmatch(value, len(value) - 38) if len(value) >= 38 else None
+    else:
+        m = _GUID_AT_END.search(value)
+    return m.group(1).lower() if m else None
+
+
 def _entity_id_of_store(store: dict[str, tuple[str, str]]) -> str | None:
     """:func:`entity_id_from_headers` read from a header store (lower-case name -> (name, value))."""
     for name in ("odata-entityid", "location"):
         value = store.get(name)
         if value and value[1]:
-            m = _GUID_AT_END.search(value[1])
-            if m:
-                return m.group(1).lower()
+            guid = _guid_at_end(value[1])
+            if guid:
+                return guid
     return None
 
 

@@ -270,15 +270,21 @@ def _fast_response(content: bytes, content_id: str | None) -> FastPart | None:
     else:
         head, body = content[:at], content[at + 4 :]
     status_line, _, header_block = head.partition(b"\r\n")
-    m = _STATUS_RE.match(status_line.strip())
-    if m is None:
-        return None  # the general parser raises the error that names it
+    # "HTTP/1.1 204 No Content" read by slicing; what _STATUS_RE reads, it reads the same way
+    # (no line break can be in the line, the reason is stripped either way).
+    code = status_line[9:12]
+    if status_line.startswith(b"HTTP/1.1 ") and code.isdigit() and status_line[12:13] in (b" ", b""):
+        status, reason = int(code), status_line[13:].decode("latin-1").strip()
+    else:
+        m = _STATUS_RE.match(status_line.strip())
+        if m is None:
+            return None  # the general parser raises the error that names it
+        status, reason = int(m.group(1)), m.group(2).decode("latin-1").strip()
     store = _header_store(header_block)
     if content_id is None:
         cid = store.get("content-id")
         content_id = cid[1] if cid else None
-    return (int(m.group(1)), m.group(2).decode("latin-1").strip(), store,
-            parse_body(body) if body else None, content_id)
+    return status, reason, store, parse_body(body) if body else None, content_id
 
 
 def fast_entries(content_type_header: str | None, body: bytes) -> list[FastPart | list[FastPart]] | None:

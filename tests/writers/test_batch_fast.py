@@ -322,3 +322,16 @@ def test_request_lines_are_cached_per_method_path_and_root():
     assert _request_line("PATCH", "$1", "/x/") == "PATCH $1 HTTP/1.1\r\n"
     long_path = "contacts?$filter=" + "a" * 600
     assert _request_line("GET", long_path, "/x/").startswith("GET /x/contacts?$filter=aaa")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [URL.format(GUIDS[0]), URL.format(GUIDS[0].upper()), URL.format(GUIDS[0]) + " ", f"x({GUIDS[0]})\n",
+     f"(({GUIDS[0]}))", f"({GUIDS[0][:-1]}g)", f"{GUIDS[0]})", "contacts(emailaddress1='a@x.com')", ")", "",
+     f"({GUIDS[0]}) (x)", f"emails({GUIDS[0]})x"],
+)
+def test_guid_at_end_is_the_regular_expressions_answer(value):
+    from mail2dataverse.writers.batch import _GUID_AT_END, _guid_at_end
+
+    m = _GUID_AT_END.search(value)
+    assert _guid_at_end(value) == (m.group(1).lower() if m else None)
