@@ -35,11 +35,22 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
 from mail2dataverse.operations import ChangeSet, Operation, Result
+from mail2dataverse.writers.batch_decode import (
+    FastPart,
+    RawPart,
+    boundary_of,
+    decode_batch_response,
+    decode_general,
+    fast_entries,
+    parse_body,
+    raw_part,
+)
 from mail2dataverse.writers.paths import quote_path
 from mail2dataverse.writers.streamed import FilePlaceholders
 
@@ -129,6 +140,25 @@ _PART_HEAD = f"Content-Type: application/http{CRLF}Content-Transfer-Encoding: bi
 _JSON_BODY_TYPE = f"Content-Type: application/json; type=entry{CRLF}"
 _SKIPPED_HEADERS = ("content-type", "authorization")
 
+#: ``(method, path, service root) -> "METHOD target HTTP/1.1\r\n"``. The write paths (``emails``,
+#: ``$1``, ``contacts(...)``) repeat all run long; quoting and the reference test per part were a
+#: sixth of the encoding. Bounded (cleared when full) and only for short paths, as quote_path's own
+#: cache: a lookup's long ``$filter`` never repeats.
+_REQUEST_LINES: dict[tuple[str, str, str], str] = {}
+_REQUEST_LINES_MAX = 4096
+
+
+def _request_line(method: str, path: str, service_root_path: str) -> str:
+    key = (method, path, service_root_path)
+    line = _REQUEST_LINES.get(key)
+    if line is None:
+        line = f"{method.upper()} {request_target(path, service_root_path)} HTTP/1.1{CRLF}"
+        if len(path) <= 512:
+            if len(_REQUEST_LINES) >= _REQUEST_LINES_MAX:
+                _REQUEST_LINES.clear()
+            _REQUEST_LINES[key] = line
+    return line
+
 
 def _encode_part(op: Operation, path: str, text: str | None, content_id: str | None, service_root_path: str) -> str:
     """One part: MIME headers, the request line and headers, the body (``text``, JSON or None).
@@ -144,7 +174,7 @@ def _encode_part(op: Operation, path: str, text: str | None, content_id: str | N
     # The part ends with the body (possibly empty); the CRLF before the next delimiter belongs
     # to the delimiter, so a GET part ends "HTTP/1.1\r\n\r\n" + "\r\n--batch_...".
     body_type, text = ("", "") if text is None else (_JSON_BODY_TYPE, text)
-    return (f"{_PART_HEAD}{cid}{CRLF}{op.method.upper()} {request_target(path, service_root_path)} HTTP/1.1{CRLF}"
+    return (f"{_PART_HEAD}{cid}{CRLF}{_request_line(op.method, path, service_root_path)}"
             f"{body_type}{extra}{CRLF}{text}")
 
 
@@ -158,6 +188,31 @@ def _dumps_renumbered(body: Any, mapping: dict[str, str], dumps: Callable[[Any],
     if '"$' not in text:
         return text
     return dumps(_rewrite_body(body, mapping))
+
+
+def _renumbered_path(path: str, mapping: dict[str, str]) -> str:
+    """``path`` with a leading ``$n`` reference renumbered (:func:`_rewrite_ref`); the common
+    ``$1`` (a bare number naming a member) is looked up without the regular expression."""
+    if not path.startswith("$"):
+        return path
+    ref = path[1:]
+    if ref.isascii() and ref.isdigit() and ref in mapping:
+        return "$" + mapping[ref]
+    return _rewrite_ref(path, mapping)
+
+
+def _compact_ascii_json(default: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """``json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=default)`` as a function
+    that makes the C encoder once (json.dumps builds an encoder object and a C encoder per call:
+    a third of the encoding at W10k). Same text: it is the encoder json.dumps itself ends in."""
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return lambda body: json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=default)
+
+    def dumps(body: Any) -> str:
+        # A fresh markers dict per body, as json.dumps has (a failed body leaves none behind).
+        return "".join(c_make_encoder({}, default, encode_basestring_ascii, None, ":", ",", False, False, True)(body, 0))
+
+    return dumps
 
 
 def _uuid_text(value: int) -> str:
@@ -188,7 +243,7 @@ def encode_batch(
         no Content-ID of its change set is sent as it is: the service reports it, per part.
     """
     files = FilePlaceholders()  # attachment content (Base64File) is streamed in, see .streamed
-    dumps = json_dumps or (lambda body: json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=files.json))
+    dumps = json_dumps or _compact_ascii_json(files.json)
     # One random draw per batch: a change set's boundary is the next UUID after the batch's
     # (os.urandom per change set cost a syscall each, 10,000 per W10k sync).
     base = uuid.uuid4().int
@@ -199,7 +254,6 @@ def encode_batch(
     cs_index = 0
     n = 0  # batch-wide Content-IDs given so far (content_ids() gives the same numbering)
     for item in items:
-        chunks.append(delimiter)
         if isinstance(item, ChangeSet):
             ops = item.operations
             if not ops:
@@ -212,233 +266,22 @@ def encode_batch(
             # The planner's own ids → batch-wide ids; members without one cannot be referenced.
             mapping = {op.content_id: new for op, new in zip(ops, ids) if op.content_id is not None}
             cs_delimiter = f"--{cs_boundary}{CRLF}"
-            chunks.append(f'Content-Type: multipart/mixed; boundary="{cs_boundary}"{CRLF}{CRLF}')
+            chunks.append(f'{delimiter}Content-Type: multipart/mixed; boundary="{cs_boundary}"{CRLF}{CRLF}')
             for op, new_id in zip(ops, ids):
                 if op.method.upper() == "GET":
                     raise ValueError(f"GET is not allowed inside a change set: {op.describe()}")
                 body = op.body
                 text = None if body is None else (
                     _dumps_renumbered(body, mapping, dumps) if mapping else dumps(body))
-                chunks.append(cs_delimiter)
-                chunks.append(_encode_part(op, _rewrite_ref(op.path, mapping) if op.path.startswith("$") else op.path,
-                                           text, new_id, service_root_path))
-                chunks.append(CRLF)
+                path = _renumbered_path(op.path, mapping) if mapping else op.path
+                chunks.append(f"{cs_delimiter}{_encode_part(op, path, text, new_id, service_root_path)}{CRLF}")
             chunks.append(f"--{cs_boundary}--{CRLF}{CRLF}")
         else:
             body = item.body
-            chunks.append(_encode_part(item, item.path, None if body is None else dumps(body), None, service_root_path))
-            chunks.append(CRLF)
+            text = None if body is None else dumps(body)
+            chunks.append(f"{delimiter}{_encode_part(item, item.path, text, None, service_root_path)}{CRLF}")
     chunks.append(f"--{boundary}--{CRLF}")
     return f'multipart/mixed; boundary="{boundary}"', files.body("".join(chunks))
-
-
-# --------------------------------------------------------------------------------------------
-# Decoding
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class RawPart:
-    """One sub-response of a ``$batch`` response.
-
-    ``body`` is the parsed JSON, the raw text when it is not JSON, or None when empty.
-    ``content_id`` is the part's ``Content-ID`` (change-set parts); ``changeset`` is the
-    0-based index of the change-set response it came from (None outside change sets).
-    """
-
-    status: int
-    reason: str = ""
-    headers: CaseInsensitiveDict = field(default_factory=CaseInsensitiveDict)
-    body: Any = None
-    content_id: str | None = None
-    changeset: int | None = None
-
-
-_BOUNDARY_RE = re.compile(r'boundary\s*=\s*(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
-_BLANK_LINE_RE = re.compile(rb"\r?\n\r?\n")
-_STATUS_RE = re.compile(rb"^HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$")
-
-
-def boundary_of(content_type: str | None) -> str | None:
-    """The ``boundary`` parameter of a multipart Content-Type (quoted or not), or None."""
-    if not content_type:
-        return None
-    m = _BOUNDARY_RE.search(content_type)
-    return (m.group(1) or m.group(2)) if m else None
-
-
-def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """The parts between ``--boundary`` delimiter lines, LF or CRLF; stops at the close one.
-
-    A plain byte search, not a regular expression: every change set of a response has its own
-    boundary, and compiling a pattern per change set cost a third of the client's CPU at W10k.
-    """
-    marker = b"--" + boundary.encode("latin-1")
-    n, size = len(body), len(marker)
-    parts: list[bytes] = []
-    start: int | None = None
-    at = body.find(marker)
-    while at != -1:
-        # A delimiter starts a line: at the very start of the body or after LF / CRLF; the line
-        # break before it belongs to the delimiter, not to the part.
-        if at == 0 or body[at - 1 : at] == b"\n":
-            end = at + size
-            close = body.startswith(b"--", end)
-            if close:
-                end += 2
-            tail = end
-            while tail < n and body[tail] in (32, 9):  # transport padding
-                tail += 1
-            if tail == n or body[tail] in (10, 13):
-                cut = at
-                if cut and body[cut - 1 : cut] == b"\n":
-                    cut -= 2 if cut >= 2 and body[cut - 2 : cut - 1] == b"\r" else 1
-                if start is not None:
-                    parts.append(body[start : max(cut, start)])
-                if close:
-                    return parts
-                start = tail
-                # skip the line break that ends the delimiter line
-                if body.startswith(b"\r\n", start):
-                    start += 2
-                elif body.startswith(b"\n", start):
-                    start += 1
-                at = body.find(marker, start)
-                continue
-        at = body.find(marker, at + 1)
-    if start is not None and start < n:  # unterminated: keep what we have
-        parts.append(body[start:])
-    return parts
-
-
-def _header_store(block: bytes) -> dict[str, tuple[str, str]]:
-    """Header lines as CaseInsensitiveDict stores them: lower-case name → (name, value); a later
-    line with the same name wins, lines without a colon are ignored."""
-    store = {}
-    for line in block.decode("utf-8", "replace").split("\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        name = name.strip()
-        store[name.lower()] = (name, value.strip())
-    return store
-
-
-_MIME_CACHE: dict[bytes, dict[str, tuple[str, str]]] = {}
-
-
-def _mime_store(block: bytes) -> dict[str, tuple[str, str]]:
-    """:func:`_header_store` of a part's MIME headers, which repeat from part to part (only the
-    Content-ID differs): parsed once per distinct block. The answer is shared: never modify it."""
-    store = _MIME_CACHE.get(block)
-    if store is None:
-        if len(_MIME_CACHE) >= 4096:
-            _MIME_CACHE.clear()
-        store = _MIME_CACHE[block] = _header_store(block)
-    return store
-
-
-def _parse_headers(block: bytes) -> CaseInsensitiveDict:
-    # CaseInsensitiveDict's own __init__ and __setitem__ per header were a tenth of the client's
-    # CPU at W10k: its store (lower-case name -> (name, value)) is filled in one go.
-    headers: CaseInsensitiveDict = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
-    headers._store = _header_store(block)
-    return headers
-
-
-def _split_head(content: bytes) -> tuple[bytes, bytes]:
-    m = _BLANK_LINE_RE.search(content)
-    if m is None:  # headers only: the delimiter swallowed the last CRLF
-        return content, b""
-    return content[: m.start()], content[m.end() :]
-
-
-def _split_head_crlf(content: bytes) -> tuple[bytes, bytes]:
-    """:func:`_split_head` of a text whose every LF is part of a CRLF: the first blank line is
-    the first CRLF CRLF, found without a regular expression."""
-    at = content.find(b"\r\n\r\n")
-    if at < 0:
-        return content, b""
-    return content[:at], content[at + 4 :]
-
-
-def parse_body(raw: bytes) -> Any:
-    """A response body: parsed JSON, the text when it is not JSON, None when empty."""
-    text = raw.decode("utf-8", "replace").strip()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _parse_http_response(content: bytes, *, content_id: str | None, changeset: int | None,
-                         crlf: bool = False) -> RawPart:
-    if crlf:
-        head, body = _split_head_crlf(content)
-        status_line, _, header_block = head.partition(b"\r\n")
-    else:
-        head, body = _split_head(content)
-        lines = re.split(rb"\r?\n", head, maxsplit=1)
-        status_line, header_block = lines[0], lines[1] if len(lines) > 1 else b""
-    m = _STATUS_RE.match(status_line.strip())
-    if m is None:
-        raise ValueError(f"batch part does not start with an HTTP status line: {status_line[:80]!r}")
-    headers = _parse_headers(header_block)
-    if content_id is None:
-        content_id = headers.get("Content-ID")
-    return RawPart(
-        status=int(m.group(1)),
-        reason=m.group(2).decode("latin-1").strip(),
-        headers=headers,
-        body=parse_body(body) if body else None,
-        content_id=content_id,
-        changeset=changeset,
-    )
-
-
-def decode_batch_response(content_type_header: str | None, body: bytes) -> list[RawPart]:
-    """Split a ``$batch`` response into its sub-responses, change-set members flattened in order.
-
-    The boundary comes from ``content_type_header``; when it is missing (Microsoft's printed
-    examples omit it) it is read from the first ``--`` line of the body. Nested
-    ``changesetresponse`` parts are unpacked with ``changeset`` set to their index; a failed
-    change set answered with only its failing part simply yields that one part. Bare-LF bodies
-    are read as well as CRLF ones.
-
-    :raises ValueError: the body is not a multipart batch response.
-    """
-    boundary = boundary_of(content_type_header)
-    if boundary is None:
-        first = body.lstrip().split(b"\n", 1)[0].strip()
-        if not first.startswith(b"--"):
-            raise ValueError("batch response has no multipart boundary")
-        boundary = first[2:].decode("latin-1")
-    # The service writes CRLF only; then every blank line is a CRLF CRLF, which a byte search
-    # finds (two regular expressions per part were a quarter of decoding). Two counts settle it.
-    crlf = body.count(b"\n") == body.count(b"\r\n")
-    split_head = _split_head_crlf if crlf else _split_head
-    out: list[RawPart] = []
-    cs_count = 0
-    for part in _split_multipart(body, boundary):
-        head, rest = split_head(part)
-        mime = _header_store(head)  # names its change set's own boundary: parsed, not cached
-        content_type = mime.get("content-type", ("", ""))[1]
-        inner_boundary = boundary_of(content_type) if content_type[:10].lower() == "multipart/" else None
-        if inner_boundary:
-            index = cs_count
-            cs_count += 1
-            for sub in _split_multipart(rest, inner_boundary):
-                sub_head, sub_rest = split_head(sub)
-                content_id = _mime_store(sub_head).get("content-id")
-                out.append(_parse_http_response(sub_rest, content_id=content_id[1] if content_id else None,
-                                                changeset=index, crlf=crlf))
-        else:
-            content_id = mime.get("content-id")
-            out.append(_parse_http_response(rest, content_id=content_id[1] if content_id else None,
-                                            changeset=None, crlf=crlf))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,6 +318,30 @@ def error_of(status: int, body: Any, reason: str = "") -> tuple[str | None, str 
     return None, reason or f"HTTP {status}"
 
 
+_GUID_IN_PARENS = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)")
+
+
+def _guid_at_end(value: str) -> str | None:
+    # A value ending in ")" matches _GUID_AT_END only as its last 38 characters: one fullmatch
+    # there instead of a search trying every position of the URL, for every part.
+    if value.endswith(")"):
+        m = _GUID_IN_PARENS.fullmatch(value, len(value) - 38) if len(value) >= 38 else None
+    else:
+        m = _GUID_AT_END.search(value)
+    return m.group(1).lower() if m else None
+
+
+def _entity_id_of_store(store: dict[str, tuple[str, str]]) -> str | None:
+    """:func:`entity_id_from_headers` read from a header store (lower-case name -> (name, value))."""
+    for name in ("odata-entityid", "location"):
+        value = store.get(name)
+        if value and value[1]:
+            guid = _guid_at_end(value[1])
+            if guid:
+                return guid
+    return None
+
+
 def result_from_answer(op: Operation, status: int, body: Any, headers: Any, reason: str = "") -> Result:
     """A :class:`Result` for ``op`` from an HTTP answer (a sub-response or a single request's)."""
     code, message = error_of(status, body, reason)
@@ -484,15 +351,7 @@ def result_from_answer(op: Operation, status: int, body: Any, headers: Any, reas
     else:
         # Read from the store (lower-case name -> (name, value)): the mapping interface costs a
         # generator step or a lower() per header, for every operation of every batch.
-        plain = dict(store.values())
-        entity_id = None
-        for name in ("odata-entityid", "location"):
-            value = store.get(name)
-            if value and value[1]:
-                m = _GUID_AT_END.search(value[1])
-                if m:
-                    entity_id = m.group(1).lower()
-                    break
+        plain, entity_id = dict(store.values()), _entity_id_of_store(store)
     return Result(operation=op, status=status, body=body, headers=plain, entity_id=entity_id,
                   error_code=code, error_message=message)
 
@@ -596,4 +455,63 @@ def map_batch_failure(
                     error_message=f"batch rejected: {message or f'HTTP {status}'}",
                 )
             )
+    return out
+
+
+def _fast_result(op: Operation, answer: FastPart) -> Result:
+    """:func:`result_from_part` of a :data:`FastPart`, without the RawPart and its headers object."""
+    status, reason, store, body, _ = answer
+    code, message = error_of(status, body, reason) if status >= 400 else (None, None)
+    return Result(operation=op, status=status, body=body, headers=dict(store.values()),
+                  entity_id=_entity_id_of_store(store), error_code=code, error_message=message)
+
+
+def decode_and_map(items: Sequence[Operation | ChangeSet], content_type_header: str | None, body: bytes, *,
+                   continue_on_error: bool = True) -> list[Result]:
+    """``map_batch_results(items, decode_batch_response(content_type_header, body))``, the common
+    case read straight into results.
+
+    When :func:`~.batch_decode.fast_entries` reads the response, each plain operation takes its
+    part and each change set whose every member answered 2xx, with the Content-IDs
+    :func:`content_ids` gave (or none at all) in order, takes its members directly; anything else
+    (an error in a change set, members missing or out of order, fewer answers than items) goes
+    through :func:`map_batch_results`, which the results are identical to.
+
+    :raises ValueError: the body is not a multipart batch response.
+    """
+    entries = fast_entries(content_type_header, body)
+    if entries is None:
+        return map_batch_results(items, decode_general(content_type_header, body), continue_on_error=continue_on_error)
+    if len(entries) < len(items):
+        return map_batch_results(items, _flatten(entries), continue_on_error=continue_on_error)
+    results: list[Result] = []
+    n = 0  # batch-wide Content-IDs so far, as content_ids() counts them
+    for index, item in enumerate(items):
+        entry = entries[index]
+        if isinstance(item, ChangeSet):
+            ops = item.operations
+            ids = [str(n + k + 1) for k in range(len(ops))]
+            n += len(ops)
+            if (isinstance(entry, list) and len(entry) == len(ops)
+                    and all(a[0] < 400 for a in entry)
+                    and ([a[4] for a in entry] == ids or all(a[4] is None for a in entry))):
+                results.extend(_fast_result(op, a) for op, a in zip(ops, entry))
+            else:
+                # (_map_changeset reads no part's change-set index: None is as good as any)
+                members = [raw_part(a, None) for a in entry] if isinstance(entry, list) else [raw_part(entry, None)]
+                results.extend(_map_changeset(item, ids, members))
+        else:
+            results.append(_fast_result(item, entry[0] if isinstance(entry, list) else entry))
+    return results
+
+
+def _flatten(entries: list[FastPart | list[FastPart]]) -> list[RawPart]:
+    out: list[RawPart] = []
+    index = 0
+    for entry in entries:
+        if isinstance(entry, list):
+            out.extend(raw_part(a, index) for a in entry)
+            index += 1
+        else:
+            out.append(raw_part(entry, None))
     return out

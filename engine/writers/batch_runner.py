@@ -25,11 +25,10 @@ from urllib.parse import urlsplit
 from mail2dataverse.operations import ChangeSet, Operation, Result
 from mail2dataverse.writers.batch import (
     count_operations,
-    decode_batch_response,
+    decode_and_map,
     encode_batch,
     error_of,
     map_batch_failure,
-    map_batch_results,
     parse_body,
 )
 from mail2dataverse.writers.transport import HttpStats, Transport, TransportFailure, parse_retry_after
@@ -125,8 +124,7 @@ class BatchRunner:
         self.stats.count("operations", n_ops)
         if content_type_header.lower().startswith("multipart/"):
             try:
-                parts = decode_batch_response(content_type_header, resp.content)
-                results = map_batch_results(chunk, parts, continue_on_error=continue_on_error)
+                results = decode_and_map(chunk, content_type_header, resp.content, continue_on_error=continue_on_error)
             except ValueError as exc:
                 results = map_batch_failure(chunk, status, "InvalidBatchResponse", str(exc))
             return Answer("ok", results, server_seconds=server_seconds)

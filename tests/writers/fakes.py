@@ -16,7 +16,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from mail2dataverse.writers.batch import _split_multipart, _split_head, _parse_headers, boundary_of
+from mail2dataverse.writers.batch_decode import _parse_headers, _split_head, _split_multipart, boundary_of
 
 ORG = "https://org.example.com"
 ROOT = ORG + "/api/data/v9.2/"
