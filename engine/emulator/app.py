@@ -23,6 +23,7 @@ from .keys import parse_key
 from .reads import Reads
 from .security import Security, sdk_message_filters
 from .references import WriteContext
+from .schema import Table
 from .store import Store
 from .wire import Request, Response, error_response, json_response, parse_prefer, split_name_key, split_segments
 
@@ -52,6 +53,9 @@ class Service:
         self.bypass_privilege = bypass_privilege
         self._csdl: str | None = None
         self._targets: dict[str, tuple[str, str, str, list[str]]] = {}  # see _split_target
+        # Batch-part URLs that _route answered as a create on an entity set (a remembered
+        # path-only target, one segment, no key, no query) -> that set's table: see _batch.
+        self._creates: dict[str, Table] = {}
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
@@ -121,6 +125,10 @@ class Service:
                 if method == "GET":
                     return self.reads.list_entities(table, params, prefer, target)
                 if method == "POST":
+                    if in_batch and not query and req.target in self._targets:
+                        if len(self._creates) >= 4096:
+                            self._creates.clear()
+                        self._creates[req.target] = table
                     return self.entities.create(table, req, params, prefer, ctx, in_batch)
             elif len(segments) == 2 and segments[1] == "$count" and method == "GET":
                 return self.reads.count_entities(table, params)
@@ -158,7 +166,7 @@ class Service:
         every time.
         """
         remember = target.startswith("/") and "://" not in target and len(target) <= 256
-        root = self.root
+        root = ctx.service_root  # self.root, read when the request's context was made
         if in_batch and target.startswith("$"):
             ref, _, tail = target[1:].partition("/")
             if ref not in ctx.content_ids:
@@ -261,6 +269,10 @@ class Service:
         auth = req.headers.get("authorization")
 
         dispatched = [0]  # counted here, added to the server's statistics once per batch
+        creates = self._creates
+        # A part that _route would answer only with its checks passing as they did before (no
+        # bypass header to check, no Prefer to read) goes to the create handler directly.
+        plain = self.bypass_privilege or self._BYPASS.keys().isdisjoint
 
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
             dispatched[0] += 1
@@ -272,7 +284,11 @@ class Service:
                 if auth:
                     headers.setdefault("authorization", auth)
                 try:  # handle(), without its frame: the context is the batch's
-                    resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
+                    table = creates.get(op.url) if op.method == "POST" else None
+                    if table is not None and "prefer" not in headers and (plain is True or plain(headers)):
+                        resp = self.entities.create(table, Request(op.method, op.url, headers, op.body), {}, {}, ctx, True)
+                    else:
+                        resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
                 except errors.ODataError as err:
                     resp = error_response(err, True)
             return batchmod.PartResponse(resp.status, resp.headers, resp.body)

@@ -88,10 +88,14 @@ class Writer:
         are skipped, so a generated id never overwrites a row.
         """
         with self.tx.lock:
-            while True:
-                rid = uuid4_text(self._rng.getrandbits(128))
-                if not self.rows.holds(rid):
-                    return rid
+            return self.fresh_id()
+
+    def fresh_id(self) -> str:
+        """:meth:`new_id` for a caller that holds the store's lock (a running transaction)."""
+        rid = uuid4_text(self._rng.getrandbits(128))
+        while self.rows.holds(rid):
+            rid = uuid4_text(self._rng.getrandbits(128))
+        return rid
 
     def finish_row(self, table: Table, row: dict, creating: bool) -> None:
         """Set what the platform computes on every save: timestamps, version, type code, names."""
@@ -121,7 +125,7 @@ class Writer:
                     values[k] = coerce(table, table.columns[k], v)
             rid = values.get(table.pk)
             if rid is None:
-                rid = self.new_id()
+                rid = self.fresh_id()  # the transaction holds the lock
             elif rid in self.rows.rows[table.logical]:
                 raise errors.duplicate_record()
             values[table.pk] = rid
@@ -162,13 +166,16 @@ class Writer:
         prepare, finish_row, put, on_create = self.reader.prepare, self.finish_row, self.rows.put, self.rules.on_create
         all_rows, logical, pk, child_column = self.rows.rows, child.logical, child.pk, coll.child_column
         stateful = bool(child.state_defaults)  # apply_state does nothing without them
+        # The request's meter is fixed for the request: asked once, not per row (_charge asks).
+        priced = costs.priced_meter() is not None
+        fresh_id = self.fresh_id  # new_id() without taking the lock again: the transaction holds it
         for item in items:
             if parties:
                 check_party(parent, item)
             values, deep_single, deep_coll, binds = prepare(child, item, ctx, creating=True)
             if deep_single or deep_coll or binds:
                 raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
-            cid = values.get(pk) or self.new_id()
+            cid = values.get(pk) or fresh_id()
             if cid in existing:
                 raise errors.duplicate_record()
             values[pk] = cid
@@ -183,7 +190,8 @@ class Writer:
             if parties:
                 row["ispartydeleted"] = False
             put(logical, row)
-            _charge("create", child, row)
+            if priced:
+                _charge("create", child, row)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]
