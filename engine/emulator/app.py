@@ -33,6 +33,9 @@ _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeNa
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
 # First segments the service answers itself (the checks below them run only for these).
 _SERVICE_HEADS = frozenset(("$metadata", "$batch", "WhoAmI", "EntityDefinitions", "sdkmessagefilters"))
+# "set(key)" with nothing _split_target or _route would read apart: no "/", query, fragment,
+# escape, tab or line break, so its path is itself and its one segment names a row.
+_PLAIN_ROW = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\([^/?#%\t\r\n]*\)")
 # The versions' paths a request may use, with and without the closing slash.
 _VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
@@ -207,6 +210,22 @@ class Service:
             self._targets[target] = found
         return found
 
+    def _content_id_row(self, target: str, ctx: WriteContext) -> tuple[Table, str | dict, str] | None:
+        """``(table, key, key text)`` when ``target`` is ``$n`` and Content-ID ``n`` made a row
+        URL that _split_target and _route read as one row of an entity set (no further
+        segment, query, escape or character they treat apart); else None (the router reads it).
+        """
+        if target[:1] != "$" or "/" in target:
+            return None
+        rest = ctx.content_ids.get(target[1:])
+        if rest is None or _PLAIN_ROW.fullmatch(rest) is None:
+            return None
+        name, key_text = split_name_key(rest)
+        table = self.store.by_set.get(name)
+        if table is None or name in _SERVICE_HEADS:
+            return None
+        return table, parse_key(key_text), key_text
+
     def _user_privilege(self, prop: str, method: str) -> Response:
         """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='x')``."""
         m = re.fullmatch(re.escape(_PRIVILEGE_FUNCTION) + r"\(PrivilegeName='([^']*)'\)", prop)
@@ -284,11 +303,15 @@ class Service:
                 if auth:
                     headers.setdefault("authorization", auth)
                 try:  # handle(), without its frame: the context is the batch's
-                    table = creates.get(op.url) if op.method == "POST" else None
-                    if table is not None and "prefer" not in headers and (plain is True or plain(headers)):
-                        resp = self.entities.create(table, Request(op.method, op.url, headers, op.body), {}, {}, ctx, True)
+                    req = Request(op.method, op.url, headers, op.body)
+                    if "prefer" in headers or not (plain is True or plain(headers)):
+                        resp = self._route(req, ctx, True)
+                    elif op.method == "POST" and (table := creates.get(op.url)) is not None:
+                        resp = self.entities.create(table, req, {}, {}, ctx, True)
+                    elif op.method == "PATCH" and (row := self._content_id_row(op.url, ctx)) is not None:
+                        resp = self.entities.patch(*row, req, {}, {}, ctx, True)
                     else:
-                        resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
+                        resp = self._route(req, ctx, True)
                 except errors.ODataError as err:
                     resp = error_response(err, True)
             return batchmod.PartResponse(resp.status, resp.headers, resp.body)

@@ -228,3 +228,27 @@ def test_deep_inserted_parties_get_ids_no_stored_row_holds():
         assert r.status_code == 204
         ids = [p["activitypartyid"] for p in emu.records("activityparty")]
         assert len(ids) == 2 and not set(ids) & set(taken)
+
+
+@pytest.mark.parametrize("first, then", [
+    ("POST /api/data/v9.2/contacts HTTP/1.1", "PATCH $1 HTTP/1.1"),
+    ("PATCH /api/data/v9.2/contacts(emailaddress1='a%40x.example') HTTP/1.1", "PATCH $1 HTTP/1.1"),
+    ("PATCH /api/data/v9.2/contacts(emailaddress1='b@x.example') HTTP/1.1", "PATCH $1 HTTP/1.1"),
+    ("POST /api/data/v9.2/contacts HTTP/1.1", "PATCH $1?$select=lastname HTTP/1.1"),
+    ("POST /api/data/v9.2/contacts HTTP/1.1", "PATCH $9 HTTP/1.1"),
+])
+def test_a_content_id_patch_answers_what_the_router_answers(monkeypatch, first, then):
+    def run() -> list[tuple[bytes, list]]:
+        with Emulator(alternate_keys=(("contact", "emailaddress1"),), seed=1) as emu:
+            c = Client(emu)
+            parts = [f"{first}\r\nContent-Type: application/json\r\n\r\n{{\"lastname\": \"a\"}}",
+                     f"{then}\r\nContent-Type: application/json\r\n\r\n{{\"firstname\": \"b\"}}"]
+            body, headers = _changeset(parts)
+            r = c.session.post(c.root + "$batch", data=body, headers=headers)
+            lines = [line for line in r.content.replace(c.root.encode(), b"ROOT/").split(b"\r\n")
+                     if line.startswith((b"HTTP/1.1", b"OData-EntityId", b"Location", b"{"))]
+            return [lines, [(row["lastname"], row.get("firstname"), row["versionnumber"]) for row in emu.records("contact")]]
+
+    fast = run()
+    monkeypatch.setattr(server.Service, "_content_id_row", lambda self, target, ctx: None)
+    assert fast == run()
