@@ -5,10 +5,13 @@ lookup column, polymorphic lookups also the target table in their type column), 
 table. Every alternate key has a case-insensitive index beside the rows, so a duplicate key
 fails on write exactly as the service's unique index does. The columns lookups search —
 every lookup column, the address, message-id, website and ticket-number columns, and alternate
-key columns — have a case-insensitive value index too, so an ``eq``/``In(...)`` query, an
+key columns — can have a case-insensitive value index too, so an ``eq``/``In(...)`` query, an
 ``$expand`` of a collection or a party clean-up costs the rows it touches, not the table's
-size. Each row also has an insertion sequence number, so rows found through an index come back
-in the order a scan would give. While a transaction runs, every
+size. Such an index is built the first time a search needs it (from the rows there, one scan)
+and kept from then on; a column nothing searches costs its rows' writes nothing (a sync never
+searches its activity parties, three to five rows per email). Declared keys' columns are
+indexed at once. Each row also has an insertion sequence number, so rows found through an
+index come back in the order a scan would give. While a transaction runs, every
 :meth:`TableRows.put` and :meth:`TableRows.remove` first records the row's prior state, so
 :meth:`TableRows.rollback` can restore rows and indexes together.
 
@@ -69,13 +72,16 @@ class TableRows:
         self.rows: dict[str, dict[str, dict]] = {name: {} for name in tables}
         self.keys: dict[str, list[AltKey]] = {name: [] for name in tables}
         self._key_index: dict[tuple[str, str], dict[tuple, str]] = {}
-        # table -> column -> casefolded value -> ids holding it (a dict as an ordered set)
-        self._value_index: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
-            name: {c.name: {} for c in t.columns.values()
-                   if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo"))}
+        # table -> the columns searches may index (built on a first search: see ids_where)
+        self._indexable: dict[str, frozenset[str]] = {
+            name: frozenset(c.name for c in t.columns.values()
+                            if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo")))
             for name, t in tables.items()}
+        # table -> column -> casefolded value -> ids holding it (a dict as an ordered set): the
+        # indexes built so far, kept by every write from then on
+        self._value_index: dict[str, dict[str, dict[Any, dict[str, None]]]] = {name: {} for name in tables}
         # table -> its indexed columns, for walking them at C speed (kept with _value_index)
-        self._indexed: dict[str, tuple[str, ...]] = {name: tuple(cols) for name, cols in self._value_index.items()}
+        self._indexed: dict[str, tuple[str, ...]] = {name: () for name in tables}
         self._pk: dict[str, str] = {name: t.pk for name, t in tables.items()}
         self._seq: dict[str, dict[str, int]] = {name: {} for name in tables}
         self._next_seq = 0
@@ -230,8 +236,9 @@ class TableRows:
                 _index_value(idx, now, rid)
 
     def indexed(self, table: str, column: str) -> bool:
-        """Whether ``column`` (or the primary key) of ``table`` can be searched without a scan."""
-        return column == self.tables[table].pk or column in self._value_index[table]
+        """Whether ``column`` (or the primary key) of ``table`` is searched through an index
+        (after the first search of an indexable column, which builds it)."""
+        return column == self.tables[table].pk or column in self._indexable[table] or column in self._value_index[table]
 
     def ids_where(self, table: str, column: str, keys) -> list[str]:
         """Ids of the rows whose ``column`` casefolds to one of ``keys``, in insertion order.
@@ -241,7 +248,10 @@ class TableRows:
         if column == self.tables[table].pk:
             found = {k for k in keys if k in self.rows[table]}
         else:
-            idx = self._value_index[table][column]
+            idx = self._value_index[table].get(column)
+            if idx is None:  # an indexable column's first search: index the rows there now
+                self._index_column(table, column)
+                idx = self._value_index[table][column]
             found = set()
             for k in keys:
                 ids = idx.get(k)

@@ -252,3 +252,52 @@ def test_a_content_id_patch_answers_what_the_router_answers(monkeypatch, first, 
     fast = run()
     monkeypatch.setattr(server.Service, "_content_id_row", lambda self, target, ctx: None)
     assert fast == run()
+
+
+# ------------------------------------------------------------------ value indexes built on first search
+
+
+def test_an_index_built_by_the_first_search_finds_what_a_scan_finds(emu):
+    c = Client(emu)
+    ids = [c.create("contacts", {"lastname": f"n{i}", "emailaddress2": f"Same{i % 3}@X.example"}) for i in range(12)]
+    c.patch(f"contacts({ids[0]})", {"emailaddress2": "moved@x.example"})
+    c.delete(f"contacts({ids[3]})")
+    rows = emu.store.table_rows
+    assert "emailaddress2" not in rows._value_index["contact"]  # nothing searched it yet
+    for value in ("same0@x.example", "SAME1@x.EXAMPLE", "moved@x.example", "none@x.example"):
+        found = [r["contactid"] for r in c.get(
+            f"contacts?$select=contactid&$filter=emailaddress2 eq '{value}'").json()["value"]]
+        scan = [r["contactid"] for r in emu.records("contact") if r.get("emailaddress2", "").casefold() == value.casefold()]
+        assert found == scan
+    assert "emailaddress2" in rows._value_index["contact"]  # built once, kept by later writes
+    c.create("contacts", {"lastname": "late", "emailaddress2": "same0@x.example"})
+    found = c.get("contacts?$select=lastname&$filter=emailaddress2 eq 'same0@x.example'").json()["value"]
+    assert [r["lastname"] for r in found] == ["n6", "n9", "late"]
+
+
+def test_an_index_built_inside_a_change_set_is_restored_by_its_rollback():
+    from mail2dataverse.emulator.references import WriteContext
+
+    with Emulator() as emu:
+        ctx = WriteContext(service_root=emu.service_root)
+        email = emu.tables["email"]
+        parties = [{"participationtypemask": 1, "addressused": "a@x.example"},
+                   {"participationtypemask": 2, "addressused": "b@x.example"}]
+        rid = emu.store.create(email, {"subject": "s", "email_activity_parties": parties}, ctx)
+        before = emu.records("activityparty")
+        rows = emu.store.table_rows
+        assert "activityid" not in rows._value_index["activityparty"]
+        with pytest.raises(errors.ODataError):
+            with emu.store.changeset():
+                # Replacing the parties searches them by activityid: the index is built here.
+                emu.store.update(email, rid, {"email_activity_parties": [
+                    {"participationtypemask": 1, "addressused": "c@x.example"}]}, ctx)
+                assert "activityid" in rows._value_index["activityparty"]
+                emu.store.create(email, {"nosuchcolumn": 1}, ctx)
+        def by_id(records):
+            return sorted(records, key=lambda r: r["activitypartyid"])
+
+        # The same rows (a rollback re-inserts restored rows at the end of the row map, as before)
+        assert by_id(emu.records("activityparty")) == by_id(before)
+        kept = emu.store.rows_where("activityparty", "activityid", rid)
+        assert [p["addressused"] for p in kept] == ["a@x.example", "b@x.example"]
