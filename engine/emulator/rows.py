@@ -179,26 +179,29 @@ class TableRows:
             found.append((idx, kv))
         return found
 
-    def index_add(self, table: str, row: dict) -> None:
-        """Index ``row`` under each alternate key; another row holding the values is the real 412
-        (and then no index has changed)."""
-        rid = row[self._pk[table]]
+    def index_add(self, table: str, row: dict, rid: str | None = None) -> None:
+        """Index ``row`` (whose id is ``rid``, read from it when not given) under each alternate
+        key; another row holding the values is the real 412 (and then no index has changed)."""
+        if rid is None:
+            rid = row[self._pk[table]]
         if self.keys[table]:
             for idx, kv in self._check_keys(table, row, rid):
                 if kv is not None:
                     idx[kv] = rid
-        columns = self._value_index[table]
-        # The indexed columns the row holds (rows are sparse), picked out at C speed.
-        for column in filter(row.__contains__, self._indexed[table]):
-            v = row[column]
-            if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
-                k = v.casefold() if isinstance(v, str) else v
-                idx = columns[column]
-                ids = idx.get(k)
-                if ids is None:
-                    idx[k] = {rid: None}
-                else:
-                    ids[rid] = None
+        indexed = self._indexed[table]
+        if indexed:  # most tables' rows have no index to join (see the module docstring)
+            columns = self._value_index[table]
+            # The indexed columns the row holds (rows are sparse), picked out at C speed.
+            for column in filter(row.__contains__, indexed):
+                v = row[column]
+                if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
+                    k = v.casefold() if isinstance(v, str) else v
+                    idx = columns[column]
+                    ids = idx.get(k)
+                    if ids is None:
+                        idx[k] = {rid: None}
+                    else:
+                        ids[rid] = None
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
@@ -218,6 +221,8 @@ class TableRows:
                     if kv is not None:
                         idx[kv] = rid
         cols = self._indexed[table]
+        if not cols:
+            return
         was_values = tuple(map(old.get, cols))
         now_values = tuple(map(row.get, cols))
         # Usually no indexed column changed (a PATCH of state, dates, text): seen at C speed.
@@ -321,7 +326,7 @@ class TableRows:
         rows = self.rows[table]
         old = rows.get(rid)
         if old is None:
-            self.index_add(table, row)
+            self.index_add(table, row, rid)
         else:
             self._index_replace(table, old, row, rid)
         journal = self.journal  # _touch, inlined: every write walks here
