@@ -75,6 +75,8 @@ class Writer:
                     self._targets.clear()
                 self._targets[ref] = found
         table, key = found
+        if type(key) is str and key in self.rows.rows[table.logical]:
+            return table, key  # a GUID key of a stored row: what find_target answers for it
         return table, find_target(self.rows, table, key)
 
     def versions_after(self, version: int) -> None:
