@@ -210,22 +210,6 @@ class Service:
             self._targets[target] = found
         return found
 
-    def _content_id_row(self, target: str, ctx: WriteContext) -> tuple[Table, str | dict, str] | None:
-        """``(table, key, key text)`` when ``target`` is ``$n`` and Content-ID ``n`` made a row
-        URL that _split_target and _route read as one row of an entity set (no further
-        segment, query, escape or character they treat apart); else None (the router reads it).
-        """
-        if target[:1] != "$" or "/" in target:
-            return None
-        rest = ctx.content_ids.get(target[1:])
-        if rest is None or _PLAIN_ROW.fullmatch(rest) is None:
-            return None
-        name, key_text = split_name_key(rest)
-        table = self.store.by_set.get(name)
-        if table is None or name in _SERVICE_HEADS:
-            return None
-        return table, parse_key(key_text), key_text
-
     def _user_privilege(self, prop: str, method: str) -> Response:
         """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='x')``."""
         m = re.fullmatch(re.escape(_PRIVILEGE_FUNCTION) + r"\(PrivilegeName='([^']*)'\)", prop)
@@ -308,7 +292,7 @@ class Service:
                         resp = self._route(req, ctx, True)
                     elif op.method == "POST" and (table := creates.get(op.url)) is not None:
                         resp = self.entities.create(table, req, {}, {}, ctx, True)
-                    elif op.method == "PATCH" and (row := self._content_id_row(op.url, ctx)) is not None:
+                    elif op.method == "PATCH" and (row := content_id_row(self.store.by_set, op.url, ctx)) is not None:
                         resp = self.entities.patch(*row, req, {}, {}, ctx, True)
                     else:
                         resp = self._route(req, ctx, True)
@@ -341,3 +325,20 @@ class Service:
         if continue_on_error:
             headers.append(("Preference-Applied", "odata.continue-on-error"))
         return Response(outcome.status, headers, outcome.body, reason="BadRequest" if outcome.status == 400 else None)
+
+
+def content_id_row(by_set: dict[str, Table], target: str, ctx: WriteContext) -> tuple[Table, str | dict, str] | None:
+    """``(table, key, key text)`` when ``target`` is ``$n`` and Content-ID ``n`` made a row URL
+    that :meth:`Service._split_target` and :meth:`Service._route` read as one row of an entity
+    set (no further segment, query, escape or character they treat apart); else None (the
+    router reads it)."""
+    if target[:1] != "$" or "/" in target:
+        return None
+    rest = ctx.content_ids.get(target[1:])
+    if rest is None or _PLAIN_ROW.fullmatch(rest) is None:
+        return None
+    name, key_text = split_name_key(rest)
+    table = by_set.get(name)
+    if table is None or name in _SERVICE_HEADS:
+        return None
+    return table, parse_key(key_text), key_text

@@ -53,6 +53,27 @@ def _index_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
         ids[rid] = None
 
 
+def _key_values(key: AltKey, row: dict) -> tuple | None:
+    """``row``'s casefolded values under ``key``, or None when one is null."""
+    vals = []
+    for c in key.columns:
+        v = row.get(c)
+        if v is None:
+            return None  # rows with a null key column are not indexed (SQL filtered index)
+        vals.append(v.casefold() if isinstance(v, str) else v)
+    return tuple(vals)
+
+
+def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
+    """Take ``rid`` out from under ``value`` in a column's value index."""
+    k = _index_key(value)
+    ids = idx.get(k)
+    if ids is not None:
+        ids.pop(rid, None)
+        if not ids:
+            del idx[k]
+
+
 @dataclass(frozen=True)
 class AltKey:
     """A declared alternate key: a name and its columns (values unique per table)."""
@@ -106,7 +127,7 @@ class TableRows:
         key = AltKey(table, name or f"{table}_{'_'.join(cols)}", cols)
         index: dict[tuple, str] = {}
         for rid, row in self.rows[table].items():
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             if kv is not None:
                 if kv in index:
                     raise ValueError(f"duplicate values for key {key.name}: {kv}")
@@ -131,21 +152,11 @@ class TableRows:
         columns[column] = idx
         self._indexed[table] = tuple(columns)
 
-    @staticmethod
-    def _key_values(key: AltKey, row: dict) -> tuple | None:
-        vals = []
-        for c in key.columns:
-            v = row.get(c)
-            if v is None:
-                return None  # rows with a null key column are not indexed (SQL filtered index)
-            vals.append(v.casefold() if isinstance(v, str) else v)
-        return tuple(vals)
-
     def index_remove(self, table: str, row: dict) -> None:
         """Drop ``row``'s entries from its table's indexes (only entries that point at it)."""
         rid = row[self.tables[table].pk]
         for key in self.keys[table]:
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             if kv is not None:
                 idx = self._key_index[(table, key.name)]
                 if idx.get(kv) == rid:
@@ -154,23 +165,14 @@ class TableRows:
         for column in columns.keys() & row.keys():  # rows are sparse: only the columns they hold
             v = row[column]
             if v is not None:
-                self._unindex_value(columns[column], v, rid)
-
-    @staticmethod
-    def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
-        k = _index_key(value)
-        ids = idx.get(k)
-        if ids is not None:
-            ids.pop(rid, None)
-            if not ids:
-                del idx[k]
+                _unindex_value(columns[column], v, rid)
 
     def _check_keys(self, table: str, row: dict, rid: str) -> list[tuple[dict, tuple | None]]:
         """``(index, values)`` of ``row`` under each alternate key; another row holding the
         values is the real 412, raised before any index changes."""
         found = []
         for key in self.keys[table]:
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             idx = self._key_index[(table, key.name)]
             if kv is not None:
                 other = idx.get(kv)
@@ -214,7 +216,7 @@ class TableRows:
         if keys:
             checked = self._check_keys(table, row, rid)
             for key, (idx, kv) in zip(keys, checked):
-                was = self._key_values(key, old)
+                was = _key_values(key, old)
                 if was != kv:
                     if was is not None and idx.get(was) == rid:
                         del idx[was]
@@ -236,7 +238,7 @@ class TableRows:
                 continue
             idx = columns[column]
             if was is not None:
-                self._unindex_value(idx, was, rid)
+                _unindex_value(idx, was, rid)
             if now is not None:
                 _index_value(idx, now, rid)
 

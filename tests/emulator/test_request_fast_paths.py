@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from mail2dataverse.emulator import Emulator, batch, errors, server
+from mail2dataverse.emulator import Emulator, app, batch, errors, server
 from mail2dataverse.emulator.httphead import read_headers
 from mail2dataverse.emulator.transactions import _JOINED
 from mail2dataverse.emulator.validation import bound_check, coerce
@@ -250,7 +250,7 @@ def test_a_content_id_patch_answers_what_the_router_answers(monkeypatch, first, 
             return [lines, [(row["lastname"], row.get("firstname"), row["versionnumber"]) for row in emu.records("contact")]]
 
     fast = run()
-    monkeypatch.setattr(server.Service, "_content_id_row", lambda self, target, ctx: None)
+    monkeypatch.setattr(app, "content_id_row", lambda by_set, target, ctx: None)
     assert fast == run()
 
 
