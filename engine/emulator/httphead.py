@@ -9,7 +9,8 @@ batch. :meth:`HeadReader.parse_request` is the base class's method with one diff
 block is parsed headers-only (``Parser.parsestr(..., headersonly=True)``), which yields the
 same header names, values, order and folding, and never reads a body. Everything else (the
 request line's checks and their errors, the header line and count limits, ``Connection`` and
-``Expect: 100-continue``) is the base class's behaviour, step by step.
+``Expect: 100-continue``) is the base class's behaviour, step by step (the method is the same
+in Python 3.11, 3.12 and 3.13; ``test_request_fast_paths.py`` compares the answers).
 """
 
 from __future__ import annotations
