@@ -23,6 +23,7 @@ from .keys import parse_key
 from .reads import Reads
 from .security import Security, sdk_message_filters
 from .references import WriteContext
+from .schema import Table
 from .store import Store
 from .wire import Request, Response, error_response, json_response, parse_prefer, split_name_key, split_segments
 
@@ -32,6 +33,9 @@ _PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeNa
 _ROOT_PATH = "/api/data/v9.2/"  # the path of every service root
 # First segments the service answers itself (the checks below them run only for these).
 _SERVICE_HEADS = frozenset(("$metadata", "$batch", "WhoAmI", "EntityDefinitions", "sdkmessagefilters"))
+# "set(key)" with nothing _split_target or _route would read apart: no "/", query, fragment,
+# escape, tab or line break, so its path is itself and its one segment names a row.
+_PLAIN_ROW = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\([^/?#%\t\r\n]*\)")
 # The versions' paths a request may use, with and without the closing slash.
 _VERSION_ROOTS = tuple((f"/api/data/{v}/", f"/api/data/{v}") for v in ("v9.2", "v9.0", "v9.1"))  # the usual first
 
@@ -52,6 +56,9 @@ class Service:
         self.bypass_privilege = bypass_privilege
         self._csdl: str | None = None
         self._targets: dict[str, tuple[str, str, str, list[str]]] = {}  # see _split_target
+        # Batch-part URLs that _route answered as a create on an entity set (a remembered
+        # path-only target, one segment, no key, no query) -> that set's table: see _batch.
+        self._creates: dict[str, Table] = {}
         self.reads = Reads(store, root)
         self.entities = EntityHandlers(store, self.reads)
         self.bulk = BulkActions(store, root, bump, op_delay)
@@ -121,6 +128,10 @@ class Service:
                 if method == "GET":
                     return self.reads.list_entities(table, params, prefer, target)
                 if method == "POST":
+                    if in_batch and not query and req.target in self._targets:
+                        if len(self._creates) >= 4096:
+                            self._creates.clear()
+                        self._creates[req.target] = table
                     return self.entities.create(table, req, params, prefer, ctx, in_batch)
             elif len(segments) == 2 and segments[1] == "$count" and method == "GET":
                 return self.reads.count_entities(table, params)
@@ -158,7 +169,7 @@ class Service:
         every time.
         """
         remember = target.startswith("/") and "://" not in target and len(target) <= 256
-        root = self.root
+        root = ctx.service_root  # self.root, read when the request's context was made
         if in_batch and target.startswith("$"):
             ref, _, tail = target[1:].partition("/")
             if ref not in ctx.content_ids:
@@ -261,6 +272,10 @@ class Service:
         auth = req.headers.get("authorization")
 
         dispatched = [0]  # counted here, added to the server's statistics once per batch
+        creates = self._creates
+        # A part that _route would answer only with its checks passing as they did before (no
+        # bypass header to check, no Prefer to read) goes to the create handler directly.
+        plain = self.bypass_privilege or self._BYPASS.keys().isdisjoint
 
         def dispatch(op: batchmod.Operation) -> batchmod.PartResponse:
             dispatched[0] += 1
@@ -272,7 +287,15 @@ class Service:
                 if auth:
                     headers.setdefault("authorization", auth)
                 try:  # handle(), without its frame: the context is the batch's
-                    resp = self._route(Request(op.method, op.url, headers, op.body), ctx, True)
+                    req = Request(op.method, op.url, headers, op.body)
+                    if "prefer" in headers or not (plain is True or plain(headers)):
+                        resp = self._route(req, ctx, True)
+                    elif op.method == "POST" and (table := creates.get(op.url)) is not None:
+                        resp = self.entities.create(table, req, {}, {}, ctx, True)
+                    elif op.method == "PATCH" and (row := content_id_row(self.store.by_set, op.url, ctx)) is not None:
+                        resp = self.entities.patch(*row, req, {}, {}, ctx, True)
+                    else:
+                        resp = self._route(req, ctx, True)
                 except errors.ODataError as err:
                     resp = error_response(err, True)
             return batchmod.PartResponse(resp.status, resp.headers, resp.body)
@@ -302,3 +325,20 @@ class Service:
         if continue_on_error:
             headers.append(("Preference-Applied", "odata.continue-on-error"))
         return Response(outcome.status, headers, outcome.body, reason="BadRequest" if outcome.status == 400 else None)
+
+
+def content_id_row(by_set: dict[str, Table], target: str, ctx: WriteContext) -> tuple[Table, str | dict, str] | None:
+    """``(table, key, key text)`` when ``target`` is ``$n`` and Content-ID ``n`` made a row URL
+    that :meth:`Service._split_target` and :meth:`Service._route` read as one row of an entity
+    set (no further segment, query, escape or character they treat apart); else None (the
+    router reads it)."""
+    if target[:1] != "$" or "/" in target:
+        return None
+    rest = ctx.content_ids.get(target[1:])
+    if rest is None or _PLAIN_ROW.fullmatch(rest) is None:
+        return None
+    name, key_text = split_name_key(rest)
+    table = by_set.get(name)
+    if table is None or name in _SERVICE_HEADS:
+        return None
+    return table, parse_key(key_text), key_text

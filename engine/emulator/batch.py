@@ -73,21 +73,54 @@ def boundary_of(content_type: str | None) -> str:
 
 
 def _split(body: bytes, boundary: str) -> list[bytes]:
-    """Split multipart content on CRLF-delimited boundaries; anything else is unreadable."""
+    """Split multipart content on CRLF-delimited boundaries; anything else is unreadable.
+
+    After the first delimiter the content is cut at every ``CRLF--boundary`` at C speed. Each
+    piece but the last is a part, after optional transport padding and the CRLF that ends its
+    delimiter line; a piece starting with ``--`` is the close delimiter, after which everything
+    (the epilogue) is ignored. While every piece has its CRLF the cuts are the ones
+    :func:`_split_walk` finds; a piece without (a delimiter line right after another, or
+    broken framing) is left to the walk, which decides.
+    """
     delim = b"--" + boundary.encode("latin-1")
+    pos = _first_delimiter(body, delim)
+    pieces = body[pos:].split(CRLF + delim)
+    parts = []
+    last = len(pieces) - 1
+    for i, piece in enumerate(pieces):
+        if piece.startswith(b"--"):
+            return parts  # close delimiter; the epilogue is ignored
+        if piece.startswith(CRLF):
+            start = 2
+        else:  # transport padding (spaces/tabs) may follow a delimiter, then CRLF
+            start = len(piece) - len(piece.lstrip(b" \t"))
+            if not piece.startswith(CRLF, start):
+                return _split_walk(body, delim, pos)
+            start += 2
+        if i == last:
+            raise errors.stream_not_readable()  # no delimiter after this part
+        parts.append(piece[start:])
+    return parts  # not reached: the last piece either closes or raises
+
+
+def _first_delimiter(body: bytes, delim: bytes) -> int:
+    """Where the first delimiter line ends: at the start of the body or after a CRLF."""
     if body.startswith(delim):
-        pos = len(delim)
-    else:
-        idx = body.find(CRLF + delim)
-        if idx < 0:
-            raise errors.stream_not_readable()
-        pos = idx + 2 + len(delim)
+        return len(delim)
+    idx = body.find(CRLF + delim)
+    if idx < 0:
+        raise errors.stream_not_readable()
+    return idx + 2 + len(delim)
+
+
+def _split_walk(body: bytes, delim: bytes, pos: int) -> list[bytes]:
+    """:func:`_split` from the first delimiter on, one part at a time: after each delimiter
+    the next is searched from past its line's CRLF."""
     parts = []
     sep, step = CRLF + delim, 2 + len(delim)
     while True:
         if body.startswith(b"--", pos):
             return parts  # close delimiter; the epilogue is ignored
-        # transport padding (spaces/tabs) may follow a delimiter, then CRLF
         while body[pos:pos + 1] in (b" ", b"\t"):
             pos += 1
         if not body.startswith(CRLF, pos):
@@ -195,8 +228,37 @@ def _check_part(headers: Mapping[str, str]) -> None:
 _GOOD_PARTS: dict[bytes, Mapping[str, str]] = {}
 
 
+# A change-set part's head (its own header block, request line and request headers, up to
+# the blank line before the body) that read without error -> (method, url, request headers,
+# Content-ID). Every part of a batch of creates repeats one of a few heads (Content-IDs
+# restart at 1 in every batch), and what the reading makes of a head is a function of its
+# bytes alone, so a head read before is answered in one lookup. Refused heads are never kept.
+_HEADS: dict[bytes, tuple[str, str, Mapping[str, str], str | None]] = {}
+
+
 def _changeset_part(inner: bytes) -> Operation:
-    """One part of a change set, read strictly."""
+    """One part of a change set, read strictly (a head read before: from :data:`_HEADS`)."""
+    end = -1
+    if not inner.startswith(CRLF):  # else its header block is empty: the general reading
+        first = inner.find(_HEAD_END)
+        if first >= 0:
+            end = inner.find(_HEAD_END, first + 4)
+            if end >= 0:
+                found = _HEADS.get(inner[:end])
+                if found is not None:
+                    method, url, headers, content_id = found
+                    return Operation(method, url, headers, inner[end + 4:], content_id)
+    op = _read_changeset_part(inner)
+    if end >= 0 and op.body == inner[end + 4:]:
+        # The head ends where the reading found the body: its answer is the head's own.
+        if len(_HEADS) >= _REMEMBERED:
+            _HEADS.clear()
+        _HEADS[inner[:end]] = (op.method, op.url, op.headers, op.content_id)
+    return op
+
+
+def _read_changeset_part(inner: bytes) -> Operation:
+    """:func:`_changeset_part` step by step: the part's headers, checked, then its request."""
     ihead, icontent = _split_head(inner)
     iheaders = _GOOD_PARTS.get(ihead)
     if iheaders is not None:

@@ -111,7 +111,8 @@ class EntityHandlers:
             payload = {"@odata.context": self.reads.context(table, select, entity=True)}
             payload.update(self.reads.represent(table, row, select))
             return json_response(201, payload, [("Preference-Applied", "return=representation")], streaming=False)
-        return Response(204, created_headers(self.reads.entity_url(table, rid), in_batch))
+        # ctx.service_root is the root this request was answered under (self.root, read once)
+        return Response(204, created_headers(f"{ctx.service_root}{table.entity_set}({rid})", in_batch))
 
     def patch(self, table: Table, key, key_text: str, req: Request, params, prefer, ctx, in_batch) -> Response:
         body = read_body(req, table)
@@ -126,7 +127,7 @@ class EntityHandlers:
             payload.update(self.reads.represent(table, self.store.rows[table.logical][rid], select))
             return json_response(201 if created else 200, payload, [("Preference-Applied", "return=representation")],
                          streaming=False)
-        url = f"{self.root}{table.entity_set}({rid if isinstance(key, str) else key_text})"
+        url = f"{ctx.service_root}{table.entity_set}({rid if isinstance(key, str) else key_text})"
         return Response(204, created_headers(url, in_batch))
 
     def delete(self, table: Table, key, req: Request) -> Response:

@@ -5,10 +5,13 @@ lookup column, polymorphic lookups also the target table in their type column), 
 table. Every alternate key has a case-insensitive index beside the rows, so a duplicate key
 fails on write exactly as the service's unique index does. The columns lookups search —
 every lookup column, the address, message-id, website and ticket-number columns, and alternate
-key columns — have a case-insensitive value index too, so an ``eq``/``In(...)`` query, an
+key columns — can have a case-insensitive value index too, so an ``eq``/``In(...)`` query, an
 ``$expand`` of a collection or a party clean-up costs the rows it touches, not the table's
-size. Each row also has an insertion sequence number, so rows found through an index come back
-in the order a scan would give. While a transaction runs, every
+size. Such an index is built the first time a search needs it (from the rows there, one scan)
+and kept from then on; a column nothing searches costs its rows' writes nothing (a sync never
+searches its activity parties, three to five rows per email). Declared keys' columns are
+indexed at once. Each row also has an insertion sequence number, so rows found through an
+index come back in the order a scan would give. While a transaction runs, every
 :meth:`TableRows.put` and :meth:`TableRows.remove` first records the row's prior state, so
 :meth:`TableRows.rollback` can restore rows and indexes together.
 
@@ -50,6 +53,27 @@ def _index_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
         ids[rid] = None
 
 
+def _key_values(key: AltKey, row: dict) -> tuple | None:
+    """``row``'s casefolded values under ``key``, or None when one is null."""
+    vals = []
+    for c in key.columns:
+        v = row.get(c)
+        if v is None:
+            return None  # rows with a null key column are not indexed (SQL filtered index)
+        vals.append(v.casefold() if isinstance(v, str) else v)
+    return tuple(vals)
+
+
+def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
+    """Take ``rid`` out from under ``value`` in a column's value index."""
+    k = _index_key(value)
+    ids = idx.get(k)
+    if ids is not None:
+        ids.pop(rid, None)
+        if not ids:
+            del idx[k]
+
+
 @dataclass(frozen=True)
 class AltKey:
     """A declared alternate key: a name and its columns (values unique per table)."""
@@ -69,13 +93,16 @@ class TableRows:
         self.rows: dict[str, dict[str, dict]] = {name: {} for name in tables}
         self.keys: dict[str, list[AltKey]] = {name: [] for name in tables}
         self._key_index: dict[tuple[str, str], dict[tuple, str]] = {}
-        # table -> column -> casefolded value -> ids holding it (a dict as an ordered set)
-        self._value_index: dict[str, dict[str, dict[Any, dict[str, None]]]] = {
-            name: {c.name: {} for c in t.columns.values()
-                   if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo"))}
+        # table -> the columns searches may index (built on a first search: see ids_where)
+        self._indexable: dict[str, frozenset[str]] = {
+            name: frozenset(c.name for c in t.columns.values()
+                            if c.type == "lookup" or (c.name in INDEXED_COLUMNS and c.type in ("string", "memo")))
             for name, t in tables.items()}
+        # table -> column -> casefolded value -> ids holding it (a dict as an ordered set): the
+        # indexes built so far, kept by every write from then on
+        self._value_index: dict[str, dict[str, dict[Any, dict[str, None]]]] = {name: {} for name in tables}
         # table -> its indexed columns, for walking them at C speed (kept with _value_index)
-        self._indexed: dict[str, tuple[str, ...]] = {name: tuple(cols) for name, cols in self._value_index.items()}
+        self._indexed: dict[str, tuple[str, ...]] = {name: () for name in tables}
         self._pk: dict[str, str] = {name: t.pk for name, t in tables.items()}
         self._seq: dict[str, dict[str, int]] = {name: {} for name in tables}
         self._next_seq = 0
@@ -100,7 +127,7 @@ class TableRows:
         key = AltKey(table, name or f"{table}_{'_'.join(cols)}", cols)
         index: dict[tuple, str] = {}
         for rid, row in self.rows[table].items():
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             if kv is not None:
                 if kv in index:
                     raise ValueError(f"duplicate values for key {key.name}: {kv}")
@@ -125,21 +152,11 @@ class TableRows:
         columns[column] = idx
         self._indexed[table] = tuple(columns)
 
-    @staticmethod
-    def _key_values(key: AltKey, row: dict) -> tuple | None:
-        vals = []
-        for c in key.columns:
-            v = row.get(c)
-            if v is None:
-                return None  # rows with a null key column are not indexed (SQL filtered index)
-            vals.append(v.casefold() if isinstance(v, str) else v)
-        return tuple(vals)
-
     def index_remove(self, table: str, row: dict) -> None:
         """Drop ``row``'s entries from its table's indexes (only entries that point at it)."""
         rid = row[self.tables[table].pk]
         for key in self.keys[table]:
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             if kv is not None:
                 idx = self._key_index[(table, key.name)]
                 if idx.get(kv) == rid:
@@ -148,23 +165,14 @@ class TableRows:
         for column in columns.keys() & row.keys():  # rows are sparse: only the columns they hold
             v = row[column]
             if v is not None:
-                self._unindex_value(columns[column], v, rid)
-
-    @staticmethod
-    def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> None:
-        k = _index_key(value)
-        ids = idx.get(k)
-        if ids is not None:
-            ids.pop(rid, None)
-            if not ids:
-                del idx[k]
+                _unindex_value(columns[column], v, rid)
 
     def _check_keys(self, table: str, row: dict, rid: str) -> list[tuple[dict, tuple | None]]:
         """``(index, values)`` of ``row`` under each alternate key; another row holding the
         values is the real 412, raised before any index changes."""
         found = []
         for key in self.keys[table]:
-            kv = self._key_values(key, row)
+            kv = _key_values(key, row)
             idx = self._key_index[(table, key.name)]
             if kv is not None:
                 other = idx.get(kv)
@@ -173,26 +181,29 @@ class TableRows:
             found.append((idx, kv))
         return found
 
-    def index_add(self, table: str, row: dict) -> None:
-        """Index ``row`` under each alternate key; another row holding the values is the real 412
-        (and then no index has changed)."""
-        rid = row[self._pk[table]]
+    def index_add(self, table: str, row: dict, rid: str | None = None) -> None:
+        """Index ``row`` (whose id is ``rid``, read from it when not given) under each alternate
+        key; another row holding the values is the real 412 (and then no index has changed)."""
+        if rid is None:
+            rid = row[self._pk[table]]
         if self.keys[table]:
             for idx, kv in self._check_keys(table, row, rid):
                 if kv is not None:
                     idx[kv] = rid
-        columns = self._value_index[table]
-        # The indexed columns the row holds (rows are sparse), picked out at C speed.
-        for column in filter(row.__contains__, self._indexed[table]):
-            v = row[column]
-            if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
-                k = v.casefold() if isinstance(v, str) else v
-                idx = columns[column]
-                ids = idx.get(k)
-                if ids is None:
-                    idx[k] = {rid: None}
-                else:
-                    ids[rid] = None
+        indexed = self._indexed[table]
+        if indexed:  # most tables' rows have no index to join (see the module docstring)
+            columns = self._value_index[table]
+            # The indexed columns the row holds (rows are sparse), picked out at C speed.
+            for column in filter(row.__contains__, indexed):
+                v = row[column]
+                if v is not None:  # _index_value, inlined: a new row walks here for each indexed column
+                    k = v.casefold() if isinstance(v, str) else v
+                    idx = columns[column]
+                    ids = idx.get(k)
+                    if ids is None:
+                        idx[k] = {rid: None}
+                    else:
+                        ids[rid] = None
         seq = self._seq[table]
         if rid not in seq:
             self._next_seq += 1
@@ -205,13 +216,15 @@ class TableRows:
         if keys:
             checked = self._check_keys(table, row, rid)
             for key, (idx, kv) in zip(keys, checked):
-                was = self._key_values(key, old)
+                was = _key_values(key, old)
                 if was != kv:
                     if was is not None and idx.get(was) == rid:
                         del idx[was]
                     if kv is not None:
                         idx[kv] = rid
         cols = self._indexed[table]
+        if not cols:
+            return
         was_values = tuple(map(old.get, cols))
         now_values = tuple(map(row.get, cols))
         # Usually no indexed column changed (a PATCH of state, dates, text): seen at C speed.
@@ -225,13 +238,14 @@ class TableRows:
                 continue
             idx = columns[column]
             if was is not None:
-                self._unindex_value(idx, was, rid)
+                _unindex_value(idx, was, rid)
             if now is not None:
                 _index_value(idx, now, rid)
 
     def indexed(self, table: str, column: str) -> bool:
-        """Whether ``column`` (or the primary key) of ``table`` can be searched without a scan."""
-        return column == self.tables[table].pk or column in self._value_index[table]
+        """Whether ``column`` (or the primary key) of ``table`` is searched through an index
+        (after the first search of an indexable column, which builds it)."""
+        return column == self.tables[table].pk or column in self._indexable[table] or column in self._value_index[table]
 
     def ids_where(self, table: str, column: str, keys) -> list[str]:
         """Ids of the rows whose ``column`` casefolds to one of ``keys``, in insertion order.
@@ -241,7 +255,10 @@ class TableRows:
         if column == self.tables[table].pk:
             found = {k for k in keys if k in self.rows[table]}
         else:
-            idx = self._value_index[table][column]
+            idx = self._value_index[table].get(column)
+            if idx is None:  # an indexable column's first search: index the rows there now
+                self._index_column(table, column)
+                idx = self._value_index[table][column]
             found = set()
             for k in keys:
                 ids = idx.get(k)
@@ -311,7 +328,7 @@ class TableRows:
         rows = self.rows[table]
         old = rows.get(rid)
         if old is None:
-            self.index_add(table, row)
+            self.index_add(table, row, rid)
         else:
             self._index_replace(table, old, row, rid)
         journal = self.journal  # _touch, inlined: every write walks here

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 from . import errors
@@ -30,6 +30,7 @@ from .costs import CostModel
 from .costs import operations as charge_operations
 from .economy import Economy
 from .faults import FaultInjector, FaultProfile
+from .httphead import HeadReader
 from .limits import Throttled
 from .orgfiles import load_state_file, read_extension, seed_org
 from .rules_attachments import AttachmentRules, organization_row
@@ -54,7 +55,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(addr, handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(HeadReader):  # the request head read without the email parser's multipart walk
     protocol_version = "HTTP/1.1"
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""

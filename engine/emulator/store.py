@@ -107,7 +107,8 @@ class Store:
 
     def new_id(self) -> str:
         """A server-generated GUID, deterministic for a given seed and request order."""
-        return self.writer.new_id()
+        with self.lock:
+            return self.writer.fresh_id()
 
     # ---------------------------------------------------------------- transactions
 

@@ -29,7 +29,14 @@ class Transactions:
         """Run a write atomically: roll back everything it touched if it raises.
 
         Nested calls join the outer transaction (a change set), which decides for all of them.
+        A call from the thread already running a transaction joins it without taking the lock
+        again (the lock is the thread's until the outer transaction ends).
         """
+        # Only the lock's owner sets or clears the journal, so a journal and the lock held by
+        # this thread mean this thread's transaction. (_is_owned is the RLock's own check,
+        # the one threading.Condition uses.)
+        if self.rows.journal is not None and self.lock._is_owned():
+            return _JOINED
         return _Atomic(self, nested_ok=True)
 
     def changeset(self) -> "_Atomic":
@@ -87,6 +94,21 @@ class _Atomic:
         finally:
             tx.lock.release()
         return False
+
+
+class _Joined:
+    """An atomic write inside the calling thread's running transaction: that one decides."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        return False
+
+
+_JOINED = _Joined()
 
 
 class ChangeSetTx:

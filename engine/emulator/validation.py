@@ -136,23 +136,52 @@ def checker_for(col: Column) -> Callable[[Table, Column, Any], Any]:
     return _COERCERS.get(col.type, _refuse)
 
 
+def bound_check(table: Table, col: Column) -> Callable[[Any], Any]:
+    """``checker_for(col)`` bound to ``table`` and ``col``: one non-null value in, the stored
+    value out (or the checker's error).
+
+    Text, whole-number and yes/no columns get a closure that first tries, with the column's
+    figures read once, the value every client sends (a ``str`` within the length, an ``int``
+    inside Int32, the column's options and range, a ``bool``) and returns it as the checker
+    would; any other value goes to the checker itself, which answers or refuses it. Other
+    types are the checker, bound.
+    """
+    checker = checker_for(col)
+    if checker is _text:
+        limit = col.max_length
+        if limit is None:
+            return lambda value: value if type(value) is str else _text(table, col, value)
+        half = limit // 2  # len(value) * 2 <= limit: within the limit whatever the UTF-16 count
+        return lambda value: value if type(value) is str and len(value) <= half else _text(table, col, value)
+    if checker is _integer and col.type != "bigint" and col.min_value is None and col.max_value is None:
+        options = frozenset(col.options) if col.type == "picklist" and col.options else None
+        if options is None:
+            return lambda value: value if type(value) is int and -2**31 <= value < 2**31 else _integer(table, col, value)
+        return lambda value: (value if type(value) is int and value in options and -2**31 <= value < 2**31
+                              else _integer(table, col, value))
+    if checker is _boolean:
+        return lambda value: value if type(value) is bool else _boolean(table, col, value)
+    return partial(checker, table, col)
+
+
 class PayloadReader:
     """Reads a write's JSON body for a table: what to store, what to create, what to bind."""
 
     def __init__(self, resolve: Resolve, statecode_on_create: str):
         self.resolve = resolve
         self.statecode_on_create = statecode_on_create  # "reject" or "ignore" (Options)
-        # (table, creating) -> {column: check(value)}: the table's plain columns
-        # (Table.plain_columns), each with its checker bound to the table and column. One
-        # store, one catalog: the logical name names the table.
-        self._checks: dict[tuple[str, bool], dict[str, Callable[[Any], Any]]] = {}
+        # For creates and for updates: table -> {column: check(value)}, the table's plain
+        # columns (Table.plain_create_columns / plain_update_columns), each with its checker
+        # bound to the table and column (bound_check). One store, one catalog: the logical
+        # name names the table.
+        self._checks: dict[bool, dict[str, dict[str, Callable[[Any], Any]]]] = {True: {}, False: {}}
 
     def _plain_checks(self, table: Table, creating: bool) -> dict[str, Callable[[Any], Any]]:
-        found = self._checks.get((table.logical, creating))
+        checks = self._checks[creating]
+        found = checks.get(table.logical)
         if found is None:
             plain = table.plain_create_columns if creating else table.plain_update_columns
-            found = self._checks[(table.logical, creating)] = {
-                name: partial(checker_for(col), table, col) for name, col in plain.items()}
+            found = checks[table.logical] = {name: bound_check(table, col) for name, col in plain.items()}
         return found
 
     def prepare(self, table: Table, body: Any, ctx: WriteContext, *, creating: bool, bulk: bool = False):
@@ -168,7 +197,7 @@ class PayloadReader:
         deep_single: list[tuple[str, dict]] = []
         deep_coll: list[tuple[str, list]] = []
         coll_binds: list[tuple[str, list[tuple[Table, str]]]] = []
-        plain = self._checks.get((table.logical, creating)) or self._plain_checks(table, creating)
+        plain = self._checks[creating].get(table.logical) or self._plain_checks(table, creating)
         binds = table.bind_navs
         for key, value in body.items():
             check = plain.get(key)

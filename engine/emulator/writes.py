@@ -75,23 +75,21 @@ class Writer:
                     self._targets.clear()
                 self._targets[ref] = found
         table, key = found
-        return table, find_target(self.rows, table, key)
+        # A GUID key of a stored row is what find_target answers for it, without its two calls.
+        return table, key if type(key) is str and key in self.rows.rows[table.logical] else find_target(self.rows, table, key)
 
     def versions_after(self, version: int) -> None:
         """Make the next row version number larger than ``version`` (rows loaded from a state file)."""
         self._version = itertools.count(max(next(self._version), version + 1))
 
-    def new_id(self) -> str:
-        """A server-generated GUID, deterministic for a given seed and request order.
-
-        Ids already present (e.g. loaded from a state file written by a run with the same seed)
-        are skipped, so a generated id never overwrites a row.
-        """
-        with self.tx.lock:
-            while True:
-                rid = uuid4_text(self._rng.getrandbits(128))
-                if not self.rows.holds(rid):
-                    return rid
+    def fresh_id(self) -> str:
+        """A server-generated GUID, deterministic for a given seed and request order; ids already
+        present (e.g. loaded from a state file of a run with the same seed) are skipped. The
+        caller holds the store's lock (a transaction does; :meth:`.Store.new_id` takes it)."""
+        rid = uuid4_text(self._rng.getrandbits(128))
+        while self.rows.holds(rid):
+            rid = uuid4_text(self._rng.getrandbits(128))
+        return rid
 
     def finish_row(self, table: Table, row: dict, creating: bool) -> None:
         """Set what the platform computes on every save: timestamps, version, type code, names."""
@@ -121,7 +119,7 @@ class Writer:
                     values[k] = coerce(table, table.columns[k], v)
             rid = values.get(table.pk)
             if rid is None:
-                rid = self.new_id()
+                rid = self.fresh_id()  # the transaction holds the lock
             elif rid in self.rows.rows[table.logical]:
                 raise errors.duplicate_record()
             values[table.pk] = rid
@@ -158,17 +156,19 @@ class Writer:
             check_one_sender(parent, items)
         existing = self.rows.rows[child.logical]
         tcol = child.columns[coll.child_column].type_column
-        # Looked up once for the items (an email has three or more parties).
+        # Looked up once for the items (an email has three or more parties); the request's meter
+        # is fixed for the request (asked once, not per row), and the transaction holds the lock.
         prepare, finish_row, put, on_create = self.reader.prepare, self.finish_row, self.rows.put, self.rules.on_create
         all_rows, logical, pk, child_column = self.rows.rows, child.logical, child.pk, coll.child_column
         stateful = bool(child.state_defaults)  # apply_state does nothing without them
+        priced, fresh_id = costs.priced_meter() is not None, self.fresh_id
         for item in items:
             if parties:
                 check_party(parent, item)
             values, deep_single, deep_coll, binds = prepare(child, item, ctx, creating=True)
             if deep_single or deep_coll or binds:
                 raise errors.payload_error(child.entity_set, "Nested deep insert is not supported here.")
-            cid = values.get(pk) or self.new_id()
+            cid = values.get(pk) or fresh_id()
             if cid in existing:
                 raise errors.duplicate_record()
             values[pk] = cid
@@ -183,7 +183,8 @@ class Writer:
             if parties:
                 row["ispartydeleted"] = False
             put(logical, row)
-            _charge("create", child, row)
+            if priced:  # else _charge does nothing
+                _charge("create", child, row)
 
     def bind_children(self, parent: Table, parent_id: str, coll_name: str, refs: list) -> None:
         coll = parent.collections[coll_name]
@@ -332,7 +333,7 @@ class Writer:
                         values[col.type_column] = col.targets[0]
                     continue
                 values[k] = coerce(table, col, v) if col.type != "entityname" else v
-            rid = values.get(table.pk) or self.new_id()
+            rid = values.get(table.pk) or self.fresh_id()
             if rid in self.rows.rows[logical]:
                 raise errors.duplicate_record()
             values[table.pk] = rid
