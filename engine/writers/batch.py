@@ -48,6 +48,7 @@ from mail2dataverse.writers.batch_decode import (
     decode_batch_response,
     decode_general,
     fast_entries,
+    flatten_entries,
     parse_body,
     raw_part,
 )
@@ -483,7 +484,7 @@ def decode_and_map(items: Sequence[Operation | ChangeSet], content_type_header: 
     if entries is None:
         return map_batch_results(items, decode_general(content_type_header, body), continue_on_error=continue_on_error)
     if len(entries) < len(items):
-        return map_batch_results(items, _flatten(entries), continue_on_error=continue_on_error)
+        return map_batch_results(items, flatten_entries(entries), continue_on_error=continue_on_error)
     results: list[Result] = []
     n = 0  # batch-wide Content-IDs so far, as content_ids() counts them
     for index, item in enumerate(items):
@@ -503,15 +504,3 @@ def decode_and_map(items: Sequence[Operation | ChangeSet], content_type_header: 
         else:
             results.append(_fast_result(item, entry[0] if isinstance(entry, list) else entry))
     return results
-
-
-def _flatten(entries: list[FastPart | list[FastPart]]) -> list[RawPart]:
-    out: list[RawPart] = []
-    index = 0
-    for entry in entries:
-        if isinstance(entry, list):
-            out.extend(raw_part(a, index) for a in entry)
-            index += 1
-        else:
-            out.append(raw_part(entry, None))
-    return out
