@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ..addresses import canonical_address, parse_addresses
-from ..errors import RecordError, SourceLocation
+from ..errors import RecordError
 from ..model import (DerivedAccount, MappedAccount, MappedContact, MappedEmail, Party, RecordRef, Skip,
                      UnreadableRecord)
 from .compiler import BIND_SUFFIX
@@ -21,7 +21,6 @@ from .evaluate import Failed as _Failed
 from .evaluate import SkipRecord as _SkipRecord
 from .evaluate import build_evaluator
 from .evaluate import error_text as _error_text
-from .evaluate import is_false as _is_false
 from .functions import describe, jmespath_type, synthetic_message_id
 from .model import CompiledMapping, CompiledParty, CompiledValue
 from .transforms import parse_instant
