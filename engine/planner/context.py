@@ -8,6 +8,7 @@ facts phase 1 learns for phase 2 (which accounts and contacts exist, under which
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,6 +19,10 @@ from ..operations import ChangeSet, Operation, Result
 from ..report import Report
 from ..resolution import Resolution
 from ..state import StateStore
+
+#: How often a wait on two answers (the phase's and its idle work's) looks at both, in seconds:
+#: small beside a round trip to the org, and a few hundred wake-ups a run.
+IDLE_POLL = 0.002
 
 #: logical name → (entity set, primary key)
 TABLES: dict[str, tuple[str, str]] = {
@@ -64,7 +69,7 @@ class Executor(Protocol):
     # next chunk while this one is in flight.
 
 
-class _Done:
+class Finished:
     """The results of work that ran at once (an executor without ``submit``)."""
 
     def __init__(self, results: list[Result]):
@@ -84,7 +89,7 @@ def submit(executor: Executor, items: list[Operation | ChangeSet], *, phase: int
     start = getattr(executor, "submit", None)
     if start is not None:
         return start(items, phase=phase)
-    return _Done(executor.run(items, phase=phase))
+    return Finished(executor.run(items, phase=phase))
 
 
 class Explainer(Protocol):
@@ -138,20 +143,30 @@ class RunContext:
     resolution: Resolution = field(default_factory=Resolution)
     #: told why each record ends as it does (the preview); None in a sync
     explain: Explainer | None = None
-    #: work to do while waiting for the org (:meth:`run`): one small step a call, False when
-    #: it has nothing to do for now. Phase 2's first pass, while phase 1 waits (.run).
-    idle: Callable[[], bool] | None = None
+    #: work to do while waiting for the org (:meth:`run`): one small step a call. It answers
+    #: True (more to do), False (nothing to do for now), or work of its own in flight (an
+    #: object with ``done()``: call again once that is done). Phase 2's first pass, while phase
+    #: 1 waits (.run).
+    idle: Callable[[], Any] | None = None
 
     def run(self, items: list[Operation | ChangeSet], *, phase: int) -> list[Result]:
         """Hand ``items`` to the executor and wait for their results, doing :attr:`idle` work
-        meanwhile (never re-entered: the lookups an idle step makes just wait)."""
+        meanwhile (never re-entered: idle work hands its own lookups over and says so, so that
+        these results are taken the moment they are in, not after the idle work's)."""
         job = submit(self.executor, items, phase=phase)
         idle = self.idle
         if idle is not None and not job.done():
             self.idle = None
             try:
-                while not job.done() and idle():
-                    pass
+                while not job.done():
+                    step = idle()
+                    if step is True:
+                        continue
+                    if not step:
+                        break
+                    # The idle work waits for the org too: whichever answer comes first goes on.
+                    while not job.done() and not step.done():
+                        time.sleep(IDLE_POLL)
             finally:
                 self.idle = idle
         return job.result()

@@ -78,11 +78,16 @@ class EmailPhase:
         self.attachments.content = getattr(records, "attachment_content", None)
         self._first = self._first_pass(records, self._marks)
 
-    def step(self) -> bool:
-        """One record of the first pass; False once it is done or must wait for phase 1."""
-        if self._first is None or next(self._first, _BLOCKED) is _BLOCKED:
+    def step(self) -> Any:
+        """One record of the first pass: True, or False once it is done or must wait for phase
+        1, or its lookups in flight (:class:`~.lookups.PendingLookups`: step again once they
+        are done, see :meth:`RunContext.run`)."""
+        if self._first is None:
             return False
-        return True
+        out = next(self._first, _BLOCKED)
+        if out is _BLOCKED:
+            return False
+        return True if out is None else out
 
     def run(self, records: Iterable[tuple[RecordRef, Any]] | None = None) -> None:
         """Map and write messages in chunks (``records`` only when :meth:`start` was not
@@ -91,8 +96,9 @@ class EmailPhase:
         if self._first is None:
             self.start(records if records is not None else ())
         self._may_write = True
-        for _ in self._first:
-            pass
+        for waiting in self._first:
+            if waiting is not None:
+                waiting.wait()  # nothing else to do meanwhile: wait for the first pass's lookups
         marks = self._marks
         # Replies whose parent came later in the export, oldest first (see .threads). They
         # stream through the writer like the chunks above: a reply waits in the writer, not
@@ -155,7 +161,8 @@ class EmailPhase:
     def _write(self, emails: list[MappedEmail], marks: dict[str, Coverage]) -> Iterator[object]:
         """Look up ``emails`` (already written? their thread parents), defer the replies that
         must wait, resolve and plan the rest, and hand their writes over (:meth:`_hand_over`).
-        A generator: it yields :data:`_BLOCKED` while it has emails to write before phase 1 ended."""
+        A generator: it yields its lookups while they are in flight, and :data:`_BLOCKED` while it
+        has emails to write before phase 1 ended."""
         ctx, report = self.ctx, self.ctx.report
         # A message first synced without headers (its identity derived from the Nylas id) and
         # later with them (identity = Message-ID) is the same email: its aliases are looked up too.
@@ -178,7 +185,12 @@ class EmailPhase:
         parent_ids, thread_ids = self.threads.wanted(todo)
         specs += [("email", "messageid", parent_ids, PARENT_COLUMNS),
                   ("email", "conversationtrackingid", thread_ids, PARENT_COLUMNS)]
-        found = self.lookups.many(specs)
+        pending = self.lookups.start(specs)
+        while not pending.done():
+            # Phase 1 may be waiting for the org too (RunContext.run): its answer must not wait
+            # for these.
+            yield pending
+        found = pending.result()
         self.threads.settle(found[1], found[2])
         existing = found[0]
         now: list[MappedEmail] = []

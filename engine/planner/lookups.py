@@ -18,7 +18,7 @@ from ..model import RegardingTarget
 from ..operations import Operation
 from ..resolution import NAME_COLUMN
 from ..state import Stored
-from .context import TABLES, LookupFailed, RunContext, chunks
+from .context import TABLES, LookupFailed, RunContext, Finished, chunks, submit
 
 log = logging.getLogger("mail2dataverse.planner")
 
@@ -47,50 +47,38 @@ class OrgLookups:
         the oldest wins (``$orderby=createdon``), so an org holding the same address twice gets
         the same answer on every run instead of whichever row the service returns first.
         """
-        out: list[dict[str, dict[str, Any]]] = [{} for _ in specs]
-        executor = self.ctx.executor
-        if executor.dry_run:
-            return out  # the preview assumes an empty org; the GETs would find nothing
+        return self.start(specs, wait=self.ctx.run).result()
+
+    def start(self, specs: list[Spec], *, wait: Any = None) -> PendingLookups:
+        """The lookups of :meth:`many`, handed to the executor without waiting for them.
+
+        The caller polls :meth:`PendingLookups.done` and takes :meth:`PendingLookups.result`
+        (the answers :meth:`many` gives) once it is: phase 2's first pass runs while phase 1
+        waits, and must not hold phase 1 up while the org answers its own questions.
+
+        :param wait: ``(items, phase=) → results`` to run them with instead, at once (``many``).
+        """
         ops: list[Operation] = []
         columns_of: list[tuple[str, ...]] = []
-        for i, (table, column, values, extra) in enumerate(specs):
-            entity_set, pk = TABLES[table]
-            columns = (column,) if isinstance(column, str) else tuple(column)
-            columns_of.append(columns)
-            select = list(dict.fromkeys([pk, *columns, *extra]))
-            uniq = list(dict.fromkeys(v for v in values if v))
-            # The URL grows with every column the values are tested against.
-            size = max(1, self.ctx.config.lookup_chunk // len(columns))
-            for chunk in chunks(uniq, size):
-                filt = " or ".join(odata.in_filter(c, chunk) for c in columns)
-                ops.append(Operation("GET", odata.query(entity_set, select=select, filter=filt, orderby="createdon asc"), tag=i))
+        if not self.ctx.executor.dry_run:  # the preview assumes an empty org: the GETs would find nothing
+            for i, (table, column, values, extra) in enumerate(specs):
+                entity_set, pk = TABLES[table]
+                columns = (column,) if isinstance(column, str) else tuple(column)
+                columns_of.append(columns)
+                select = list(dict.fromkeys([pk, *columns, *extra]))
+                uniq = list(dict.fromkeys(v for v in values if v))
+                # The URL grows with every column the values are tested against.
+                size = max(1, self.ctx.config.lookup_chunk // len(columns))
+                for chunk in chunks(uniq, size):
+                    filt = " or ".join(odata.in_filter(c, chunk) for c in columns)
+                    ops.append(Operation("GET", odata.query(entity_set, select=select, filter=filt, orderby="createdon asc"), tag=i))
         if not ops:
-            return out
-        rows_of: list[list[dict[str, Any]]] = [[] for _ in specs]
-        for res in self.ctx.run(ops, phase=0):
-            i = res.operation.tag
-            if not res.ok:
-                # A failed lookup must not turn into creates that duplicate existing rows.
-                raise LookupFailed(f"lookup of {specs[i][0]} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
-            rows_of[i].extend((res.body or {}).get("value", []))
-            link = (res.body or {}).get("@odata.nextLink")
-            if link:
-                rows_of[i].extend(executor.follow(link))
-        resolution = self.ctx.resolution
-        for i, rows in enumerate(rows_of):
-            wanted = {str(v).lower() for v in specs[i][2] if v}
-            table = specs[i][0]
-            pk = TABLES[table][1]
-            for column in columns_of[i]:
-                for row in rows:
-                    value = row.get(column)
-                    if isinstance(value, str) and value.lower() in wanted:
-                        kept = out[i].setdefault(value.lower(), row)
-                        if kept is not row and kept.get(pk) != row.get(pk):
-                            # Several rows hold this value: the first wins (see above); the
-                            # resolution report lists them all as candidates.
-                            resolution.candidate(table, value, kept, row, pk)
-        return out
+            job: Any = Finished([])
+        elif wait is not None:
+            job = Finished(wait(ops, phase=0))
+        else:
+            job = submit(self.ctx.executor, ops, phase=0)
+        return PendingLookups(self.ctx, specs, columns_of, job)
 
     def still_in_org(self, table: str, stored: dict[str, Stored]) -> dict[str, Stored]:
         """The stored records whose row is still in the org (one bulk lookup by id).
@@ -173,3 +161,57 @@ class OrgLookups:
                                    f"{res.error_code or ''} {res.error_message or ''}".strip())
             found[t] = [row[TABLES[t.table][1]] for row in (res.body or {}).get("value", [])]
         return found
+
+
+class PendingLookups:
+    """Lookups in flight (:meth:`OrgLookups.start`): ``done()`` says whether the org has
+    answered, ``result()`` reads the answers (one dict per spec, keyed by lower-cased value)."""
+
+    def __init__(self, ctx: RunContext, specs: list[Spec], columns_of: list[tuple[str, ...]], job: Any):
+        self.ctx = ctx
+        self._specs = specs
+        self._columns_of = columns_of
+        self._job = job
+
+    def done(self) -> bool:
+        """Whether every answer is in (:meth:`result` then only follows later pages, if any)."""
+        return self._job.done()
+
+    def wait(self) -> None:
+        """Wait until :meth:`done` (the answers are read by :meth:`result`, once)."""
+        self._job.result()
+
+    def result(self) -> list[dict[str, dict[str, Any]]]:
+        """The rows found per spec (it follows later pages, so take it once); waits for the answers if they are not in yet.
+
+        :raises LookupFailed: a lookup failed (writing without its answer could duplicate rows).
+        """
+        specs, executor = self._specs, self.ctx.executor
+        out: list[dict[str, dict[str, Any]]] = [{} for _ in specs]
+        rows_of: list[list[dict[str, Any]]] = [[] for _ in specs]
+        for res in self._job.result():
+            i = res.operation.tag
+            if not res.ok:
+                # A failed lookup must not turn into creates that duplicate existing rows.
+                raise LookupFailed(f"lookup of {specs[i][0]} failed: HTTP {res.status} {res.error_code or ''} {res.error_message or ''}".strip())
+            rows_of[i].extend((res.body or {}).get("value", []))
+            link = (res.body or {}).get("@odata.nextLink")
+            if link:
+                rows_of[i].extend(executor.follow(link))
+        resolution = self.ctx.resolution
+        for i, rows in enumerate(rows_of):
+            if not rows:
+                continue
+            wanted = {str(v).lower() for v in specs[i][2] if v}
+            table = specs[i][0]
+            pk = TABLES[table][1]
+            for column in self._columns_of[i]:
+                for row in rows:
+                    value = row.get(column)
+                    if isinstance(value, str) and value.lower() in wanted:
+                        kept = out[i].setdefault(value.lower(), row)
+                        if kept is not row and kept.get(pk) != row.get(pk):
+                            # Several rows hold this value: the first wins (see OrgLookups.many);
+                            # the resolution report lists them all as candidates.
+                            resolution.candidate(table, value, kept, row, pk)
+        return out
