@@ -248,3 +248,47 @@ def test_a_part_head_that_is_not_utf8_is_refused_naming_the_part(client, body, m
     assert r.status_code == 400
     assert error_of(r) == ("0x80048d19", message)
     assert client.emu.records("contact") == []  # the whole body is read before anything runs
+
+
+def _listing(client, query: str = "") -> list[dict]:
+    return client.get(f"contacts?$select=lastname{query}").json()["value"]
+
+
+def test_a_rolled_back_change_set_leaves_the_plain_listing_as_it_was(client):
+    """Rows a rollback restored used to come back at the end of the table (and of index
+    searches): a GET without $orderby after a failed change set must list what it listed before."""
+    ids = [client.create("contacts", {"lastname": n, "emailaddress1": "same@x.com"}) for n in "abcde"]
+    same = "&$filter=emailaddress1 eq 'same@x.com'"  # found through the column's index
+    before, before_found = _listing(client), _listing(client, same)
+    r = send(client, [changeset([
+        part("DELETE", f"/api/data/v9.2/contacts({ids[1]})", None, "1"),
+        part("PATCH", f"/api/data/v9.2/contacts({ids[3]})", {"lastname": "D"}, "2"),
+        part("DELETE", f"/api/data/v9.2/contacts({ids[3]})", None, "3"),
+        part("DELETE", f"/api/data/v9.2/contacts({ids[0]})", None, "4"),
+        part("POST", "/api/data/v9.2/contacts", {"contactid": ids[0], "lastname": "again"}, "5"),
+        part("POST", "/api/data/v9.2/contacts", {"lastname": "new", "emailaddress1": "same@x.com"}, "6"),
+        part("POST", "/api/data/v9.2/contacts", {"firstname": "x" * 51}, "7"),
+    ])])
+    assert [s for _, s, _ in responses(r)] == [400]
+    assert _listing(client) == before
+    assert _listing(client, same) == before_found == before
+    client.create("contacts", {"lastname": "f", "emailaddress1": "same@x.com"})  # and new rows still go last
+    assert [c["lastname"] for c in _listing(client, same)] == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_failed_atomic_write_leaves_the_plain_listing_as_it_was(client):
+    """One request that removes rows before it fails (an email update replacing its parties)
+    restores them where they were, like a change set."""
+    def parties() -> list[dict]:
+        return client.get("activityparties?$select=addressused").json()["value"]
+
+    first = client.create("emails", {"subject": "1", "email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "a@x.com"}, {"participationtypemask": 2, "addressused": "b@x.com"}]})
+    client.create("emails", {"subject": "2", "email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "c@x.com"}]})
+    before = parties()
+    r = client.patch(f"emails({first})", {"email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "new@x.com"},
+        {"participationtypemask": 2, "addressused": "x" * 321}]})
+    assert r.status_code == 400
+    assert parties() == before
