@@ -168,6 +168,27 @@ def _shared_headers(block: bytes) -> Mapping[str, str]:
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
+class _NotUtf8(Exception):
+    """A part's header or request line that is not UTF-8; :func:`parse` says which part."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what
+
+
+def _utf8(line: bytes, what: Callable[[str], str]) -> str:
+    """``line`` decoded, or :class:`_NotUtf8` saying ``what(line as far as it reads)``."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotUtf8(what(line.decode("utf-8", "backslashreplace"))) from None
+
+
+def _header_named(line: str) -> str:
+    # The name only: a header's value may be a credential, and errors reach clients' logs.
+    return f"The header '{line.partition(':')[0].strip()}'"
+
+
 def _read_headers(block: bytes) -> dict[str, str]:
     if block.startswith(b"Content-Type:") and block.isascii() and b"\r" not in block and b"\n" not in block:
         # One Content-Type line (a change set's own block, its boundary used once): what the
@@ -183,7 +204,7 @@ def _read_headers(block: bytes) -> dict[str, str]:
         if lines is None:
             if b"\n" in line or b"\r" in line:
                 raise errors.stream_not_readable()
-            line = line.decode("utf-8")
+            line = _utf8(line, _header_named)
         elif "\n" in line or "\r" in line:
             raise errors.stream_not_readable()
         if not line:
@@ -307,7 +328,7 @@ def _request_line(request_line: bytes) -> tuple[str, str]:
     remembered (``POST /api/data/v9.2/emails HTTP/1.1`` and ``PATCH $1 HTTP/1.1`` repeat)."""
     if b"\n" in request_line:
         raise errors.stream_not_readable()
-    pieces = request_line.decode("utf-8").split(" ")
+    pieces = _utf8(request_line, lambda line: f"The request line '{line}'").split(" ")
     if len(pieces) != 3 or not pieces[2].startswith("HTTP/"):
         raise errors.bad_request(f"The HTTP request line '{request_line.decode('utf-8', 'replace')}' in a batch "
                                  "part is not valid.")
@@ -327,18 +348,21 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
     boundary = boundary_of(content_type)
     items: list[Operation | ChangeSet] = []
     count = 0
-    for part in _split(body, boundary):
-        head, content = _split_head(part)
-        headers = _shared_headers(head)
-        ctype = headers.get("content-type", "")
-        if ctype.lower().startswith("multipart/mixed"):
-            cs = ChangeSet()
-            cs.operations = [_changeset_part(inner) for inner in _split(content, boundary_of(ctype))]
-            count += len(cs.operations)
-            items.append(cs)
-        else:
-            items.append(_operation(content, headers))
-            count += 1
+    for number, part in enumerate(_split(body, boundary), 1):
+        try:
+            head, content = _split_head(part)
+            headers = _shared_headers(head)
+            ctype = headers.get("content-type", "")
+            if ctype.lower().startswith("multipart/mixed"):
+                cs = ChangeSet()
+                cs.operations = _changeset_operations(content, boundary_of(ctype), number)
+                count += len(cs.operations)
+                items.append(cs)
+            else:
+                items.append(_operation(content, headers))
+                count += 1
+        except _NotUtf8 as bad:
+            raise _not_utf8(bad, f"batch part {number}") from None
         if count > MAX_OPERATIONS:
             raise errors.bad_request(
                 f"The number of requests in the batch exceeds the maximum of {MAX_OPERATIONS}. Split the requests "
@@ -355,6 +379,23 @@ def parse(body: bytes, content_type: str | None) -> list[Operation | ChangeSet]:
                         "request for OData V4.01.")
                 seen.add(op.content_id)
     return items
+
+
+def _changeset_operations(content: bytes, boundary: str, number: int) -> list[Operation]:
+    """The operations of the change set that is batch part ``number``."""
+    operations = []
+    for inner_number, inner in enumerate(_split(content, boundary), 1):
+        try:
+            operations.append(_changeset_part(inner))
+        except _NotUtf8 as bad:
+            raise _not_utf8(bad, f"part {inner_number} of the change set in batch part {number}") from None
+    return operations
+
+
+def _not_utf8(bad: _NotUtf8, where: str) -> errors.ODataError:
+    # The OData reader's documented errors say nothing of encodings; this one is the emulator's
+    # own (docs/emulator.md), with the reader's code, and says where the stray byte is.
+    return errors.batch_reader(f"{bad.what} of {where} is not valid UTF-8.")
 
 
 # --------------------------------------------------------------------------------------------

@@ -74,6 +74,66 @@ def _unindex_value(idx: dict[Any, dict[str, None]], value: Any, rid: str) -> Non
             del idx[k]
 
 
+class _Places:
+    """Where the rows a transaction removed stood (their insertion sequence numbers), so its
+    rollback puts them back there: the row map is kept in sequence order, and a plain listing
+    reads it, so a listing after a rollback is the listing before it.
+
+    Tied to the running journal by identity, so numbers a committed transaction left behind
+    are never read.
+    """
+
+    __slots__ = ("journal", "numbers")
+
+    def __init__(self) -> None:
+        self.journal: dict | None = None
+        self.numbers: dict[tuple[str, str], int] = {}
+
+    def note(self, journal: dict | None, table: str, rid: str, number: int) -> None:
+        """``rid`` of ``table``, numbered ``number``, is being removed (outside a transaction:
+        nothing can restore it, so nothing is noted)."""
+        if journal is None:
+            return
+        if self.journal is not journal:
+            self.journal, self.numbers = journal, {}
+        self.numbers.setdefault((table, rid), number)  # the first removal's: the original
+
+    def put_back(self, journal: dict, rows: dict[str, dict[str, dict]], seqs: dict[str, dict[str, int]],
+                 ids: dict[str, int]) -> None:
+        """Give every row the rollback of ``journal`` restored after removing it its number and
+        its place in ``rows`` back (it was put back at the end); ``ids`` counts the numbers."""
+        numbers = self.numbers if self.journal is journal else {}
+        self.journal, self.numbers = None, {}
+        restored: dict[str, set[str]] = {}
+        for (table, rid), number in numbers.items():
+            if journal.get((table, rid)) is None:
+                continue  # created by the transaction itself: gone again
+            seq = seqs[table]
+            if seq.pop(rid, None) is None:  # else a row created again under its id: that number goes
+                ids[rid] = ids.get(rid, 0) + 1
+            seq[rid] = number
+            restored.setdefault(table, set()).add(rid)
+        for table, rids in restored.items():
+            _reorder_tail(rows[table], seqs[table], rids)
+
+
+def _reorder_tail(rows: dict[str, dict], seq: dict[str, int], restored: set[str]) -> None:
+    """Move the ``restored`` rows, put back at the end of ``rows``, to their places by ``seq``.
+
+    The other rows are still in order, so only those from the first restored one's place on
+    are taken out and put in again (a rollback costs the rows after it, not the table).
+    """
+    first = min(map(seq.__getitem__, restored))
+    tail = []
+    for rid in reversed(rows):
+        if rid not in restored and seq[rid] < first:
+            break
+        tail.append(rid)
+    tail.sort(key=seq.__getitem__)
+    for rid in tail:
+        rows[rid] = rows.pop(rid)
+
+
 @dataclass(frozen=True)
 class AltKey:
     """A declared alternate key: a name and its columns (values unique per table)."""
@@ -111,6 +171,7 @@ class TableRows:
         self._ids: dict[str, int] = {}
         # (table, id) -> the row before the transaction first touched it (None: it did not exist).
         self.journal: dict[tuple[str, str], dict | None] | None = None
+        self._places = _Places()  # where removed rows stood, for a rollback
         self.write_count = 0
 
     # ---------------------------------------------------------------- alternate keys
@@ -342,13 +403,15 @@ class TableRows:
         row = self.rows[table].pop(rid)
         self._touch(table, rid, row)
         self.index_remove(table, row)
+        self._places.note(self.journal, table, rid, self._seq[table][rid])
         self._forget_seq(table, rid)
 
     def rollback(self) -> None:
         """Restore every row the running transaction touched, then re-index the restored rows.
 
         Indexes are cleared for all touched rows first and re-added afterwards, so two rows that
-        swapped a key value inside the transaction do not clash while being restored.
+        swapped a key value inside the transaction do not clash while being restored. Removed
+        rows get their places back (:class:`_Places`).
         """
         journal = self.journal or {}
         for (table, rid), old in reversed(list(journal.items())):
@@ -360,6 +423,7 @@ class TableRows:
                 self._forget_seq(table, rid)
             else:
                 self.rows[table][rid] = old
+        self._places.put_back(journal, self.rows, self._seq, self._ids)
         for (table, rid), old in journal.items():
             if old is not None:
                 self.index_add(table, old)

@@ -129,7 +129,10 @@ class _Handler(HeadReader):  # the request head read without the email parser's 
             self.send_header(name, value)
         if resp.status != 304:
             self.send_header("Content-Length", str(len(resp.body)))
-        if self.headers.get("Connection", "").lower() == "close":
+        # A request refused while its head is read (send_error) has no headers yet: it is
+        # closed anyway, and reading them would crash the handler before anything is answered.
+        headers = getattr(self, "headers", None)
+        if headers is not None and headers.get("Connection", "").lower() == "close":
             self.close_connection = True
         self.end_headers()
         if resp.body and self.command != "HEAD":
@@ -141,12 +144,18 @@ class _Handler(HeadReader):  # the request head read without the email parser's 
     def send_error(self, code, message=None, explain=None):
         """Malformed requests (bad request line, URL too long) — answered in the service's style."""
         self.close_connection = True
+        if self.request_version == self.default_request_version and len(self.requestline.split()) >= 3:
+            # A bad or unsupported version leaves http.server's HTTP/0.9 default in place, and an
+            # HTTP/0.9 answer is a bare body no HTTP/1.x client can read: answer with a status
+            # line, as IIS does ("HTTP/1.1 505 HTTP Version Not Supported").
+            self.request_version = "HTTP/1.1"
         if code == 414:
             resp = Response(414, [("Content-Type", "text/html; charset=us-ascii")],
                             b"<h2>Bad Request - Request URL Too Long</h2><hr><p>HTTP Error 414. "
                             b"The request URL is too long.</p>")
         else:
             resp = error_response(errors.ODataError(code, "", message or "Bad Request"))
+        resp.headers.append(("Connection", "close"))  # as http.server says: nothing more is read
         # Malformed requests and unsupported methods still carry the headers every response has.
         resp = self.server.emulator._finish(resp)
         try:

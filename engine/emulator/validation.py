@@ -8,12 +8,13 @@ binds; the ``check_*`` functions and :func:`apply_state` are the platform rules 
 String lengths are counted in UTF-16 code units, as the service (a .NET string) counts them;
 date-times need a zone (the OData reader refuses ``2024-05-01T09:30:00`` for an
 ``Edm.DateTimeOffset``), nothing before 1753-01-01 (SQL ``datetime``) is stored, and DateOnly
-columns are ``Edm.Date``: ``yyyy-MM-dd`` in and out. Numbers stay inside the column's
+columns are ``Edm.Date``: ``yyyy-MM-dd`` in and out, a day the calendar has. Numbers stay inside the column's
 MinValue/MaxValue from the reference pages.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from functools import partial
 from typing import Any, Callable
 
@@ -100,6 +101,10 @@ def _datetime(table: Table, col: Column, value: Any) -> Any:
     if col.date_only:
         if not DATE_RE.match(value):
             raise _wrong(table, col, value)
+        try:  # the pattern lets 30 February, a trailing newline and non-ASCII digits through
+            date.fromisoformat(value)
+        except ValueError:
+            raise _wrong(table, col, value) from None
         stored = value
     else:
         try:

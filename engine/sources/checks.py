@@ -12,9 +12,9 @@ Numbers: an integer of 5,000 digits made Python's ``int`` raise (and crashed yaj
 path). JSON integers longer than :data:`MAX_NUMBER_CHARS` characters are refused with the file's
 other structural damage, before anything is written: no Nylas field holds one. Reals are parsed
 to a ``float`` whatever their length (that cannot fail), so they need no limit; the JSON-array
-reader refuses one beyond a float's range (``1e400``, which would become infinity) and the
-``NaN``/``Infinity`` literals, which are not JSON (:func:`parse_float`, :func:`parse_constant`; NDJSON keeps
-json.loads' defaults for both, as it always did).
+and NDJSON readers refuse one beyond a float's range (``1e400``, which would become infinity)
+and the ``NaN``/``Infinity`` literals, which are not JSON (:func:`parse_float`,
+:func:`parse_constant`; NDJSON used to keep json.loads' defaults and let them through).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def parse_int(text: str) -> int:
 
 
 class NotJson(SourceError):
-    """Internal to the JSON-array reader: a token it refuses (``NaN``, a float overflow); the
+    """Internal to the JSON readers: a token they refuse (``NaN``, a float overflow); the
     reader finds where it is and says so (``kind`` is what :func:`~.json_scan.refused_token`
     looks for)."""
 
@@ -69,7 +69,7 @@ class NotJson(SourceError):
 
 
 def parse_float(text: str) -> float:
-    """``parse_float`` of the JSON-array reader: refuses a real beyond a float's range, as yajl
+    """``parse_float`` of the JSON readers: refuses a real beyond a float's range, as yajl
     did (``1e400`` would silently become infinity, which no column holds)."""
     value = float(text)
     if value in _INFINITIES:
@@ -78,8 +78,8 @@ def parse_float(text: str) -> float:
 
 
 def parse_constant(text: str) -> Any:
-    """``parse_constant`` of the JSON-array reader: ``NaN`` and ``Infinity`` are not JSON (Python
-    and JavaScript write them); yajl refused them, and so does the reader."""
+    """``parse_constant`` of the JSON readers: ``NaN`` and ``Infinity`` are not JSON (Python
+    and JavaScript write them); yajl refused them, and so do both readers."""
     raise NotJson("constant", f"{text} is not a JSON value (JSON has no NaN or Infinity)")
 
 

@@ -4,6 +4,8 @@ Each line is decoded as strict UTF-8 and parsed by one decoder made once (``json
 ``parse_int`` built a new decoder, scanner included, for every line: most of the cost of a line).
 Strict: ``json.loads`` decoded bytes with ``surrogatepass``, so an encoded surrogate (``ED A0
 80``) became a lone surrogate that no later check saw, and the preview's spool crashed on it.
+``NaN``, ``Infinity`` and reals beyond a float (Python's extensions, not JSON) are refused as the
+JSON-array reader refuses them, named ``file:line:column`` and by record.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import SourceError
-from .checks import LONE_SURROGATE_ESCAPE_TEXT, SURROGATE_ESCAPE_TEXT, NumberTooLong, checked, parse_int
+from .checks import LONE_SURROGATE_ESCAPE_TEXT, SURROGATE_ESCAPE_TEXT, NotJson, NumberTooLong, checked, \
+    parse_constant, parse_float, parse_int
 from .inputs import Input, sniff
+from .json_scan import refused_token
 
-#: json.loads' own handling of reals and NaN/Infinity (accepted, as NDJSON always did), integers limited
-_DECODE = json.JSONDecoder(parse_int=parse_int).decode
+#: The JSON-array reader's number and constant checks (json.loads read NaN and Infinity, and
+#: made 1e400 an infinity: no Nylas field or Dataverse column holds either)
+_DECODE = json.JSONDecoder(parse_int=parse_int, parse_float=parse_float, parse_constant=parse_constant).decode
 
 
 class Ndjson:
@@ -42,17 +47,24 @@ class Ndjson:
             if self._bom:
                 raw.read(self._bom)
             stream = raw
+        count = 0  # records yielded (blank lines are none)
         with raw:
             for lineno, line in enumerate(stream, 1):
+                skipped = 0
                 try:
                     text = line if isinstance(line, str) else line.decode("utf-8")
                     if not text.strip():
                         continue
                     if text[0] == "\ufeff":  # a BOM inside (files joined with cat): json.loads skipped it
-                        text = text[1:]
+                        text, skipped = text[1:], 1
                     record = _DECODE(text)
                 except NumberTooLong as exc:
                     raise SourceError(f"{name}:{lineno}: {exc}") from None
+                except NotJson as exc:
+                    found = refused_token(text, 0, exc.kind)
+                    column = (found[0] if found is not None else 0) + skipped + 1
+                    what = "invalid JSON in record" if exc.kind == "constant" else "record"
+                    raise SourceError(f"{name}:{lineno}:{column}: {what} {count + 1}: {exc}") from None
                 except UnicodeDecodeError as exc:
                     raise SourceError(f"{name}:{lineno}: not UTF-8 text: {exc.reason}") from None
                 except json.JSONDecodeError as exc:
@@ -60,6 +72,7 @@ class Ndjson:
                 except RecursionError:
                     raise SourceError(f"{name}:{lineno}: JSON nested too deeply (a damaged or hostile file)") from None
                 self.line_of = lineno
+                count += 1
                 # json keeps a lone surrogate escape as a lone surrogate: look only when one is there
                 suspect = "\\" in text and SURROGATE_ESCAPE_TEXT.search(text) and LONE_SURROGATE_ESCAPE_TEXT.search(text)
                 yield checked(record) if suspect else record

@@ -6,6 +6,7 @@ import json
 import re
 import uuid
 
+import pytest
 import requests
 
 from .conftest import error_of
@@ -209,3 +210,85 @@ def test_stats_count_batches_and_operations(client):
     stats = client.emu.stats
     assert stats["requests"] == 1 and stats["batch_requests"] == 1
     assert stats["operations"] == 5 and stats["writes"] == 5
+
+
+
+def _with(text: str, old: str, new: bytes) -> bytes:
+    return text.encode().replace(old.encode(), new, 1)
+
+
+_GOOD = part("POST", "/api/data/v9.2/contacts", {"lastname": "a"})
+_NOTE = part("POST", "/api/data/v9.2/contacts", {"lastname": "b"}, headers={"X-Note": "cafe"})
+_CS_NOTE = part("POST", "/api/data/v9.2/contacts", {"lastname": "c"}, "2", {"X-Note": "cafe"})
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (batch_body([_GOOD, "@@"]).replace(b"@@", _with(_NOTE, "cafe", b"caf\xe9")),
+     "The header 'X-Note' of batch part 2 is not valid UTF-8."),
+    (batch_body([_GOOD, "@@"]).replace(b"@@", _with(_NOTE, "contacts", b"con\xe9tacts")),
+     "The request line 'POST /api/data/v9.2/con\\xe9tacts HTTP/1.1' of batch part 2 is not valid UTF-8."),
+    (batch_body([_GOOD, "@@"]).replace(b"@@", _with(_NOTE, "Content-Transfer", b"X-Caf\xe9: 1\r\nContent-Transfer")),
+     "The header 'X-Caf\\xe9' of batch part 2 is not valid UTF-8."),
+    (batch_body([changeset([part("POST", "/api/data/v9.2/contacts", {}, "1"), "@@"])]).replace(
+        b"@@", _with(_CS_NOTE, "Content-Transfer", b"X-Caf\xe9: 1\r\nContent-Transfer")),
+     "The header 'X-Caf\\xe9' of part 2 of the change set in batch part 1 is not valid UTF-8."),
+    (batch_body([_GOOD, changeset(["@@"])]).replace(b"@@", _with(_CS_NOTE, "cafe", b"caf\xe9")),
+     "The header 'X-Note' of part 1 of the change set in batch part 2 is not valid UTF-8."),
+    (batch_body([_GOOD, changeset(["@@"])]).replace(b"@@", _with(_CS_NOTE, "POST", b"P\xd6ST")),
+     "The request line 'P\\xd6ST /api/data/v9.2/contacts HTTP/1.1' of part 1 of the change set in batch part 2 "
+     "is not valid UTF-8."),
+], ids=["request-header", "request-line", "part-header", "changeset-part-header", "changeset-request-header",
+        "changeset-request-line"])
+def test_a_part_head_that_is_not_utf8_is_refused_naming_the_part(client, body, message):
+    """A stray Latin-1 byte used to raise UnicodeDecodeError out of the parser (the client got a
+    dropped connection); the reader's 400 names the part and the line instead. A header's value
+    is not quoted back: it may be a credential."""
+    r = client.session.post(client.url("$batch"), data=body,
+                            headers={"Content-Type": "multipart/mixed; boundary=batch_1"})
+    assert r.status_code == 400
+    assert error_of(r) == ("0x80048d19", message)
+    assert client.emu.records("contact") == []  # the whole body is read before anything runs
+
+
+def _listing(client, query: str = "") -> list[dict]:
+    return client.get(f"contacts?$select=lastname{query}").json()["value"]
+
+
+def test_a_rolled_back_change_set_leaves_the_plain_listing_as_it_was(client):
+    """Rows a rollback restored used to come back at the end of the table (and of index
+    searches): a GET without $orderby after a failed change set must list what it listed before."""
+    ids = [client.create("contacts", {"lastname": n, "emailaddress1": "same@x.com"}) for n in "abcde"]
+    same = "&$filter=emailaddress1 eq 'same@x.com'"  # found through the column's index
+    before, before_found = _listing(client), _listing(client, same)
+    r = send(client, [changeset([
+        part("DELETE", f"/api/data/v9.2/contacts({ids[1]})", None, "1"),
+        part("PATCH", f"/api/data/v9.2/contacts({ids[3]})", {"lastname": "D"}, "2"),
+        part("DELETE", f"/api/data/v9.2/contacts({ids[3]})", None, "3"),
+        part("DELETE", f"/api/data/v9.2/contacts({ids[0]})", None, "4"),
+        part("POST", "/api/data/v9.2/contacts", {"contactid": ids[0], "lastname": "again"}, "5"),
+        part("POST", "/api/data/v9.2/contacts", {"lastname": "new", "emailaddress1": "same@x.com"}, "6"),
+        part("POST", "/api/data/v9.2/contacts", {"firstname": "x" * 51}, "7"),
+    ])])
+    assert [s for _, s, _ in responses(r)] == [400]
+    assert _listing(client) == before
+    assert _listing(client, same) == before_found == before
+    client.create("contacts", {"lastname": "f", "emailaddress1": "same@x.com"})  # and new rows still go last
+    assert [c["lastname"] for c in _listing(client, same)] == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_failed_atomic_write_leaves_the_plain_listing_as_it_was(client):
+    """One request that removes rows before it fails (an email update replacing its parties)
+    restores them where they were, like a change set."""
+    def parties() -> list[dict]:
+        return client.get("activityparties?$select=addressused").json()["value"]
+
+    first = client.create("emails", {"subject": "1", "email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "a@x.com"}, {"participationtypemask": 2, "addressused": "b@x.com"}]})
+    client.create("emails", {"subject": "2", "email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "c@x.com"}]})
+    before = parties()
+    r = client.patch(f"emails({first})", {"email_activity_parties": [
+        {"participationtypemask": 1, "addressused": "new@x.com"},
+        {"participationtypemask": 2, "addressused": "x" * 321}]})
+    assert r.status_code == 400
+    assert parties() == before

@@ -67,6 +67,28 @@ def test_dateonly_column_takes_and_returns_yyyy_mm_dd(client):
     assert _payload_inner(r) == "Cannot convert the literal '1980-12-28T00:00:00Z' to the expected type 'Edm.Date'."
 
 
+
+@pytest.mark.parametrize("literal", ["2025-02-30", "2025-02-29", "2025-04-31", "2025-01-01\n", "\uff12025-01-01"])
+def test_dateonly_column_refuses_a_day_the_calendar_lacks(client, emu, literal):
+    """The pattern alone let 30 February (and a trailing newline, and non-ASCII digits) through;
+    ODL reads Edm.Date as a calendar date, so an impossible one is a conversion error."""
+    r = client.post("contacts", {"lastname": "x", "birthdate": literal})
+    assert _payload_inner(r) == f"Cannot convert the literal '{literal}' to the expected type 'Edm.Date'."
+    assert emu.records("contact") == []
+
+
+@pytest.mark.parametrize("literal", ["2025-02-30T10:00:00Z", "2025-02-29T10:00:00+02:00", "2025-13-01T00:00:00Z",
+                                     "2025-04-31T24:00:00Z"])
+def test_datetime_column_refuses_a_day_the_calendar_lacks(client, emu, literal):
+    r = client.post("emails", {"subject": "s", "actualstart": literal})
+    assert _payload_inner(r) == f"Cannot convert the literal '{literal}' to the expected type 'Edm.DateTimeOffset'."
+    assert emu.records("email") == []
+
+
+def test_dateonly_column_takes_29_february_of_a_leap_year(client):
+    rid = client.create("contacts", {"lastname": "x", "birthdate": "2024-02-29"})
+    assert client.get(f"contacts({rid})?$select=birthdate").json()["birthdate"] == "2024-02-29"
+
 # --- numeric ranges ----------------------------------------------------------------------------
 
 

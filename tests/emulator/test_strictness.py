@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import urllib.parse
+
+import pytest
 
 from .conftest import error_of
 
@@ -60,6 +63,33 @@ def test_unsupported_method_answer_carries_odata_version_and_dop_hint(emu):
         assert r.getheader("x-ms-dop-hint")
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize(("head", "status", "message"), [
+    (b"GET /api/data/v9.2/WhoAmI HTTP/2.0\r\n\r\n", 505, "Invalid HTTP version (2.0)"),
+    (b"GET /api/data/v9.2/WhoAmI HTTP/1.x\r\n\r\n", 400, "Bad request version ('HTTP/1.x')"),
+    (b"GET /api/data/v9.2/Who Am I HTTP/1.1\r\n\r\n", 400, "Bad request syntax"),
+    (b"GET /api/data/v9.2/WhoAmI HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n",
+     431, "Too many headers"),
+    (b"GET /api/data/v9.2/WhoAmI HTTP/1.1\r\nX-Long: " + b"a" * 65536 + b"\r\n\r\n", 431, "Line too long"),
+], ids=["http-2.0", "bad-version", "bad-syntax", "too-many-headers", "header-line-too-long"])
+def test_a_malformed_request_head_gets_an_error_answer_and_the_emulator_keeps_serving(client, emu, head, status,
+                                                                                    message):
+    """The handler used to crash writing the answer (no request headers exist yet), so the client
+    got a closed connection and nothing to read: now http.server's status, the service's error body."""
+    with socket.create_connection((emu.host, emu.port), timeout=10) as s:
+        s.sendall(head)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    response_head, _, body = answer.partition(b"\r\n\r\n")
+    assert response_head.split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 %d " % status)
+    assert b"\r\nOData-Version: 4.0\r\n" in response_head
+    assert b"\r\nx-ms-dop-hint: " in response_head
+    assert b"\r\nConnection: close" in response_head
+    assert json.loads(body)["error"]["message"].startswith(message)
+    assert client.get("WhoAmI").status_code == 200  # and the next connection is served
 
 
 # --- payloads ----------------------------------------------------------------------------------

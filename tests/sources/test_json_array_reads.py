@@ -143,6 +143,17 @@ def test_damage_names_the_offending_byte(tmp_path, data, error):
     assert message == error
 
 
+
+@pytest.mark.parametrize(("token", "column"), [("NaN", 21), ("Infinity", 21), ("-Infinity", 21), ("[1, -Infinity]", 25)])
+def test_nan_and_infinity_are_refused_where_they_stand(tmp_path, token, column):
+    """Python's json reads NaN and (-)Infinity; they are not JSON. The NDJSON reader refuses them
+    with the same reason (test_sources_files.py::test_ndjson_refuses_nan_and_infinity_where_they_stand)."""
+    records, message = read(write(tmp_path, b'[{"id": "a"}, {"n": ' + token.encode() + b"}]"))
+    constant = token.strip("[1, ]")
+    assert records == [{"id": "a"}]
+    assert message == (f"1:{column}: invalid JSON at byte {column - 1} (after record 1): {constant} is not a JSON "
+                       "value (JSON has no NaN or Infinity)")
+
 def test_the_records_before_damage_are_yielded_first(tmp_path):
     # the reader streams: what comes before the bad byte is handed on (a sync validates first)
     records, message = read(write(tmp_path, b'[{"id": "a"}, {"id": "b"}, {"s": "\xff"}]'))

@@ -124,6 +124,30 @@ def test_ndjson_an_encoded_surrogate_is_not_utf8_text(tmp_path):
         open_source(path, "messages").validate()
 
 
+
+@pytest.mark.parametrize(("line", "column", "reason"), [
+    ('{"id": "b", "n": NaN}', 18, "NaN is not a JSON value (JSON has no NaN or Infinity)"),
+    ('{"id": "b", "n": Infinity}', 18, "Infinity is not a JSON value (JSON has no NaN or Infinity)"),
+    ('{"id": "b", "s": "NaN", "n": [1, -Infinity]}', 34, "-Infinity is not a JSON value (JSON has no NaN or Infinity)"),
+    ('\ufeff{"id": "b", "n": NaN}', 19, "NaN is not a JSON value (JSON has no NaN or Infinity)"),
+])
+def test_ndjson_refuses_nan_and_infinity_where_they_stand(tmp_path, line, column, reason):
+    """json.loads reads NaN and (-)Infinity (Python's extension, not JSON): the NDJSON reader let
+    them through. Refused as the JSON-array reader refuses them
+    (test_json_array_reads.py::test_nan_and_infinity_are_refused_where_they_stand), at
+    file:line:column and naming the record (blank lines are not records)."""
+    path = write(tmp_path, "m.ndjson", '{"id": "a"}\n\n' + line + "\n")
+    with pytest.raises(SourceError) as err:
+        open_source(path, "messages").validate()
+    assert str(err.value) == f"{path}:3:{column}: invalid JSON in record 2: {reason}"
+
+
+def test_ndjson_refuses_a_real_beyond_a_float_as_the_json_array_reader_does(tmp_path):
+    path = write(tmp_path, "m.ndjson", '{"id": "a", "n": 1e400}\n')
+    with pytest.raises(SourceError) as err:
+        open_source(path, "messages").validate()
+    assert str(err.value) == f"{path}:1:18: record 1: a number beyond the range of a float (a damaged or hostile export?)"
+
 def test_ndjson_byte_order_marks_of_joined_files_are_skipped(tmp_path):
     path = write(tmp_path, "m.ndjson", b'\xef\xbb\xbf{"id": "a"}\n\xef\xbb\xbf{"id": "b"}\n')
     assert [r.id for r, _ in read_all(open_source(path, "messages"))] == ["a", "b"]
