@@ -44,8 +44,10 @@ def test_tokens_expiring_during_the_run_are_renewed_through_msal_and_nothing_fai
     # Every token stops working 50 ms after its first use: msal's cached token is refused, the
     # client drops it (remove_tokens_for_client), gets a new one and resends once. (Not 0 s:
     # requests in flight together share a token, and a token dead at its second use would fail
-    # whichever of them came second, however often it was renewed.)
-    with Emulator(token_ttl=0.05) as emu:
+    # whichever of them came second, however often it was renewed.) The latency makes the run
+    # outlast several tokens whatever the machine's speed: its phases are a dozen round trips
+    # one after the other, 30 ms each at the least.
+    with Emulator(token_ttl=0.05, latency_ms=30) as emu:
         seed_org(emu)
         report = run_sync(emu, sample_config, auth=auth)
         assert report.failed == 0, report.failures
