@@ -30,7 +30,7 @@ from .coverage import Coverage
 from .digests import DigestTable
 from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
-from .lookups import OrgLookups, Spec
+from .lookups import OrgLookups, PendingLookups, Spec
 from .parties import Parties
 from .inflight import ChunksInFlight
 from .threads import PARENT_COLUMNS, ThreadLinks, identity_key, regarding_of_row
@@ -42,6 +42,14 @@ _BLOCKED = object()
 
 STATUS_SENT, STATUS_RECEIVED, STATE_COMPLETED = 3, 4, 1
 EMAIL_CHUNK = 2000
+
+
+def _answered(pending: PendingLookups) -> Iterator[object]:
+    """Yield ``pending`` while it is in flight, then return its answers: phase 1 may be waiting
+    for the org too (:meth:`RunContext.run`), and its answer must not wait for these."""
+    while not pending.done():
+        yield pending
+    return pending.result()
 
 
 class EmailPhase:
@@ -82,12 +90,8 @@ class EmailPhase:
         """One record of the first pass: True, or False once it is done or must wait for phase
         1, or its lookups in flight (:class:`~.lookups.PendingLookups`: step again once they
         are done, see :meth:`RunContext.run`)."""
-        if self._first is None:
-            return False
-        out = next(self._first, _BLOCKED)
-        if out is _BLOCKED:
-            return False
-        return True if out is None else out
+        out = _BLOCKED if self._first is None else next(self._first, _BLOCKED)
+        return False if out is _BLOCKED else out is None or out
 
     def run(self, records: Iterable[tuple[RecordRef, Any]] | None = None) -> None:
         """Map and write messages in chunks (``records`` only when :meth:`start` was not
@@ -185,12 +189,7 @@ class EmailPhase:
         parent_ids, thread_ids = self.threads.wanted(todo)
         specs += [("email", "messageid", parent_ids, PARENT_COLUMNS),
                   ("email", "conversationtrackingid", thread_ids, PARENT_COLUMNS)]
-        pending = self.lookups.start(specs)
-        while not pending.done():
-            # Phase 1 may be waiting for the org too (RunContext.run): its answer must not wait
-            # for these.
-            yield pending
-        found = pending.result()
+        found = yield from _answered(self.lookups.start(specs))
         self.threads.settle(found[1], found[2])
         existing = found[0]
         now: list[MappedEmail] = []
