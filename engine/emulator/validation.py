@@ -8,8 +8,8 @@ binds; the ``check_*`` functions and :func:`apply_state` are the platform rules 
 String lengths are counted in UTF-16 code units, as the service (a .NET string) counts them;
 date-times need a zone (the OData reader refuses ``2024-05-01T09:30:00`` for an
 ``Edm.DateTimeOffset``), nothing before 1753-01-01 (SQL ``datetime``) is stored, and DateOnly
-columns are ``Edm.Date``: ``yyyy-MM-dd`` in and out, a day the calendar has. Numbers stay inside the column's
-MinValue/MaxValue from the reference pages.
+columns are ``Edm.Date``: ``yyyy-MM-dd`` in and out, a day the calendar has. Numbers stay inside
+the column's MinValue/MaxValue from the reference pages.
 """
 
 from __future__ import annotations

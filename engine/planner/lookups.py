@@ -9,13 +9,13 @@ answer could duplicate rows. A dry run has no org and finds nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import odata
 from ..lookup import like_filter
 from ..model import RegardingTarget
-from ..operations import Operation
+from ..operations import Operation, Result
 from ..resolution import NAME_COLUMN
 from ..state import Stored
 from .context import TABLES, LookupFailed, RunContext, Finished, chunks, submit
@@ -49,7 +49,7 @@ class OrgLookups:
         """
         return self.start(specs, wait=self.ctx.run).result()
 
-    def start(self, specs: list[Spec], *, wait: Any = None) -> PendingLookups:
+    def start(self, specs: list[Spec], *, wait: Callable[..., list[Result]] | None = None) -> PendingLookups:
         """The lookups of :meth:`many`, handed to the executor without waiting for them.
 
         The caller polls :meth:`PendingLookups.done` and takes :meth:`PendingLookups.result`
@@ -182,7 +182,8 @@ class PendingLookups:
         self._job.result()
 
     def result(self) -> list[dict[str, dict[str, Any]]]:
-        """The rows found per spec (it follows later pages, so take it once); waits for the answers if they are not in yet.
+        """The rows found per spec; waits for the answers if they are not in yet. It follows
+        later pages, so take it once.
 
         :raises LookupFailed: a lookup failed (writing without its answer could duplicate rows).
         """
