@@ -73,6 +73,13 @@ def test_the_file_says_running_while_the_run_runs():
     assert json.loads(report.to_json())["outcome"] == "running"
 
 
+def _default_sigint() -> None:
+    """Ctrl-C's default in the child, as a terminal gives it. A shell starts a background job
+    (``make test &``, ``nohup``) with SIGINT ignored, the child would inherit that, and Python
+    then leaves it ignored: the run would end normally and this test fail for the shell's sake."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig,status,outcome", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_a_signal_mid_run_leaves_a_fresh_report(tmp_path, sig, status, outcome):
     report = tmp_path / "report.json"
@@ -83,7 +90,8 @@ def test_a_signal_mid_run_leaves_a_fresh_report(tmp_path, sig, status, outcome):
         seed_org(emu)
         proc = subprocess.Popen(command("sync", *SAMPLE, "--url", emu.base_url, "--auth", "none", "--state",
                                         str(tmp_path / "s.sqlite3"), "--report", str(report)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(),
+                                preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 60
             while emu.stats.get("requests", 0) < 3 and time.monotonic() < deadline and proc.poll() is None:
