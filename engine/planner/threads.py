@@ -228,8 +228,7 @@ class ThreadLinks:
             while todo:
                 later: list[int] = []  # numbers of the emails still waiting
                 chunk: list[MappedEmail] = []
-                for n in todo:
-                    e = spool.load(n)
+                for n, e in spool.loaded(todo):
                     if any(by_message_id.get(_key(r)) == _PENDING for r in e.replies_to):
                         later.append(n)
                         continue
@@ -244,7 +243,7 @@ class ThreadLinks:
                     yield chunk
                 if len(later) == len(todo):
                     for start in range(0, len(later), size):
-                        yield [spool.load(n) for n in later[start:start + size]]
+                        yield [e for _, e in spool.loaded(later[start:start + size])]
                     break
                 todo = later
         finally:

@@ -43,6 +43,28 @@ def test_the_spool_gives_back_every_email_across_block_boundaries(monkeypatch):
     assert len(spool) == 0
 
 
+def test_spans_give_back_every_email_in_the_order_asked_whatever_the_layout(monkeypatch):
+    from mail2dataverse.planner import deferred
+
+    monkeypatch.setattr(deferred, "BLOCK", 500)
+    monkeypatch.setattr(deferred, "SPAN", 700)  # a few emails a read
+    reads = []
+    real_pread = deferred.os.pread
+    monkeypatch.setattr(deferred.os, "pread", lambda fd, n, at: reads.append(n) or real_pread(fd, n, at))
+    spool = deferred.EmailSpool()
+    emails = [_email(n, 28 - n) for n in range(25)]
+    for e in emails:
+        spool.add(e, e.date.timestamp())
+    for order in (list(range(25)), list(range(24, -1, -1)), [3, 4, 5, 20, 2, 1, 9, 9, 0, 24]):
+        reads.clear()
+        assert [(n, e) for n, e in spool.loaded(order)] == [(n, emails[n]) for n in order]
+        assert all(n <= 700 for n in reads)
+        if order == list(range(24, -1, -1)):
+            assert len(reads) < 25 / 2  # neighbours, newest first as a Nylas export gives them, share reads
+    assert list(spool.loaded([])) == []
+    spool.close()
+
+
 def test_undated_emails_come_first_and_ties_keep_the_order_they_were_added():
     from mail2dataverse.planner.deferred import EmailSpool
 
