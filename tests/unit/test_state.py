@@ -73,3 +73,21 @@ def test_rows_put_are_read_back_before_any_commit_and_kept_by_close(tmp_path):
     with StateStore(path) as store:
         got = store.get_many("email", ["<a@x>", "<b@x>", "<c@x>"])
         assert {k: v.dataverse_id for k, v in got.items()} == {"<a@x>": "id-a2", "<b@x>": "id-b", "<c@x>": "id-c"}
+
+
+def test_a_flush_of_many_rows_keeps_each_and_the_last_put_of_a_key_wins(tmp_path):
+    # Rows go in several multi-row INSERTs (state._ROWS_PER_INSERT each): none is lost at a
+    # statement's edge, and a key put twice before a flush ends as its second put.
+    from mail2dataverse import state as state_module
+
+    store = StateStore(tmp_path / "s.sqlite3")
+    n = 3 * state_module._ROWS_PER_INSERT + 7
+    for i in range(n):
+        store.put("email", f"<m{i}@x>", f"id-{i}", {"messageid": f"<m{i}@x>"}, f"messages.json record {i}")
+    store.put("email", "<m5@x>", "id-again", {"messageid": "<m5@x>", "n": 2})
+    store.commit()
+    assert store.count("email") == n
+    found = store.get_many("email", [f"<m{i}@x>" for i in range(n)])
+    assert len(found) == n and found["<m0@x>"].dataverse_id == "id-0" and found[f"<m{n - 1}@x>"].dataverse_id == f"id-{n - 1}"
+    assert found["<m5@x>"].dataverse_id == "id-again" and found["<m5@x>"].columns == {"messageid": "<m5@x>", "n": 2}
+    store.close()
