@@ -29,12 +29,17 @@ class Parties:
         # address → (bind key, bind value), or () for an unresolved address; filled lazily from
         # address_book, which only ever gains entries for addresses not seen before.
         self._binds: dict[str, tuple[str, str] | tuple[()]] = {}
+        # addresses asked about and not settled yet: a chunk asked ahead (.resolving) leaves
+        # them to the answer of the chunk before, which is settled first
+        self._asking: set[str] = set()
 
     def specs(self, emails: list[MappedEmail]) -> tuple[list[Spec], Callable[[list[dict[str, dict[str, Any]]]], None]]:
         """The lookups that resolve ``emails``' addresses not known yet, and the function that
         records their answers (one answer per spec, in order)."""
         ctx = self.ctx
-        addresses = sorted({p.address for e in emails for p in e.parties if p.address not in self.address_book})
+        book, asking = self.address_book, self._asking
+        addresses = sorted({p.address for e in emails for p in e.parties if p.address not in book and p.address not in asking})
+        asking.update(addresses)
         tables = [t for t in ctx.config.party_precedence if t in PARTY_ADDRESS_COLUMN]
         # This run's contacts are bound without a lookup unless a table ranked before
         # "contact" holds the same address (a system user, in the default precedence).
@@ -59,6 +64,7 @@ class Parties:
                         break
                 self.address_book[address] = hit
                 resolve(address, hit, name=name, via=via)
+            asking.difference_update(addresses)
 
         return specs, settle
 
