@@ -36,7 +36,7 @@ from typing import Any
 
 from ..model import MappedEmail, deterministic_id
 from .context import TABLES, RunContext
-from .deferred import EmailSpool
+from .deferred import MEMORY_BUDGET, EmailSpool
 from .digests import DigestTable
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
@@ -62,7 +62,10 @@ class ThreadLinks:
         self._by_message_id = DigestTable(ENTRY)
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
         self._by_thread = DigestTable(ENTRY)
-        self._spool = EmailSpool()
+        # A sync keeps the first deferred emails in memory; a preview (its memory is bounded
+        # for 200,000 messages, issue 13) spools them all.
+        dry_run = getattr(getattr(ctx, "executor", None), "dry_run", True)
+        self._spool = EmailSpool(0 if dry_run or ctx.explain is not None else MEMORY_BUDGET)
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
         self.stats = {"linked": 0, "by_message_id": 0, "by_thread_id": 0,

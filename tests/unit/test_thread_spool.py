@@ -116,3 +116,20 @@ def test_oldest_first_is_the_sorted_order_whether_or_not_the_emails_came_newest_
         for n, date in enumerate(dates):
             spool.add(_email(n, 1), date)
         assert list(spool.oldest_first()) == sorted(range(len(dates)), key=dates.__getitem__), dates
+
+
+def test_a_budget_keeps_the_first_emails_in_memory_and_spools_the_rest(monkeypatch):
+    from mail2dataverse.planner import deferred
+
+    monkeypatch.setattr(deferred, "SPAN", 700)
+    one = deferred._estimate(_email(0, 1))
+    spool = deferred.EmailSpool(memory_budget=5 * one)  # about five in memory
+    emails = [_email(n, 28 - n) for n in range(25)]
+    for e in emails:
+        spool.add(e, e.date.timestamp())
+    assert 4 <= len(spool._kept) <= 6 and set(spool._kept) == set(range(len(spool._kept)))
+    for order in (list(range(25)), list(spool.oldest_first()), [24, 0, 23, 1, 7, 2, 8]):
+        assert [(n, e) for n, e in spool.loaded(order)] == [(n, emails[n]) for n in order]
+    assert spool.load(0) is emails[0] and spool.load(24) == emails[24] and spool.load(24) is not emails[24]
+    spool.close()
+    assert len(spool) == 0 and not spool._kept
