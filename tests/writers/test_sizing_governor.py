@@ -34,6 +34,22 @@ def test_sizes_start_small_grow_at_most_twofold_towards_the_target_and_shrink_on
     assert sizer.snapshot()["emails create"]["shrunk"] == 1
 
 
+def test_work_is_shared_out_down_to_the_fastest_measured_cost_not_one_inflated_by_queueing():
+    sizer = BatchSizer(target_seconds=20)
+    for _ in range(12):  # quick answers while little is in flight: 2 ms an operation
+        sizer.observe({"emails create": sizer.size("emails create")}, 0.002 * sizer.size("emails create"))
+    assert sizer.share_floor("emails create", 0.5) == 250
+    for _ in range(40):  # then 52 in flight on a busy server: each answer also waited behind the others
+        sizer.observe({"emails create": 100}, 1.6)
+    assert sizer.per_unit("emails create") > 0.01  # the running estimate follows the queueing...
+    assert sizer.share_floor("emails create", 0.5) == 250  # ...the floor does not: batches stay large
+    # Work that really costs more is cut as finely as its cost says, and never beyond its size.
+    costly = BatchSizer(target_seconds=20)
+    costly.observe({"contacts update": 10}, 1.0)
+    assert costly.share_floor("contacts update", 0.5) == 5
+    assert BatchSizer().share_floor("leads read", 0.5) == BatchSizer().size("leads read")  # nothing measured
+
+
 def test_the_read_timeout_follows_the_predicted_time_of_the_batch():
     sizer = BatchSizer()
     assert sizer.read_timeout(None) == REQUEST_LIMIT + 15  # nothing measured: the service's limit
