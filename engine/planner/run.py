@@ -10,7 +10,7 @@ from typing import Any
 from ..config import RunConfig
 from ..errors import MappingError
 from ..model import RecordRef
-from ..preflight import column_problems
+from ..preflight import column_problems, read_concurrently
 from ..report import Report
 from ..state import StateStore
 from .contacts import ContactPhase
@@ -72,7 +72,7 @@ class Planner:
         if self.executor.dry_run or read is None:
             return
         self.emails.dates.check_privilege()
-        problems, warnings = column_problems(self.mappings, read)
+        problems, warnings = column_problems(self.mappings, read_concurrently(self.mappings, read))
         self.report.warnings.extend(warnings)
         if problems:
             raise MappingError(problems)
