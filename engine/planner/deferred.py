@@ -94,13 +94,7 @@ class EmailSpool:
 
     def load(self, n: int) -> MappedEmail:
         """The ``n``-th email kept (equal to what was added; the same object when kept in memory)."""
-        kept = self._kept.get(n)
-        if kept is not None:
-            return kept
-        self._flush()
-        assert self._file is not None
-        data = os.pread(self._file.fileno(), self._lengths[n], self._starts[n])
-        return pickle.loads(data)  # our own spool file, written by add() above
+        return next(self.loaded((n,)))[1]
 
     def loaded(self, numbers: Iterable[int]) -> Iterator[tuple[int, MappedEmail]]:
         """``(n, email)`` for each of ``numbers`` in their order, as :meth:`load` gives it, read

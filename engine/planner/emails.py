@@ -25,6 +25,7 @@ from ..operations import ChangeSet, Operation, Result, Rows
 from ..state import covered
 from .context import DUPLICATE_CODES, RunContext, submit
 from .coverage import Coverage
+from .deferred import MEMORY_BUDGET
 from .digests import DigestTable
 from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
@@ -60,7 +61,9 @@ class EmailPhase:
         self.lookups = lookups
         self.regarding = RegardingLinks(ctx, lookups)
         self.dates = OriginalDates(ctx)
-        self.threads = ThreadLinks(ctx)
+        # A sync keeps its first deferred emails in memory; a dry run or preview (its memory
+        # bounded for 200,000 messages, issue 13) spools them all.
+        self.threads = ThreadLinks(ctx, spool_memory=0 if ctx.executor.dry_run or ctx.explain is not None else MEMORY_BUDGET)
         self.attachments = AttachmentPlanner(ctx)
         self.parties = Parties(ctx)
         self.resolver = Resolver(lookups, self.parties, self.regarding)

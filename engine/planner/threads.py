@@ -36,7 +36,7 @@ from typing import Any
 
 from ..model import MappedEmail, deterministic_id
 from .context import TABLES, RunContext
-from .deferred import MEMORY_BUDGET, EmailSpool
+from .deferred import EmailSpool
 from .digests import DigestTable
 
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
@@ -51,7 +51,7 @@ MAX_DETAILS = 1000
 class ThreadLinks:
     """Finds each reply's parent (in this run, in the org), links it, defers what must wait."""
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: RunContext, *, spool_memory: int = 0):
         self.ctx = ctx
         self.enabled = ctx.config.threads
         self._entries = _Entries()
@@ -62,10 +62,7 @@ class ThreadLinks:
         self._by_message_id = DigestTable(ENTRY)
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
         self._by_thread = DigestTable(ENTRY)
-        # A sync keeps the first deferred emails in memory; a preview (its memory is bounded
-        # for 200,000 messages, issue 13) spools them all.
-        dry_run = getattr(getattr(ctx, "executor", None), "dry_run", True)
-        self._spool = EmailSpool(0 if dry_run or ctx.explain is not None else MEMORY_BUDGET)
+        self._spool = EmailSpool(spool_memory)  # bytes of deferred emails kept in memory (.deferred)
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
         self.stats = {"linked": 0, "by_message_id": 0, "by_thread_id": 0,

@@ -220,15 +220,13 @@ class BatchSizer:
         that really costs more per unit is cut no finer for it: the size bounds a batch anyway.
         """
         with self._lock:
-            size = self._size.get(kind, self.start_units)
-            best = self._best.get(kind)
-            est = self._per_unit.get(kind)
-            if best and est:
-                est = min(est, best)
-            return min(size, self.max_units if not est else max(1, int(seconds / est)))
+            return min(self._size.get(kind, self.start_units), self._units_for(kind, seconds, fastest=True))
 
-    def _units_for(self, kind: str, seconds: float) -> int:
+    def _units_for(self, kind: str, seconds: float, *, fastest: bool = False) -> int:
+        """Units of ``kind`` that take ``seconds`` at the running estimate (or the ``fastest`` measured)."""
         est = self._per_unit.get(kind)
+        if fastest and est:
+            est = min(est, self._best.get(kind) or est)
         if not est:
             return self.max_units
         return max(1, int(seconds / est))

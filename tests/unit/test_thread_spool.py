@@ -133,3 +133,19 @@ def test_a_budget_keeps_the_first_emails_in_memory_and_spools_the_rest(monkeypat
     assert spool.load(0) is emails[0] and spool.load(24) == emails[24] and spool.load(24) is not emails[24]
     spool.close()
     assert len(spool) == 0 and not spool._kept
+
+
+def test_a_sync_keeps_deferred_emails_in_memory_and_a_dry_run_or_preview_spools_them_all():
+    from mail2dataverse.config import RunConfig
+    from mail2dataverse.planner.context import RunContext
+    from mail2dataverse.planner.deferred import MEMORY_BUDGET
+    from mail2dataverse.planner.emails import EmailPhase
+    from mail2dataverse.report import Report
+
+    def budget(dry_run: bool, explain: object = None) -> int:
+        ctx = RunContext(mappings=None, plugins=None, config=RunConfig(), executor=SimpleNamespace(dry_run=dry_run),
+                         state=None, report=Report(), explain=explain)
+        return EmailPhase(ctx, lookups=None).threads._spool._budget
+
+    assert budget(False) == MEMORY_BUDGET
+    assert budget(True) == 0 and budget(True, explain=object()) == 0
