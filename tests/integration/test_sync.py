@@ -128,7 +128,11 @@ class RotatingToken:
 
 def test_token_expiry_mid_run_is_refreshed_once_and_retried(sample_config):
     auth = RotatingToken()
-    with Emulator(token_ttl=0.0) as emu:  # every token expires right after its first use
+    # Each token expires 50 ms after its first use, and 30 ms of latency makes the run outlast
+    # several. Not 0 s (expired right after its first use): with requests in flight together,
+    # a token refreshed for one retry was already spent by another's, a second 401 that a real
+    # org, whose tokens live an hour, never gives; the run then failed about one time in ten.
+    with Emulator(token_ttl=0.05, latency_ms=30) as emu:
         from mail2dataverse.demo import seed_org
 
         seed_org(emu)
