@@ -4,8 +4,8 @@ Each line is decoded as strict UTF-8 and parsed by one decoder made once (``json
 ``parse_int`` built a new decoder, scanner included, for every line: most of the cost of a line).
 Strict: ``json.loads`` decoded bytes with ``surrogatepass``, so an encoded surrogate (``ED A0
 80``) became a lone surrogate that no later check saw, and the preview's spool crashed on it.
-``NaN``, ``Infinity`` and reals beyond a float (Python's extensions, not JSON) are refused as the
-JSON-array reader refuses them, named ``file:line:column`` and by record.
+``NaN``, ``Infinity``, reals beyond a float (Python's extensions, not JSON) and over-long integers
+are refused as the JSON-array reader refuses them, named ``file:line:column`` and by record.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import SourceError
-from .checks import LONE_SURROGATE_ESCAPE_TEXT, SURROGATE_ESCAPE_TEXT, NotJson, NumberTooLong, checked, \
-    parse_constant, parse_float, parse_int
+from .checks import LONE_SURROGATE_ESCAPE_TEXT, MAX_NUMBER_CHARS, SURROGATE_ESCAPE_TEXT, NotJson, NumberTooLong, \
+    checked, parse_constant, parse_float, parse_int
 from .inputs import Input, sniff
 from .json_scan import refused_token
 
@@ -59,7 +59,9 @@ class Ndjson:
                         text, skipped = text[1:], 1
                     record = _DECODE(text)
                 except NumberTooLong as exc:
-                    raise SourceError(f"{name}:{lineno}: {exc}") from None
+                    found = refused_token(text, 0, "int", MAX_NUMBER_CHARS)
+                    column = (found[0] if found is not None else 0) + skipped + 1
+                    raise SourceError(f"{name}:{lineno}:{column}: record {count + 1}: {exc}") from None
                 except NotJson as exc:
                     found = refused_token(text, 0, exc.kind)
                     column = (found[0] if found is not None else 0) + skipped + 1

@@ -148,6 +148,16 @@ def test_ndjson_refuses_a_real_beyond_a_float_as_the_json_array_reader_does(tmp_
         open_source(path, "messages").validate()
     assert str(err.value) == f"{path}:1:18: record 1: a number beyond the range of a float (a damaged or hostile export?)"
 
+
+def test_ndjson_an_over_long_integer_is_named_by_column_and_record(tmp_path):
+    """It was named file:line only, where the JSON-array reader names the column and the record."""
+    path = write(tmp_path, "m.ndjson", '{"id": "a"}\n\n{"id": "b", "n": -' + "7" * 100 + "}\n")
+    with pytest.raises(SourceError) as err:
+        open_source(path, "messages").validate()
+    assert str(err.value) == (f"{path}:3:18: record 2: an integer of 101 characters "
+                              "(limit 100; a damaged or hostile export?)")
+
+
 def test_ndjson_byte_order_marks_of_joined_files_are_skipped(tmp_path):
     path = write(tmp_path, "m.ndjson", b'\xef\xbb\xbf{"id": "a"}\n\xef\xbb\xbf{"id": "b"}\n')
     assert [r.id for r, _ in read_all(open_source(path, "messages"))] == ["a", "b"]
