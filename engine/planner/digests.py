@@ -85,12 +85,13 @@ class DigestTable:
 
     def _find(self, key: bytes) -> int:
         """The entry number of ``key`` when it is there (not discarded), or -1."""
+        if len(key) != KEY:  # (startswith below would take a shorter key for a prefix)
+            return -1
         index, mask, keys = self._index, self._mask, self._keys
         slot = hash(key) & mask
         n = index[slot]
         while n >= 0:
-            start = n * KEY
-            if keys[start:start + KEY] == key:
+            if keys.startswith(key, n * KEY):  # compares in place: no slice made
                 return -1 if n in self._dead else n
             slot = (slot + 1) & mask  # linear probing: at most half full, so runs stay short
             n = index[slot]
@@ -106,8 +107,7 @@ class DigestTable:
         slot = h & mask
         n = index[slot]
         while n >= 0:
-            start = n * KEY
-            if keys[start:start + KEY] == key:
+            if keys.startswith(key, n * KEY):  # compares in place: no slice made
                 if self._dead and n in self._dead:
                     self._dead.discard(n)
                 elif not replace:

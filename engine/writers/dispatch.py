@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from mail2dataverse.operations import BulkTag, ChangeSet, Operation, Result
+from mail2dataverse.operations import BulkTag, ChangeSet, Operation, Result, payload_bytes
 from mail2dataverse.writers.batch import count_operations, map_batch_failure
 from mail2dataverse.writers.batch_runner import EXECUTION_TIME_CODE, Answer, BatchRunner, is_timeout
 from mail2dataverse.writers.governor import Governor, Lane
@@ -131,10 +131,22 @@ def _keys_of(item: Operation | ChangeSet) -> frozenset:
 
 
 def _entry(job: Job, index: int, item: Operation | ChangeSet, piece: int = 0) -> _Entry:
-    change_set = isinstance(item, ChangeSet)
+    if isinstance(item, ChangeSet):
+        # One pass over the members (an email's change set: its create and its completion),
+        # for every change set of the run.
+        ops = item.operations
+        keys: set = set()
+        carried = 0
+        for op in ops:
+            if op.rows is not None:
+                keys.update(op.rows.keys())
+            if op.body:
+                carried += payload_bytes(op.body)
+        n = len(ops)
+        return _Entry(job, index, item, piece, keys=frozenset(keys), kind=kind_of(item), units=n, n_ops=n,
+                      carried=carried, after=item.after)
     return _Entry(job, index, item, piece, keys=_keys_of(item), kind=kind_of(item), units=units_of(item),
-                  n_ops=count_operations(item), carried=item.payload_bytes, after=item.after if change_set else None,
-                  reads=not change_set and item.method == "GET")
+                  carried=item.payload_bytes, reads=item.method == "GET")
 
 
 class Dispatcher:

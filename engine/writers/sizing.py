@@ -64,13 +64,28 @@ def kind_of(item: Operation | ChangeSet) -> str:
     A change set is sized by its first member (the create an email's change set exists for).
     """
     op = item.operations[0] if isinstance(item, ChangeSet) else item
+    key = (op.method, op.path)
+    kind = _KINDS.get(key)
+    if kind is not None:
+        return kind
     path = op.path.split("?", 1)[0]
     entity_set = path.split("(", 1)[0].split("/", 1)[0]
     bulk = bulk_message(op)
     if bulk:
-        return f"{entity_set} {bulk}"
-    verb = {"GET": "read", "POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "delete"}.get(op.method, op.method.lower())
-    return f"{entity_set} {verb}"
+        return f"{entity_set} {bulk}"  # (depends on the body too: not kept)
+    kind = f"{entity_set} {_VERBS.get(op.method, op.method.lower())}"
+    if "Microsoft.Dynamics.CRM." not in op.path and len(op.path) <= 512:
+        if len(_KINDS) >= 4096:
+            _KINDS.clear()
+        _KINDS[key] = kind
+    return kind
+
+
+_VERBS = {"GET": "read", "POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "delete"}
+#: ``(method, path) → kind`` of paths that are no bulk message: asked for every item queued, and
+#: the write paths (``emails``, ``$1``) repeat all run long. Bounded, and only short paths (a
+#: lookup's ``$filter`` never repeats).
+_KINDS: dict[tuple[str, str], str] = {}
 
 
 def units_of(item: Operation | ChangeSet) -> int:
