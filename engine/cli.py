@@ -10,7 +10,6 @@ fails. Errors are one line on stderr, never a traceback, and never contain a sec
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -270,19 +269,10 @@ def _inputs(args: argparse.Namespace, *, preview: bool = False):
             raise ConfigError(f"{', '.join(given)} only apply with --from-nylas")
     if args.messages == "-" and args.contacts == "-":
         raise ConfigError("only one of --messages and --contacts can read stdin")
-    options = {}
     if nylas:
-        options = {"with_headers": args.with_headers, "limit": args.limit}
-        if args.contacts_source:
-            options["source"] = args.contacts_source
-    return Inputs(
-        messages=args.messages,
-        contacts=args.contacts,
-        fmt=args.input_format,
-        from_nylas=args.from_nylas is not None,
-        grant=args.from_nylas or None,
-        nylas_options=options,
-    )
+        return Inputs.from_nylas_cli(args.from_nylas, with_headers=args.with_headers, limit=args.limit,
+                                     contacts_source=args.contacts_source)
+    return Inputs(messages=args.messages, contacts=args.contacts, fmt=args.input_format)
 
 
 def cmd_preview(args: argparse.Namespace, report=None) -> int:

@@ -91,10 +91,8 @@ class Mailbox:
     def inputs(self) -> Inputs:
         """The :class:`~mail2dataverse.sync.Inputs` of this mailbox, as the CLI would build them."""
         if self.grant:
-            options: dict[str, Any] = {"with_headers": self.with_headers, "limit": self.limit}
-            if self.contacts_source:
-                options["source"] = self.contacts_source
-            return Inputs(from_nylas=True, grant=self.grant, nylas_options=options)
+            return Inputs.from_nylas_cli(self.grant, with_headers=self.with_headers, limit=self.limit,
+                                         contacts_source=self.contacts_source)
         return Inputs(messages=self.messages, contacts=self.contacts, fmt=self.fmt)
 
     def to_dict(self) -> dict[str, Any]:

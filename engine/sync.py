@@ -36,6 +36,16 @@ class Inputs:
     grant: str | None = None
     nylas_options: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_nylas_cli(cls, grant: str | None, *, with_headers: bool = False, limit: int | None = None,
+                       contacts_source: str | None = None) -> Inputs:
+        """The inputs of an export by the ``nylas`` CLI (``grant`` None: its default grant), as the
+        CLI's ``--from-nylas`` and a hosted mailbox with a grant both ask for it."""
+        options: dict[str, Any] = {"with_headers": with_headers, "limit": limit}
+        if contacts_source:
+            options["source"] = contacts_source
+        return cls(from_nylas=True, grant=grant or None, nylas_options=options)
+
 
 def build_runtime(config: RunConfig, mappings_dirs: Sequence[str | Path] = (), *, extra_plugins: Sequence[Any] = ()):
     """Plugin manager, typed plugin wrapper and compiled mappings for ``config``."""
