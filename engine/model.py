@@ -39,8 +39,13 @@ def deterministic_id(kind: str, natural_key: str) -> str:
     digest = bytearray(h.digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return guid_text(digest.hex())
+
+
+def guid_text(hex32: str) -> str:
+    """32 hex digits in the GUID's canonical 8-4-4-4-12 form (``str(uuid.UUID(hex32))`` without
+    the object: ids are formatted per email and per change set)."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from ..model import MappedEmail, deterministic_id
+from ..model import MappedEmail, deterministic_id, guid_text
 from .context import TABLES, RunContext
 from .deferred import EmailSpool
 from .digests import DigestTable
@@ -367,5 +367,4 @@ class _Entries:
         regarding = self._regardings[number - 1] if number else None
         if entry[0] == ODD:
             return self._odd[int.from_bytes(entry[1:17], "little") - 1], regarding
-        h = entry[1:17].hex()  # str(uuid.UUID(bytes=...)) without the object
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", regarding
+        return guid_text(entry[1:17].hex()), regarding

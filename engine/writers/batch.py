@@ -39,6 +39,7 @@ from typing import Any
 
 from requests.structures import CaseInsensitiveDict
 
+from mail2dataverse.model import guid_text
 from mail2dataverse.operations import ChangeSet, Operation, Result
 from mail2dataverse.writers.batch_decode import (
     FastPart,
@@ -217,8 +218,7 @@ def _compact_ascii_json(default: Callable[[Any], Any]) -> Callable[[Any], str]:
 
 def _uuid_text(value: int) -> str:
     """``str(uuid.UUID(int=value))`` without the object."""
-    h = f"{value & _UUID_MASK:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return guid_text(f"{value & _UUID_MASK:032x}")
 
 
 def encode_batch(

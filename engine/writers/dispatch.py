@@ -121,15 +121,6 @@ class _Entry:
     reads: bool = False  # a GET
 
 
-def _keys_of(item: Operation | ChangeSet) -> frozenset:
-    ops = item.operations if isinstance(item, ChangeSet) else [item]
-    keys: set = set()
-    for op in ops:
-        if op.rows is not None:
-            keys.update(op.rows.keys())
-    return frozenset(keys)
-
-
 def _entry(job: Job, index: int, item: Operation | ChangeSet, piece: int = 0) -> _Entry:
     if isinstance(item, ChangeSet):
         # One pass over the members (an email's change set: its create and its completion),
@@ -145,7 +136,8 @@ def _entry(job: Job, index: int, item: Operation | ChangeSet, piece: int = 0) ->
         n = len(ops)
         return _Entry(job, index, item, piece, keys=frozenset(keys), kind=kind_of(item), units=n, n_ops=n,
                       carried=carried, after=item.after)
-    return _Entry(job, index, item, piece, keys=_keys_of(item), kind=kind_of(item), units=units_of(item),
+    rows = frozenset(item.rows.keys()) if item.rows is not None else frozenset()
+    return _Entry(job, index, item, piece, keys=rows, kind=kind_of(item), units=units_of(item),
                   carried=item.payload_bytes, reads=item.method == "GET")
 
 
