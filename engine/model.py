@@ -274,6 +274,12 @@ def _unpickle_email(source: str, index: int, ident: str | None, identity: str, c
     return MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
 
 
+def email_from_fields(fields: tuple[Any, ...]) -> MappedEmail:
+    """The email whose :meth:`MappedEmail.__reduce__` arguments are ``fields`` (as they read back
+    from another serializer than pickle, lists and all)."""
+    return _unpickle_email(*fields)
+
+
 @dataclass(frozen=True, slots=True)
 class UnreadableRecord:
     """What a source yields in place of a record it parsed but cannot hand on (its text holds a

@@ -23,6 +23,33 @@ def test_a_deferred_email_comes_back_equal_with_every_field():
     assert back.regarding.plugin == "po-plugin"  # not part of equality, kept all the same
 
 
+class _Text(str):
+    """A str subclass: marshal refuses it, so the email goes to the spool as a pickle."""
+
+
+def test_emails_marshal_cannot_take_come_back_equal_and_of_the_same_types():
+    from datetime import timedelta
+
+    from mail2dataverse.planner import deferred
+
+    plain = _email(1, 3)
+    zoned = MappedEmail(ref=RecordRef("m.json", 2), identity="<z@x.example>", columns={"subject": "z", "flag": True, "n": 1},
+                        parties=[Party(1, "a@x.example")], outgoing=False,
+                        date=datetime(2024, 1, 2, tzinfo=timezone(timedelta(hours=2))))  # not UTC: pickled
+    subclassed = MappedEmail(ref=RecordRef("m.json", 3), identity="<s@x.example>", columns={"subject": _Text("s")},
+                             parties=[], outgoing=True, date=None)
+    spool = deferred.EmailSpool()
+    for e in (plain, zoned, subclassed):
+        spool.add(e, e.date.timestamp() if e.date else 0.0)
+    back = [spool.load(n) for n in range(3)]
+    assert back == [plain, zoned, subclassed]
+    assert back[1].date.utcoffset() == timedelta(hours=2)
+    assert type(back[2].columns["subject"]) is _Text
+    assert type(back[1].columns["flag"]) is bool and type(back[1].columns["n"]) is int
+    assert isinstance(back[0].parties, list) and isinstance(back[0].aliases, tuple)
+    spool.close()
+
+
 def _email(n: int, day: int, *, replies_to: tuple[str, ...] = (), thread: str | None = None) -> MappedEmail:
     return MappedEmail(ref=RecordRef("messages.json", n), identity=f"<m{n}@x.example>", columns={"subject": f"s{n}"},
                        parties=[Party(1, "a@x.example")], outgoing=False,
