@@ -22,6 +22,7 @@ from typing import IO, Any
 import yaml
 
 from .html import html_row, write_html
+from ..jsontext import dumps_bytes
 from .spool import SECTIONS, Spool, dumps, plain
 from .text import TITLES, cut, summary_lines, table_line
 from .yamldoc import Documents
@@ -29,7 +30,7 @@ from .yamldoc import Documents
 FORMATS = ("json", "ndjson", "yaml", "table", "html")
 
 #: ``(section, record) → text`` of one record in the output
-RecordFormat = Callable[[str, dict[str, Any]], str]
+RecordFormat = Callable[[str, dict[str, Any]], bytes]
 
 
 def terminal_width(width: int | None) -> int:
@@ -38,14 +39,14 @@ def terminal_width(width: int | None) -> int:
 
 
 def record_format(fmt: str, width: int | None = None) -> RecordFormat:
-    """How ``fmt`` shows one record (``width``: the table's, see :func:`terminal_width`)."""
+    """How ``fmt`` shows one record, as UTF-8 (``width``: the table's, see :func:`terminal_width`)."""
     if fmt == "json":
-        return lambda section, rec: ",\n" + dumps(rec)
+        return lambda section, rec: b",\n" + dumps_bytes(rec)
     if fmt == "ndjson":
-        return lambda section, rec: dumps(rec) + "\n"
+        return lambda section, rec: dumps_bytes(rec) + b"\n"
     if fmt == "yaml":
         documents = Documents()
-        return lambda section, rec: documents(rec)
+        return lambda section, rec: documents(rec).encode("utf-8")
     if fmt == "table":
         cols = terminal_width(width)
         return _as_read_back(lambda section, rec: table_line(section, rec, cols))
@@ -54,15 +55,15 @@ def record_format(fmt: str, width: int | None = None) -> RecordFormat:
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _as_read_back(text: RecordFormat) -> RecordFormat:
-    """``text``, shown for a record holding values that are not plain JSON data (which the
-    text functions do not expect) as for the record read back from its JSON."""
+def _as_read_back(text: Callable[[str, dict[str, Any]], str]) -> RecordFormat:
+    """``text`` as UTF-8, shown for a record holding values that are not plain JSON data (which
+    the text functions do not expect) as for the record read back from its JSON."""
 
-    def safe(section: str, rec: dict[str, Any]) -> str:
+    def safe(section: str, rec: dict[str, Any]) -> bytes:
         try:
-            return text(section, rec)
+            return text(section, rec).encode("utf-8")
         except (TypeError, AttributeError, ValueError):
-            return text(section, plain(rec))
+            return text(section, plain(rec)).encode("utf-8")
 
     return safe
 

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
+
 #: the sections of a preview, in output order
 SECTIONS = ("account", "contact", "email", "address")
 
@@ -28,9 +29,9 @@ SECTIONS = ("account", "contact", "email", "address")
 #: are trees the explainer built, hence no circular-reference bookkeeping)
 dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, check_circular=False).encode
 
-#: characters held per section before they go to the file in one write (a write per record cost
+#: bytes held per section before they go to the file in one write (a write per record cost
 #: as much as a third of the encoding): a few hundred records, so memory stays flat
-_BATCH_CHARS = 1 << 19
+_BATCH_BYTES = 1 << 19
 #: the block size sections are copied out in
 _COPY = 1 << 20
 #: whether a text stream writes "\n" as it is (then its bytes can be written under it directly)
@@ -46,23 +47,24 @@ def plain(value: Any) -> Any:
 class Spool:
     """Per-section temporary files of formatted records, with a count per section.
 
-    :param encode: ``(section, record) → text``: the record as the output shows it.
+    :param encode: ``(section, record) → UTF-8 bytes``: the record as the output shows it
+        (bytes, so the JSON formats' text goes in as orjson writes it: :mod:`..jsontext`).
     """
 
-    def __init__(self, encode: Callable[[str, dict[str, Any]], str]) -> None:
+    def __init__(self, encode: Callable[[str, dict[str, Any]], bytes]) -> None:
         self._encode = encode
         self._files: dict[str, IO[bytes]] = {}
-        self._held: dict[str, list[str]] = {section: [] for section in SECTIONS}
+        self._held: dict[str, list[bytes]] = {section: [] for section in SECTIONS}
         self._size: dict[str, int] = dict.fromkeys(SECTIONS, 0)
         self.counts: dict[str, int] = dict.fromkeys(SECTIONS, 0)
 
     def write(self, section: str, record: dict[str, Any]) -> None:
         """Format ``record`` and add it to ``section``."""
-        text = self._encode(section, record)
-        self._held[section].append(text)
+        data = self._encode(section, record)
+        self._held[section].append(data)
         self.counts[section] += 1
-        size = self._size[section] = self._size[section] + len(text)
-        if size >= _BATCH_CHARS:
+        size = self._size[section] = self._size[section] + len(data)
+        if size >= _BATCH_BYTES:
             self._flush(section)
 
     def _flush(self, section: str) -> None:
@@ -72,13 +74,13 @@ class Spool:
         f = self._files.get(section)
         if f is None:
             f = self._files[section] = tempfile.TemporaryFile("w+b", prefix=f"m2d-preview-{section}-")
-        f.write("".join(held).encode("utf-8"))
+        f.write(b"".join(held))
         held.clear()
         self._size[section] = 0
 
     def copy(self, section: str, out: IO[str]) -> None:
         """Write ``section``'s records to ``out``, in the order they were written."""
-        held = self._held[section]
+        self._flush(section)
         f = self._files.get(section)
         if f is not None:
             f.flush()
@@ -99,8 +101,6 @@ class Spool:
                     block = f.read(_COPY)
                 out.write(decode(b"", final=True))
             f.seek(0, 2)  # a later write appends
-        if held:
-            out.write("".join(held))
 
     def close(self) -> None:
         """Delete the files. Safe to call twice."""

@@ -65,7 +65,7 @@ def test_a_record_with_values_that_are_not_json_data_shows_as_read_back(fmt):
 def test_the_spool_gives_the_records_back_in_order_across_its_batches(fmt, monkeypatch):
     from mail2dataverse.preview import spool as spool_mod
 
-    monkeypatch.setattr(spool_mod, "_BATCH_CHARS", 300)  # many writes to the file, and a held tail
+    monkeypatch.setattr(spool_mod, "_BATCH_BYTES", 300)  # many writes to the file, and a held tail
     fmt_of = record_format(fmt, 200)
     records = [{"kind": "email", "record": f"m.json record {i}", "outcome": "create", "subject": f"s{i}"}
                for i in range(50)]
@@ -78,7 +78,7 @@ def test_the_spool_gives_the_records_back_in_order_across_its_batches(fmt, monke
         out = io.StringIO()
         render(fmt, summary, spool, out, width=200)
     text = out.getvalue()
-    body = "".join(fmt_of("email", rec) for rec in records)
+    body = b"".join(fmt_of("email", rec) for rec in records).decode("utf-8")
     assert body in text
     if fmt == "json":
         assert json.loads(text)[1:] == records
