@@ -46,8 +46,3 @@ def dumps_bytes(value: Any) -> bytes:
         except _Refused:
             pass  # beyond what orjson takes (an integer past 64 bits...): the standard library's turn
     return _STDLIB(value).encode("utf-8")
-
-
-def dumps_text(value: Any) -> str:
-    """:func:`dumps_bytes` as a str."""
-    return dumps_bytes(value).decode("utf-8")
