@@ -82,13 +82,15 @@ class Resolution:
 
     def entry(self, address: str) -> dict[str, Any]:
         """One address: ``status`` resolved / ambiguous / unresolved, the record, the candidates."""
+        return {"address": address, **self.found(address)}
+
+    def found(self, address: str) -> dict[str, Any]:
+        """:meth:`entry` without the address (a preview's party, which names it already)."""
         hit = self.addresses.get(address)
-        out: dict[str, Any] = {"address": address}
         if hit is None:
-            out["status"] = "unresolved" if address in self.addresses else "not looked up"
-            return out
+            return {"status": "unresolved" if address in self.addresses else "not looked up"}
         table, rid, name, via = hit
-        out["table"], out["id"], out["name"], out["via"] = table, rid, name, via
+        out: dict[str, Any] = {"table": table, "id": rid, "name": name, "via": via}
         cands = self.candidates(table, address) if via == "org" else []
         out["status"] = "ambiguous" if cands else "resolved"
         if cands:

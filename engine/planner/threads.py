@@ -39,6 +39,8 @@ from .context import TABLES, RunContext
 from .deferred import EmailSpool
 from .digests import DigestTable
 
+#: how a link was found, as the report and the preview say it
+_WHY = {"by_message_id": "In-Reply-To/References", "by_thread_id": "the same thread_id"}
 #: the lookup columns a thread parent is read with (its regarding link, to inherit)
 PARENT_COLUMNS = ("_regardingobjectid_value", "regardingobjecttypecode")
 #: The first byte of an entry of the thread maps (see _Entries). A deferred email is PENDING
@@ -142,13 +144,15 @@ class ThreadLinks:
             self.stats["inherited_regarding"] += 1
         self.stats["linked"] += 1
         self.stats[how] += 1
-        why = {"by_message_id": "In-Reply-To/References", "by_thread_id": "the same thread_id"}[how]
-        detail = {"record": str(e.ref), "parent": parent_id, "by": why,
-                  "regarding": "inherited from the parent" if inherited else "own or none"}
-        if len(self.details) < MAX_DETAILS:
-            self.details.append(detail)
-        if self.ctx.explain is not None:  # the preview's record of this email explains the link
-            self.ctx.explain.attach(e, "thread", {k: v for k, v in detail.items() if k != "record"})
+        # Built only where it goes: the report keeps the first MAX_DETAILS, the preview every one
+        explain, listed = self.ctx.explain, len(self.details) < MAX_DETAILS
+        if listed or explain is not None:
+            link = {"parent": parent_id, "by": _WHY[how],
+                    "regarding": "inherited from the parent" if inherited else "own or none"}
+            if listed:
+                self.details.append({"record": str(e.ref), **link})
+            if explain is not None:  # the preview's record of this email explains the link
+                explain.attach(e, "thread", link)
 
     def after(self, body: dict[str, Any]) -> frozenset:
         """The row a create ``body`` links to (its parent email), as the writer's

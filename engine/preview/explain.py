@@ -201,17 +201,15 @@ class Explainer:
 
     def _parties(self, email: Any, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = {(p.mask, p.address): p.name for p in email.parties}
-        entry = self.resolution.entry
+        found_of = self.resolution.found
         unresolved = ("no system user, contact, account or lead holds this address"
                       if self.against_org else "not one of this run's contacts (empty-org preview)")
         out = []
         for party in parties:
             address = party.get("addressused", "")
             mask = party.get("participationtypemask")
-            found = entry(address)
-            found.pop("address", None)
             item = {"role": ROLES.get(mask, mask), "address": address, "display_name": names.get((mask, address))}
-            item.update(found)
+            item.update(found_of(address))
             for k, v in party.items():
                 if k.startswith("partyid_"):
                     item["bind"] = {k: v}
