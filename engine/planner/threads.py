@@ -78,8 +78,8 @@ class ThreadLinks:
         if not self.enabled:
             return [], []
         ids = [r for e in emails for r in e.replies_to if _key(r) not in self._by_message_id]
-        threads = [tracking_id(e) for e in emails if e.thread]
-        return ids, [t for t in threads if t and _key(t) not in self._by_thread]
+        threads = [_conversation(e) for e in emails if e.thread]
+        return ids, [t[0] for t in threads if t and t[1] not in self._by_thread]
 
     def settle(self, by_message_id: dict[str, dict[str, Any]], by_thread: dict[str, dict[str, Any]]) -> None:
         """Record the parents the org lookups found (rows keyed by lower-cased value)."""
@@ -104,8 +104,8 @@ class ThreadLinks:
                 activity, regarding = unpack(hit)
                 if activity not in failed:
                     return activity, regarding, "by_message_id"
-        key = tracking_id(e)
-        hit = self._by_thread.get(_key(key)) if key else None
+        conversation = _conversation(e)
+        hit = self._by_thread.get(conversation[1]) if conversation else None
         if hit is not None:
             activity, regarding = unpack(hit)
             if activity not in failed and activity != deterministic_id("email", e.identity):
@@ -126,9 +126,9 @@ class ThreadLinks:
         if not self.enabled:
             return
         found = self.parent(e)
-        key = tracking_id(e)
-        if key:
-            body["conversationtrackingid"] = key
+        conversation = _conversation(e)
+        if conversation:
+            body["conversationtrackingid"] = conversation[0]
         if found is None:
             if e.replies_to:  # a reply by its headers (thread ids also mark a conversation's first email)
                 self.stats["unlinked_replies"] += 1
@@ -199,9 +199,9 @@ class ThreadLinks:
             k = _key(ident)
             if _waiting(by_message_id.get(k)):  # the first one known keeps its place
                 by_message_id.put(k, entry)
-        key = tracking_id(e)
-        if key:
-            self._by_thread.setdefault(_key(key), entry)
+        conversation = _conversation(e)
+        if conversation:
+            self._by_thread.setdefault(conversation[1], entry)
 
     # -- deferral ---------------------------------------------------------------------------
 
@@ -258,13 +258,13 @@ class ThreadLinks:
         chunk put back for later: it then goes after that email, not before it unlinked."""
         if any(_key(r) in postponed for r in e.replies_to):
             return True
-        key = tracking_id(e)
-        return key is not None and _key(key) in postponed and _key(key) not in self._by_thread
+        conversation = _conversation(e)
+        return conversation is not None and conversation[1] in postponed and conversation[1] not in self._by_thread
 
     def keys_of(self, e: MappedEmail) -> list[bytes]:
         """What replies find ``e`` by (its identities and its conversation), for :meth:`held_back`."""
-        key = tracking_id(e)
-        return [_key(i) for i in (e.identity, *e.aliases)] + ([_key(key)] if key else [])
+        conversation = _conversation(e)
+        return [_key(i) for i in (e.identity, *e.aliases)] + ([conversation[1]] if conversation else [])
 
     def _settled(self, key: bytes) -> None:
         """The deferred email under ``key`` failed: no longer waited for, nor known."""
@@ -277,9 +277,26 @@ class ThreadLinks:
         return {**self.stats, "links": self.details}
 
 
-def tracking_id(e: MappedEmail) -> str | None:
-    """The ``conversationtrackingid`` of ``e``'s conversation (a GUID from mailbox + thread id)."""
-    return deterministic_id("thread", e.thread) if e.thread else None
+#: thread → (its conversationtrackingid, that id's _key digest): asked for five times an email,
+#: in the first pass and again in the deferred one. Bounded (cleared when full): an entry keeps
+#: its texts alive, about 250 bytes.
+_CONVERSATIONS: dict[str, tuple[str, bytes]] = {}
+_CONVERSATIONS_MAX = 4096
+
+
+def _conversation(e: MappedEmail) -> tuple[str, bytes] | None:
+    """``(conversationtrackingid, its _key digest)`` of ``e``'s conversation (the GUID is derived
+    from mailbox + thread id), or None for an email without a thread id."""
+    thread = e.thread
+    if not thread:
+        return None
+    found = _CONVERSATIONS.get(thread)
+    if found is None:
+        tracking = deterministic_id("thread", thread)
+        if len(_CONVERSATIONS) >= _CONVERSATIONS_MAX:
+            _CONVERSATIONS.clear()
+        found = _CONVERSATIONS[thread] = (tracking, _key(tracking))
+    return found
 
 
 def regarding_of_row(row: dict[str, Any]) -> dict[str, str]:
