@@ -60,9 +60,12 @@ class OriginalDates:
             self._now = datetime.now(timezone.utc)
             if date > self._now:
                 return
-        # isoformat of a whole second is the strftime form for every year Dataverse stores
-        utc = date.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None)
-        body["overriddencreatedon"] = utc.isoformat() + "Z"
+        # isoformat to the second (truncated, as replace(microsecond=0) would) is the strftime
+        # form for every year (always four digits); a date in UTC already, as mapped dates are,
+        # is not converted again: one call, not three, per email
+        if date.tzinfo is not timezone.utc:
+            date = date.astimezone(timezone.utc)
+        body["overriddencreatedon"] = date.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def privilege_held(executor: Any, name: str) -> bool | None:
