@@ -3,9 +3,9 @@
 In a Nylas export (newest first) nearly every email of a conversation comes before the one it
 answers, so most of a run's emails pass through here: it is on the main path, and its cost and
 memory count per email. Each email is encoded (marshal, or pickle for what marshal cannot
-take) into a write buffer that goes to a temporary file
-a block at a time (one ``write`` per :data:`BLOCK`, not a seek and a write per email), and read
-back with ``os.pread`` (no seek, no buffer to flush), a span of neighbours at a time
+take) into a write buffer that goes to a temporary file a block at a time (one ``write`` per
+:data:`BLOCK`, not a seek and a write per email), and read back with ``os.pread`` (no seek, no
+buffer to flush), a span of neighbours at a time
 (:meth:`EmailSpool.loaded`). What stays in memory is three numbers an email, in typed arrays: its
 date (for the order), where its bytes start and their length, about 20 bytes (a list of tuples
 took about 100).

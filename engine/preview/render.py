@@ -21,8 +21,8 @@ from typing import IO, Any
 
 import yaml
 
-from .html import html_row, write_html
 from ..jsontext import dumps_bytes
+from .html import html_row, write_html
 from .spool import SECTIONS, Spool, dumps, plain
 from .text import TITLES, cut, summary_lines, table_line
 from .yamldoc import Documents
