@@ -34,6 +34,7 @@ class DryRunExecutor:
         self._alternate_keys = alternate_keys or {}
         self._changesets = 0
         self._keep = keep
+        self._labels: dict[tuple[str, str], str] = {}  # (method, path) → its writes_not_sent label
 
     def alternate_keys(self, table: str) -> set[tuple[str, ...]]:
         """The alternate keys the preview assumes (none on a default org)."""
@@ -59,8 +60,16 @@ class DryRunExecutor:
         if op.method == "GET":
             return Result(op, 200, body={"value": []})
         if not self._keep:
-            self.writes_not_sent[f"{op.method} {op.path.split('(', 1)[0] if not op.path.startswith('$') else '$n'}"] += 1
-            return Result(op, 200, body={"Ids": []}) if op.path.endswith("CreateMultiple") else Result(op, 204)
+            path = op.path
+            # one label per table (a key or a $n reference are not part of it), made once
+            key = (op.method, "$" if path.startswith("$") else path)
+            label = self._labels.get(key)
+            if label is None:
+                label = f"{op.method} {'$n' if path.startswith('$') else path.split('(', 1)[0]}"
+                if len(self._labels) < 4096:  # paths with keys in them are many: not all kept
+                    self._labels[key] = label
+            self.writes_not_sent[label] += 1
+            return Result(op, 200, body={"Ids": []}) if path.endswith("CreateMultiple") else Result(op, 204)
         entry: dict[str, Any] = {"phase": phase, "method": op.method, "path": op.path}
         if changeset is not None:
             entry["changeset"] = changeset
