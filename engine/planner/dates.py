@@ -60,12 +60,11 @@ class OriginalDates:
             self._now = datetime.now(timezone.utc)
             if date > self._now:
                 return
-        # isoformat to the second (truncated, as replace(microsecond=0) would) is the strftime
-        # form for every year (always four digits); a date in UTC already, as mapped dates are,
-        # is not converted again: one call, not three, per email
+        # isoformat of a whole second is the strftime form for every year Dataverse stores; a
+        # date in UTC already, as mapped dates are, is not converted again
         if date.tzinfo is not timezone.utc:
             date = date.astimezone(timezone.utc)
-        body["overriddencreatedon"] = date.isoformat(timespec="seconds")[:19] + "Z"
+        body["overriddencreatedon"] = date.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def privilege_held(executor: Any, name: str) -> bool | None:

@@ -62,10 +62,10 @@ class DryRunExecutor:
         if not self._keep:
             path = op.path
             # one label per table (a key or a $n reference are not part of it), made once
-            key = (op.method, "$" if path.startswith("$") else path)
+            key = (op.method, "$n" if path.startswith("$") else path)
             label = self._labels.get(key)
             if label is None:
-                label = f"{op.method} {'$n' if path.startswith('$') else path.split('(', 1)[0]}"
+                label = f"{op.method} {key[1].split('(', 1)[0]}"
                 if len(self._labels) < 4096:  # paths with keys in them are many: not all kept
                     self._labels[key] = label
             self.writes_not_sent[label] += 1
