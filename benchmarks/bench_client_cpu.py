@@ -9,7 +9,7 @@ sharing the GIL is mostly where it waits for the GIL again (after a read, a send
 
 The emulator runs in its own process (cost model off, 20 ms latency), so its CPU is not counted.
 One warm-up sync first (imports, the public-suffix list), then ``--runs`` syncs; the median of
-each part is printed.
+each part is printed, and the machine's speed meanwhile (``machine_speed.py``).
 
     .venv/bin/python benchmarks/bench_client_cpu.py [--runs 3] [--max-parallel 52]
 """
@@ -29,6 +29,7 @@ from typing import Any
 
 import requests
 
+import machine_speed
 from bench_throughput import OWNER, EmulatorProcess
 
 from mail2dataverse.auth import StaticToken
@@ -110,12 +111,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         paths = write_export(tmp / "export", 2000, 10000, owner=OWNER)
         one_sync(paths, tmp, args.max_parallel)  # warm-up: imports, the public-suffix list
+        before = machine_speed.reference_seconds()
         runs = [one_sync(paths, tmp, args.max_parallel) for _ in range(args.runs)]
+        machine = machine_speed.around(before, machine_speed.reference_seconds())
     med = statistics.median
+    cpu = med(r[1] for r in runs)
     print(f"W10k, cost model off, 20 ms, max_parallel {args.max_parallel}, median of {args.runs} runs")
     print(f"  wall {med(r[0] for r in runs):.2f} s, requests {med(r[4] for r in runs):.0f}")
-    print(f"  client CPU {med(r[1] for r in runs):.2f} s (bound 1.5 s): main thread {med(r[2] for r in runs):.2f} s, "
+    print(f"  client CPU {cpu:.2f} s (bound 1.5 s): main thread {med(r[2] for r in runs):.2f} s, "
           f"other threads {med(r[1] - r[2] for r in runs):.2f} s")
+    print(f"  machine: reference workload {machine['reference_cpu_s_before']:.3f} s before, "
+          f"{machine['reference_cpu_s_after']:.3f} s after; client CPU = {machine_speed.in_units(cpu, machine)} units")
     for _, _, label in PARTS:
         print(f"  {label:<58} {med(r[3].get(label, 0.0) for r in runs):6.3f} s")
     return 0

@@ -10,6 +10,8 @@ Then:
   ``/dev/null``. Target: at most 150 MB everywhere.
 - **throughput**: the empty-org preview of a 100,000-message export, in this process, from
   reading the file to the rendered json, compile included. Target: at least 20,000 messages/s.
+  Beside it, the machine's speed before and after (``machine_speed.py``) and the CPU in units of
+  its reference workload, which compares across hours.
   With it, ``read_mb``: the bytes the input readers took from the two input files (counted at
   the readers, under ``Input.open``: format sniffing and every reading pass included), against
   ``input_mb``, their size: a preview reads its input once. ``process_read_mb`` is everything
@@ -37,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import machine_speed
 from mail2dataverse import testing
 
 OWNER = "owner@acme-widgets.example"
@@ -133,6 +136,7 @@ def throughput(contacts: Path, messages: Path, config: Path, n: int) -> dict:
     from mail2dataverse.preview import Selection, run_preview
     from mail2dataverse.sync import Inputs
 
+    before = machine_speed.reference_seconds()
     with open(os.devnull, "w", encoding="utf-8") as null, _input_reads() as input_read:
         read0 = _bytes_read()
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -140,10 +144,12 @@ def throughput(contacts: Path, messages: Path, config: Path, n: int) -> dict:
                              out=null, fmt="json", selection=Selection(limit=n))
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         read = _bytes_read() - read0
+    machine = machine_speed.around(before, machine_speed.reference_seconds())
     planned = report.inputs["messages"]
     size = messages.stat().st_size + contacts.stat().st_size
     return {"messages": planned, "seconds": round(elapsed, 2), "messages_per_s": round(planned / elapsed),
             "cpu_seconds": round(cpu, 2), "messages_per_cpu_s": round(planned / cpu),
+            "cpu_in_reference_units": machine_speed.in_units(cpu, machine), "machine": machine,
             "input_mb": round(size / 1e6, 1), "read_mb": round(input_read[0] / 1e6, 1),
             "process_read_mb": round(read / 1e6, 1) if read >= 0 else None}
 
