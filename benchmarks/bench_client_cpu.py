@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
           f"other threads {med(r[1] - r[2] for r in runs):.2f} s")
     print(f"  machine: reference workload {machine['reference_cpu_s_before']:.3f} s before, "
           f"{machine['reference_cpu_s_after']:.3f} s after; client CPU = {machine_speed.in_units(cpu, machine)} units")
+    print(f"  python: {machine['python']}")
     for _, _, label in PARTS:
         print(f"  {label:<58} {med(r[3].get(label, 0.0) for r in runs):6.3f} s")
     return 0
