@@ -11,7 +11,7 @@ Then:
 - **throughput**: the empty-org preview of a 100,000-message export, in this process, from
   reading the file to the rendered json, compile included. Target: at least 20,000 messages/s.
   Beside it, the machine's speed before and after (``machine_speed.py``) and the CPU in units of
-  its reference workload, which compares across hours.
+  its reference workload, which tells a slow hour from a fast one.
   With it, ``read_mb``: the bytes the input readers took from the two input files (counted at
   the readers, under ``Input.open``: format sniffing and every reading pass included), against
   ``input_mb``, their size: a preview reads its input once. ``process_read_mb`` is everything

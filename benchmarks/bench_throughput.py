@@ -6,7 +6,7 @@ are counted in the org after each run (not taken from the input).
 1. Cost model off, 20 ms latency, W10k (2,000 contacts, 10,000 messages): median wall time over
    ``--runs`` runs and the client's CPU time (bounds: 3.5 s and 1.5 s). Beside it, the machine's
    speed at the time (``machine_speed.py``'s reference workload before and after the runs) and
-   the CPU figure in units of that reference, which compares across hours.
+   the CPU figure in units of that reference, which tells a slow hour from a fast one.
 2. Realistic cost model, four web servers, in real time (``--time-scale``, default 1): W10k as one
    application user, then as two; and the same pair on one web server (time scale 10), where
    the execution-time budget binds and a second user's budget shows. Modeled wall time (real wall × time scale) beside the

@@ -1,16 +1,17 @@
 """How fast this machine runs Python right now: a fixed reference workload, timed in CPU seconds.
 
-The project's machine runs the same code up to twice as fast in one hour as in another (shared
-cores), so a CPU figure alone does not say whether the code or the hour moved. Each benchmark
-that prints a CPU figure times this workload beside it, before and after its own runs; a figure
-divided by the reference (``in_reference_units``) compares across hours, while the bound is
-still read on the figure itself.
+The project's machine runs the same code up to 2.5 times as fast in one hour as in another
+(shared cores), so a CPU figure alone does not say whether the code or the hour moved. Each
+benchmark that prints a CPU figure times this workload beside it, before and after its own runs.
+The bound is read on the figure itself; the figure divided by the reference
+(``in_reference_units``) tells a slow hour from a fast one, no finer: the machine's speed also
+moves within minutes, and the same W10k sync measured 13 and 19 units in one hour.
 
-The workload does what the client does most, in the same proportions as nothing in particular:
-small dicts built and read, f-strings, a C JSON encoder, a BLAKE2b digest, bytes searched and
-split, method calls. It allocates little and touches no file or socket, so only the CPU's speed
-(and whatever else shares the core) moves it. The figure is the fastest of ``repeats`` runs:
-interference only ever slows a run down.
+The workload does the kinds of things the client does most: small dicts built and read,
+f-strings, a C JSON encoder, a BLAKE2b digest, bytes searched and split, method calls. It
+allocates little and touches no file or socket, so only the CPU's speed (and whatever else
+shares the core) moves it. The figure is the fastest of ``repeats`` runs: interference only
+ever slows a run down.
 
     .venv/bin/python benchmarks/machine_speed.py
 """
@@ -82,7 +83,7 @@ def around(before: float, after: float) -> dict[str, Any]:
 
 
 def in_units(seconds: float, machine: dict[str, Any]) -> float:
-    """``seconds`` of CPU as a multiple of the reference workload's (hour-independent, roughly)."""
+    """``seconds`` of CPU as a multiple of the reference workload's (less hour-bound, not free of it)."""
     return round(seconds / machine["reference_cpu_s"], 2)
 
 
