@@ -182,8 +182,8 @@ def threads(tmp: Path, n: int) -> dict:
             pos = k + (1 if holdout else 0)
             rec = {"id": f"n{i}", "grant_id": "g", "thread_id": f"t{conv}", "subject": f"Re: conv {conv}",
                    "from": [{"email": f"c{conv % 500}@customer{conv % 40}.example"}], "to": [{"email": OWNER}],
-                   "body": "x", "snippet": "x", "date": f"2024-01-01T00:00:00Z", "folders": ["INBOX"]}
-            rec["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + i * 60 + k))
+                   "body": "x", "snippet": "x", "folders": ["INBOX"],
+                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_700_000_000 + i * 60 + k))}
             if headers:
                 h = [{"name": "Message-ID", "value": ids[pos]}]
                 if pos:

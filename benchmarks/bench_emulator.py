@@ -27,10 +27,7 @@ import json
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
