@@ -36,7 +36,7 @@ def parse_key(text: str) -> str | dict[str, Any]:
     while pos < n:
         m = IDENT.match(text, pos)
         if not m or "=" not in text[m.end():m.end() + 1]:
-            raise errors.bad_request(f"Bad Request - Error in query syntax.")
+            raise errors.bad_request("Bad Request - Error in query syntax.")
         name = m.group(0)
         pos = m.end() + 1
         if pos < n and text[pos] == "@":

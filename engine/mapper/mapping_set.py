@@ -264,7 +264,6 @@ class MappingSet:
             names the domain and the mapping location. The caller leaves the contacts of that
             domain without an account.
         """
-        mapping = self.account
         data = derived.data
         if not isinstance(data, dict):
             raise RecordError(

@@ -290,7 +290,7 @@ def test_realistic_costs_by_kind():
         contact = c.create("contacts", {"lastname": "x"})
         email = c.create("emails", {"subject": "s", "email_activity_parties": [
             {"participationtypemask": 1, "addressused": "a@x.example"},
-            {"participationtypemask": 2, f"partyid_contact@odata.bind": f"/contacts({contact})"}]})
+            {"participationtypemask": 2, "partyid_contact@odata.bind": f"/contacts({contact})"}]})
         assert c.patch(f"emails({email})", {"statecode": 1, "statuscode": 4}).status_code == 204
         assert c.get("contacts?$filter=lastname eq 'x'").status_code == 200
         ft.slept.clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mail2dataverse.cli import main
-from mail2dataverse.demo import sample_path, seed_org
+from mail2dataverse.demo import seed_org
 from mail2dataverse.emulator import Emulator
 from mail2dataverse.preflight import ColumnInfo, value_problem
 from mail2dataverse.report import Report

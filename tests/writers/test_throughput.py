@@ -18,7 +18,7 @@ from mail2dataverse.emulator import Emulator
 from mail2dataverse.operations import ChangeSet, Operation, Rows
 from mail2dataverse.writers.webapi import WebApiClient
 
-from .fakes import ROOT, FakeBatchServer, client_with, parse_batch_request
+from .fakes import FakeBatchServer, client_with, parse_batch_request
 
 
 def _email(n: int) -> ChangeSet:
