@@ -93,7 +93,7 @@ class EmailSpool:
             buffer += _PICKLE
         self._lengths.append(len(data) + 1)
         buffer += data
-        if len(self._buffer) >= BLOCK:
+        if len(buffer) >= BLOCK:
             self._flush()
 
     def oldest_first(self) -> Sequence[int]:
