@@ -10,16 +10,33 @@ objects). No small objects are made per entry, so nothing fragments the heap eit
 
 Keys are digests (blake2b), hashed with Python's own ``hash`` of the 16 bytes: the layout then
 varies per process (hash randomization) but what the table answers does not.
+
+The flat buffers cost CPU, though: an operation is a few Python-level steps (about 2 µs) where
+a dict's is one C call, and a run makes several per email, which took 11 % of a W10k sync's
+client CPU (issue 12). So a table may keep its first keys (``front``; a sync's take
+:data:`FRONT`) in a plain dict, and only the keys after them go to the buffers. A sync of up to
+that many emails (a day's or a week's mail, and the W10k benchmark) never touches the buffers; a
+longer one pays for the front once, about 2.7 MB a table, and keeps every later entry at the
+buffers' 40-60 bytes. A key lives in exactly one of the two places for its whole life, so the
+front is never copied out and the order of first storing holds across both. The preview, whose
+peak memory is bounded (150 MB at 200,000 messages, issue 13, about 8 MB of it these fronts
+would take), keeps none.
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Iterator
 
 KEY = 16
+#: what the front holds for a key it does not have (None marks a discarded one)
+_ABSENT = object()
 #: The index starts this large and doubles whenever it is half full.
 FIRST_SLOTS = 1 << 10
+#: Keys a sync's tables keep in their front dict before any goes to the flat buffers (see the
+#: module docstring): at about 165 bytes a key, 2.7 MB a table at most.
+FRONT = 1 << 14
 
 
 class DigestTable:
@@ -29,10 +46,15 @@ class DigestTable:
     doubling the index does not hash every key again.
     """
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, *, front: int = 0) -> None:
         if width < 1:
             raise ValueError("a DigestTable value is at least one byte wide")
         self.width = width
+        # The first `front` keys: {key: value}, or {key: None} once discarded (the key keeps its
+        # place there, so a put revives it in place, as the buffers do).
+        self._front: dict[bytes, bytes | None] = {}
+        self._front_size = front
+        self._front_dead = 0
         self._keys = bytearray()
         self._values = bytearray()
         # The low 32 bits of each key's hash: all an index of up to 2**32 slots uses.
@@ -42,13 +64,18 @@ class DigestTable:
         self._mask = FIRST_SLOTS - 1
 
     def __len__(self) -> int:
-        return len(self._hashes) - len(self._dead)
+        return len(self._front) - self._front_dead + len(self._hashes) - len(self._dead)
 
     def __contains__(self, key: bytes) -> bool:
-        return self._find(key) >= 0
+        if self._front.get(key) is not None:
+            return True
+        return bool(self._hashes) and self._find(key) >= 0
 
     def get(self, key: bytes) -> bytes | None:
         """The value under ``key``, or None."""
+        value = self._front.get(key)
+        if value is not None or not self._hashes:
+            return value
         n = self._find(key)
         if n < 0:
             return None
@@ -57,29 +84,56 @@ class DigestTable:
 
     def put(self, key: bytes, value: bytes) -> None:
         """Set the value under ``key`` (added, replaced, or revived after :meth:`discard`)."""
-        self._store(key, value, replace=True)
+        front = self._front
+        if key in front or len(front) < self._front_size:
+            self._check(key, value)
+            if front.get(key, value) is None:
+                self._front_dead -= 1
+            front[key] = value
+        else:
+            self._store(key, value, replace=True)
 
     def setdefault(self, key: bytes, value: bytes) -> bytes:
         """The value under ``key``; ``value`` is stored first when there is none."""
+        front = self._front
+        found = front.get(key, _ABSENT)
+        if found is not _ABSENT and found is not None:
+            return found  # type: ignore[return-value]
+        if found is None or len(front) < self._front_size:
+            self._check(key, value)
+            if found is None:
+                self._front_dead -= 1
+            front[key] = value
+            return value
         return self._store(key, value, replace=False)
 
     def discard(self, key: bytes) -> None:
         """Forget ``key`` (nothing happens when it is not there)."""
-        n = self._find(key)
+        if self._front.get(key) is not None:
+            self._front[key] = None
+            self._front_dead += 1
+            return
+        n = self._find(key) if self._hashes else -1
         if n >= 0:
             self._dead.add(n)
 
     def items(self) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, value)``, in the order the keys were first stored."""
+        for key, value in self._front.items():
+            if value is not None:
+                yield key, value
         w = self.width
         for n in range(len(self._hashes)):
             if n not in self._dead:
                 yield bytes(self._keys[n * KEY:(n + 1) * KEY]), bytes(self._values[n * w:(n + 1) * w])
 
     def nbytes(self) -> int:
-        """Bytes the table's buffers hold (what it costs, for the benchmarks and tests)."""
+        """Bytes the table holds (what it costs, for the benchmarks and tests): the buffers, and
+        the front dict with its key and value objects."""
+        front = self._front
+        per_key = sys.getsizeof(bytes(KEY)) + sys.getsizeof(bytes(self.width))
         return (len(self._keys) + len(self._values) + self._hashes.itemsize * len(self._hashes)
-                + self._index.itemsize * len(self._index))
+                + self._index.itemsize * len(self._index) + sys.getsizeof(front) + per_key * len(front))
 
     # -- inside ------------------------------------------------------------------------------
 
@@ -97,11 +151,15 @@ class DigestTable:
             n = index[slot]
         return -1
 
-    def _store(self, key: bytes, value: bytes, *, replace: bool) -> bytes:
-        w = self.width
-        if len(value) != w or len(key) != KEY:
-            raise ValueError(f"a DigestTable key is {KEY} bytes and its values {w} bytes, "
+    def _check(self, key: bytes, value: bytes) -> None:
+        if len(value) != self.width or len(key) != KEY:
+            raise ValueError(f"a DigestTable key is {KEY} bytes and its values {self.width} bytes, "
                              f"not {len(key)} and {len(value)}")
+
+    def _store(self, key: bytes, value: bytes, *, replace: bool) -> bytes:
+        """Store in the buffers: ``key`` is not in the front, which is full."""
+        w = self.width
+        self._check(key, value)
         index, mask, keys = self._index, self._mask, self._keys
         h = hash(key)
         slot = h & mask

@@ -26,7 +26,7 @@ from ..state import covered
 from .context import DUPLICATE_CODES, RunContext, submit
 from .coverage import Coverage
 from .deferred import MEMORY_BUDGET
-from .digests import DigestTable
+from .digests import FRONT, DigestTable
 from .dates import OriginalDates
 from .attachments import POSTPONED, AttachmentPlanner
 from .lookups import OrgLookups, PendingLookups, Spec
@@ -61,16 +61,19 @@ class EmailPhase:
         self.lookups = lookups
         self.regarding = RegardingLinks(ctx, lookups)
         self.dates = OriginalDates(ctx)
-        # A sync keeps its first deferred emails in memory; a dry run or preview (its memory
-        # bounded for 200,000 messages, issue 13) spools them all.
-        self.threads = ThreadLinks(ctx, spool_memory=0 if ctx.executor.dry_run or ctx.explain is not None else MEMORY_BUDGET)
+        # A sync keeps its first deferred emails in memory, and its tables' first keys in dicts
+        # (.digests); a dry run or preview, its memory bounded for 200,000 messages (issue 13),
+        # spools them all and keeps every key in the compact buffers.
+        bounded = ctx.executor.dry_run or ctx.explain is not None
+        front = 0 if bounded else FRONT
+        self.threads = ThreadLinks(ctx, spool_memory=0 if bounded else MEMORY_BUDGET, table_front=front)
         self.attachments = AttachmentPlanner(ctx)
         self.parties = Parties(ctx)
         self.resolver = Resolver(lookups, self.parties, self.regarding)
         self._content_id = 0
         # identity digest → source number << 40 | record index (8 bytes): one entry per email
-        # for the whole run, so a DigestTable (about 30 bytes an entry; a dict took 120).
-        self._seen_identities = DigestTable(8)
+        # for the whole run, so a DigestTable (about 30 bytes an entry past its front; a dict took 120).
+        self._seen_identities = DigestTable(8, front=front)
         self._seen_sources: dict[str, int] = {}
         self.in_flight = ChunksInFlight(ctx.executor, self._finish)
         self._marks: dict[str, Coverage] = {}

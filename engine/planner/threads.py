@@ -53,17 +53,18 @@ MAX_DETAILS = 1000
 class ThreadLinks:
     """Finds each reply's parent (in this run, in the org), links it, defers what must wait."""
 
-    def __init__(self, ctx: RunContext, *, spool_memory: int = 0):
+    def __init__(self, ctx: RunContext, *, spool_memory: int = 0, table_front: int = 0):
         self.ctx = ctx
         self.enabled = ctx.config.threads
         self._entries = _Entries()
         # Message-ID → (activityid, regarding bind or None): emails of this run and parents found
         # in the org, and deferred emails not planned yet (PENDING, SCHEDULED). One entry per
         # email of the run for the whole run, so a DigestTable of _key() digests: about 45
-        # bytes an email where a dict took 150 (200,000 messages; issue 13).
-        self._by_message_id = DigestTable(ENTRY)
+        # bytes an email where a dict took 150 (200,000 messages; issue 13), past its first
+        # `table_front` keys, which a sync keeps in a dict for speed (.digests).
+        self._by_message_id = DigestTable(ENTRY, front=table_front)
         # conversationtrackingid → the conversation's first email known: (activityid, regarding)
-        self._by_thread = DigestTable(ENTRY)
+        self._by_thread = DigestTable(ENTRY, front=table_front)
         self._spool = EmailSpool(spool_memory)  # bytes of deferred emails kept in memory (.deferred)
         self.failed: set[str] = set()  # activity ids of this run's emails that did not land
         self._orphans: list[MappedEmail] = []  # replies that failed because their parent did
