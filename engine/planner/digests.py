@@ -11,9 +11,9 @@ objects). No small objects are made per entry, so nothing fragments the heap eit
 Keys are digests (blake2b), hashed with Python's own ``hash`` of the 16 bytes: the layout then
 varies per process (hash randomization) but what the table answers does not.
 
-The flat buffers cost CPU, though: an operation is a few Python-level steps (about 2 µs) where
-a dict's is one C call, and a run makes several per email, which took 11 % of a W10k sync's
-client CPU (issue 12). So a table may keep its first keys (``front``; a sync's take
+The flat buffers cost CPU, though: an operation is a few Python-level steps (1.5-2 µs) where a
+dict's is one C call (a tenth of that), and a run makes about ten per email: 100,000 in a W10k
+sync, about 4 % of its client CPU (issue 12). So a table may keep its first keys (``front``; a sync's take
 :data:`FRONT`) in a plain dict, and only the keys after them go to the buffers. A sync of up to
 that many emails (a day's or a week's mail, and the W10k benchmark) never touches the buffers; a
 longer one pays for the front once, about 2.7 MB a table, and keeps every later entry at the
