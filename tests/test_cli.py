@@ -137,6 +137,23 @@ def test_console_script_runs(tmp_path):
     assert out.stdout.startswith("mail2dataverse ")
 
 
+def test_declaring_the_commands_loads_no_server_nor_checks():
+    # Every command builds the whole parser; the emulator's HTTP server and the doctor's checks
+    # behind their flags were half of each command's start-up. A fresh interpreter: this one
+    # has imported them for other tests.
+    code = ("import sys; from mail2dataverse.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith(('mail2dataverse.emulator.server', "
+            "'mail2dataverse.emulator.app', 'mail2dataverse.doctor.checks', 'http.server'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from mail2dataverse import doctor, emulator
+
+    assert emulator.Emulator is Emulator and emulator.FaultProfile.__name__ == "FaultProfile"
+    assert callable(doctor.run_checks) and doctor.Check.__name__ == "Check"
+    with pytest.raises(AttributeError):
+        emulator.NoSuchThing  # noqa: B018 - the lazy attributes are only the two declared
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--from-nylas", "--messages", "m.json"], "drop --messages/--contacts"),
     (["--messages", "m.json", "--with-headers"], "--with-headers only apply with --from-nylas"),

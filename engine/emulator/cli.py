@@ -16,11 +16,14 @@ import sys
 import threading
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .catalog import PROFILES
 from .costs import MODELS, load_cost_file, parse_overrides
 from .faults import FaultProfile
-from .server import Emulator
+
+if TYPE_CHECKING:  # imported where it serves (_emulator): declaring the flags needs no server
+    from .server import Emulator
 
 
 def _alternate_key(text: str) -> tuple[str, tuple[str, ...]]:
@@ -154,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace, seed_file: str | None, random_seed: int, costs: dict[str, float]) -> Emulator:
+    from .server import Emulator
+
     return Emulator(host=args.host, port=args.port, tls=args.tls, alternate_keys=tuple(args.alternate_key),
                    latency_ms=args.latency_ms, faults=args.faults, token_ttl=args.token_ttl,
                    state_file=args.state, seed=random_seed, seed_file=seed_file,
