@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 # after `make demo` adds the extra to the same venv.
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
 # setuptools' editable build always prints an "Editable installation" notice block through pip,
 # even with --quiet; it tells a demo user nothing, so that one notice (matched by its start) is
 # silenced and every other build warning still shows.
@@ -22,6 +23,10 @@ $(TEST_STAMP): $(STAMP)
 	$(PIP) -e '.[test]'
 	touch $(TEST_STAMP)
 
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(PIP) -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 venv: $(TEST_STAMP)
 
 demo: $(STAMP)
@@ -33,7 +38,7 @@ test: $(TEST_STAMP)
 soak: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m slow -q
 
-bench: $(TEST_STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
