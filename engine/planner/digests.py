@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 KEY = 16
 #: what the front holds for a key it does not have (None marks a discarded one)
@@ -107,6 +107,39 @@ class DigestTable:
             return value
         return self._store(key, value, replace=False)
 
+    def replace(self, key: bytes, value: bytes, test: Callable[[bytes | None], bool]) -> bool:
+        """Store ``value`` under ``key`` when ``test`` passes the value there now (None when there
+        is none, or it was discarded); True when it stored. What ``get`` then ``put`` would do,
+        in one search of the table instead of two: the thread map's updates (.threads) are two of
+        a run's ten operations an email."""
+        self._check(key, value)
+        front = self._front
+        if key in front or len(front) < self._front_size:  # (buffers are used once the front is full)
+            if not test(front.get(key)):
+                return False
+            self.put(key, value)
+            return True
+        w = self.width
+        index, mask, keys = self._index, self._mask, self._keys
+        h = hash(key)
+        slot = h & mask
+        n = index[slot]
+        while n >= 0:
+            if keys.startswith(key, n * KEY):
+                dead = bool(self._dead) and n in self._dead
+                if not test(None if dead else bytes(self._values[n * w:n * w + w])):
+                    return False
+                if dead:
+                    self._dead.discard(n)
+                self._values[n * w:n * w + w] = value
+                return True
+            slot = (slot + 1) & mask
+            n = index[slot]
+        if not test(None):
+            return False
+        self._append(slot, h, key, value)
+        return True
+
     def discard(self, key: bytes) -> None:
         """Forget ``key`` (nothing happens when it is not there)."""
         if self._front.get(key) is not None:
@@ -174,13 +207,17 @@ class DigestTable:
                 return value
             slot = (slot + 1) & mask
             n = index[slot]
-        index[slot] = len(self._hashes)
+        self._append(slot, h, key, value)
+        return value
+
+    def _append(self, slot: int, h: int, key: bytes, value: bytes) -> None:
+        """A new entry at the empty index ``slot`` its search ended on (``h``: its key's hash)."""
+        self._index[slot] = len(self._hashes)
         self._keys += key
         self._values += value
         self._hashes.append(h & 0xFFFFFFFF)
-        if 2 * len(self._hashes) > len(index):
+        if 2 * len(self._hashes) > len(self._index):
             self._grow()
-        return value
 
     def _grow(self) -> None:
         """Double the index and place every entry again (entries themselves do not move)."""

@@ -195,11 +195,9 @@ class ThreadLinks:
             if k.startswith("regardingobjectid_") and isinstance(v, str) and v.startswith("/"):
                 regarding = (k, v)
         entry = self._entries.pack(activity_id, regarding)
-        by_message_id = self._by_message_id
+        replace = self._by_message_id.replace
         for ident in (e.identity, *e.aliases):
-            k = _key(ident)
-            if _waiting(by_message_id.get(k)):  # the first one known keeps its place
-                by_message_id.put(k, entry)
+            replace(_key(ident), entry, _waiting)  # the first one known keeps its place
         conversation = _conversation(e)
         if conversation:
             self._by_thread.setdefault(conversation[1], entry)
@@ -237,9 +235,8 @@ class ThreadLinks:
                     if any(by_message_id.get(_key(r)) == _PENDING for r in e.replies_to):
                         later.append(n)
                         continue
-                    k = _key(e.identity)
-                    if by_message_id.get(k) == _PENDING:  # planned before anything that follows it
-                        by_message_id.put(k, _SCHEDULED)
+                    # planned before anything that follows it
+                    by_message_id.replace(_key(e.identity), _SCHEDULED, _is_pending)
                     chunk.append(e)
                     if len(chunk) >= size:
                         yield chunk
@@ -353,6 +350,11 @@ def _guid_bytes(text: object) -> bytes | None:
 def _waiting(entry: bytes | None) -> bool:
     """Whether a thread-map entry is absent or a deferred email's (a known email may replace it)."""
     return entry is None or entry[0] < KNOWN
+
+
+def _is_pending(entry: bytes | None) -> bool:
+    """Whether a thread-map entry is a deferred email's not taken by the deferred pass yet."""
+    return entry == _PENDING
 
 
 class _Entries:

@@ -36,6 +36,13 @@ def test_answers_like_a_dict_through_growth_discards_and_revivals(front):
         elif action < 0.85:
             table.discard(key)
             model.pop(key, None)
+        elif action < 0.9:
+            # the threads' two tests: absent or below a mark (_waiting), and equal to one value
+            test = (lambda old: old is None or old[0] < 128) if action < 0.875 else (lambda old: old == value)
+            stored = table.replace(key, value, test)
+            assert stored == test(model.get(key))
+            if stored:
+                model[key] = value
         else:
             assert table.get(key) == model.get(key)
             assert (key in table) == (key in model)
@@ -44,6 +51,25 @@ def test_answers_like_a_dict_through_growth_discards_and_revivals(front):
     assert len(table) == len(model)
     assert dict(table.items()) == model
     assert all(table.get(k) == v for k, v in model.items())
+
+
+@pytest.mark.parametrize("front", [0, 1, 2, 3])
+def test_replace_stores_only_what_its_test_lets_through_and_keeps_the_order(front):
+    table = DigestTable(1, front=front)
+    for n in range(3):
+        table.put(digest(n), bytes([n]))
+    table.discard(digest(1))
+    seen = []
+    assert table.replace(digest(1), b"\x09", lambda old: seen.append(old) or old is None)  # revived in place
+    assert not table.replace(digest(2), b"\x07", lambda old: seen.append(old) or old is None)
+    assert not table.replace(digest(3), b"\x05", lambda old: seen.append(old) or old is not None)  # absent
+    assert table.replace(digest(4), b"\x04", lambda old: seen.append(old) or True)  # new, at the end
+    assert seen == [None, b"\x02", None, None]
+    assert list(table.items()) == [(digest(0), b"\x00"), (digest(1), b"\x09"), (digest(2), b"\x02"), (digest(4), b"\x04")]
+    for test in (lambda old: True, lambda old: False):  # refused whatever the test would say
+        with pytest.raises(ValueError):
+            table.replace(digest(5), b"too wide", test)
+    assert len(table) == 4
 
 
 @pytest.mark.parametrize("front", [0, 1, 2, 3])
