@@ -53,12 +53,18 @@ def test_answers_like_a_dict_through_growth_discards_and_revivals(front):
     assert all(table.get(k) == v for k, v in model.items())
 
 
-@pytest.mark.parametrize("front", [0, 1, 2, 3])
-def test_replace_stores_only_what_its_test_lets_through_and_keeps_the_order(front):
+def three_keys_the_middle_discarded(front: int) -> DigestTable:
+    """Keys 0, 1, 2 valued 0, 1, 2, then key 1 discarded: its place kept for a revival."""
     table = DigestTable(1, front=front)
     for n in range(3):
         table.put(digest(n), bytes([n]))
     table.discard(digest(1))
+    return table
+
+
+@pytest.mark.parametrize("front", [0, 1, 2, 3])
+def test_replace_stores_only_what_its_test_lets_through_and_keeps_the_order(front):
+    table = three_keys_the_middle_discarded(front)
     seen = []
     assert table.replace(digest(1), b"\x09", lambda old: seen.append(old) or old is None)  # revived in place
     assert not table.replace(digest(2), b"\x07", lambda old: seen.append(old) or old is None)
@@ -74,10 +80,7 @@ def test_replace_stores_only_what_its_test_lets_through_and_keeps_the_order(fron
 
 @pytest.mark.parametrize("front", [0, 1, 2, 3])
 def test_items_come_in_first_stored_order_and_a_revived_key_keeps_its_place(front):
-    table = DigestTable(1, front=front)
-    for n in range(3):
-        table.put(digest(n), bytes([n]))
-    table.discard(digest(1))
+    table = three_keys_the_middle_discarded(front)
     assert [k for k, _ in table.items()] == [digest(0), digest(2)]
     table.put(digest(1), b"\x09")
     assert list(table.items()) == [(digest(0), b"\x00"), (digest(1), b"\x09"), (digest(2), b"\x02")]
