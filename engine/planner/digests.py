@@ -40,7 +40,7 @@ FRONT = 1 << 14
 
 
 class DigestTable:
-    """``{16-byte digest: value of `width` bytes}``, with get, put, setdefault and discard.
+    """``{16-byte digest: value of `width` bytes}``, with get, put, setdefault, replace and discard.
 
     On the planner's path for every email, several times: a key's hash is kept beside it, so
     doubling the index does not hash every key again.
