@@ -36,6 +36,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import bench_preview
 import machine_speed
 
 from mail2dataverse.testing import write_export
@@ -204,8 +205,7 @@ def sync_part(trees: dict[str, Path], tmp: Path, args: argparse.Namespace) -> di
 def preview_part(trees: dict[str, Path], tmp: Path, args: argparse.Namespace) -> dict:
     """Issue 13: the empty-org json preview's CPU at ``--preview-messages``, ours over theirs."""
     export = tmp / "preview"
-    write_export(export, 5000, args.preview_messages, owner=OWNER)
-    (export / "config.yaml").write_text(f"profile: sales\nowner_addresses: [{OWNER}]\n", encoding="utf-8")
+    bench_preview.export(export, args.preview_messages, 5000)  # the export and config bench_preview.py times
     rounds = [{**sides, "ratio": _ratio(sides, "cpu_s")}
               for sides in alternate(trees, args.rounds, lambda tree: timed(tree, export, 1, _PREVIEW_DRIVER))]
     return {"workload": f"empty-org json preview of {args.preview_messages:,} messages", "rounds": rounds,

@@ -86,9 +86,7 @@ class ThreadLinks:
         """Record the parents the org lookups found (rows keyed by lower-cased value)."""
         known, pack = self._by_message_id, self._entries.pack
         for key, row in by_message_id.items():
-            k = _key(key)
-            if _waiting(known.get(k)):
-                known.put(k, pack(row["activityid"], _regarding_bind(row)))
+            known.replace(_key(key), pack(row["activityid"], _regarding_bind(row)), _waiting)
         for key, row in by_thread.items():
             self._by_thread.setdefault(_key(key), pack(row["activityid"], _regarding_bind(row)))
 
