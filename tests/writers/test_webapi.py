@@ -13,6 +13,7 @@ import requests
 from mail2dataverse.auth import NoAuth, StaticToken
 from mail2dataverse.errors import AuthError, WebApiError
 from mail2dataverse.operations import ChangeSet, Operation
+from mail2dataverse.writers.governor import RAMP_STEP
 from mail2dataverse.writers.webapi import WebApiClient, parse_retry_after
 
 from .fakes import ORG, ROOT, FakeBatchServer, client_with, ids_in, parse_batch_request, script
@@ -309,8 +310,8 @@ def test_dop_hint_is_where_parallelism_starts_and_answers_raise_it_up_to_max_par
     probe = ConcurrencyProbe(server, want=5, hold=0.1)
     client, _, _ = client_with(probe, max_batch_operations=1, max_parallel=5)
     assert client.parallelism == 4  # before the service said anything
-    client.execute(_ops(1))  # learns the hint: starts at 1, the answer raises it by one
-    assert client.parallelism == 2 and client.stats["dop_hint"] == 1
+    client.execute(_ops(1))  # learns the hint: starts at 1, the answer raises it by the ramp's step
+    assert client.parallelism == 1 + RAMP_STEP and client.stats["dop_hint"] == 1
     results = client.execute(_ops(40))
     assert [r.status for r in results] == [204] * 40
     assert client.parallelism == 5 and probe.max_seen <= 5  # never above max_parallel
