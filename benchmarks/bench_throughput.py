@@ -209,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     out["realistic_one_user"] = one
     out["realistic_two_users"] = two
     out["two_users_speedup"] = {"value": round(two["messages_per_modeled_s"] / one["messages_per_modeled_s"], 2), "bound": 1.8}
+    # Not issue 12's figure (four web servers, above): no bound printed beside it.
     out["budget_bound_one_server"] = {"one_user": one_b, "two_users": two_b, "two_users_speedup": {
-        "value": round(two_b["messages_per_modeled_s"] / one_b["messages_per_modeled_s"], 2), "bound": 1.8}}
+        "value": round(two_b["messages_per_modeled_s"] / one_b["messages_per_modeled_s"], 2),
+        "note": "at time scale 10 the client's own CPU counts ten times over in modeled time, and the run ends before "
+                "the execution-time budget bites (the service's lag): this machine's client bounds it, not the org"}}
     budget_rate = EXEC_PER_SECOND * args.web_servers / per_message  # messages/s one user's budget allows
     rate = min(one["messages_per_modeled_s"], budget_rate)
     out["projection_1m_messages"] = {
