@@ -238,7 +238,8 @@ class Dispatcher:
                     continue
                 for e in batch:
                     _count_in(self._busy_keys, e.keys)
-            self._pool.submit(self._run, lane, batch)
+                sent_at_cut = lane.cuts
+            self._pool.submit(self._run, lane, batch, sent_at_cut)
 
     def _take(self) -> list[_Entry]:
         """Cut the next batch from the front of the queue (called under the lock)."""
@@ -310,7 +311,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one request
 
-    def _run(self, lane: Lane, batch: list[_Entry]) -> None:
+    def _run(self, lane: Lane, batch: list[_Entry], sent_at_cut: int | None = None) -> None:
         outcome, retry_after, slowdown = "neutral", None, 1.0
         try:
             outcome, retry_after, slowdown = self._exchange(lane, batch)
@@ -326,7 +327,7 @@ class Dispatcher:
                     _count_out(self._busy_keys, e.keys)
                 self._completions += 1
                 self._cond.notify_all()
-            self.governor.release(lane, outcome, retry_after=retry_after, slowdown=slowdown)
+            self.governor.release(lane, outcome, retry_after=retry_after, slowdown=slowdown, sent_at_cut=sent_at_cut)
 
     def _exchange(self, lane: Lane, batch: list[_Entry]) -> tuple[str, float | None, float]:
         """Send one batch on ``lane`` and act on the answer: the governor's outcome, rest and the

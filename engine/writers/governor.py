@@ -15,7 +15,12 @@ honour ``Retry-After``. Per user (one :class:`Lane` each) the governor
 * on a 429 rests that user for ``Retry-After`` (the other users keep working), cuts its
   allowance to three quarters and from then on raises it by one per allowance's worth of answers
   (additive increase: it holds the rate the service sustains and probes slowly above it);
-* on a timeout or the SQL timeout cuts the allowance the same way, without resting.
+* on a timeout or the SQL timeout cuts the allowance the same way, without resting;
+* cuts once per round trip: the answers of requests that were already in flight when the
+  allowance was cut say nothing about the new allowance (TCP's rule for the same reason). When a
+  user's budget runs out, or it passes the concurrency limit, every request in flight is
+  answered 429 at once; a cut per 429 took the allowance down to 1, from where additive increase
+  needs hundreds of answers to come back.
 
 :meth:`Governor.acquire` hands out a lane with a free slot (the least loaded of those not
 resting); :meth:`Governor.release` gives the slot back with what the answer said.
@@ -54,6 +59,8 @@ class Lane:
         self.allowance = float(min(self.cap, START_PARALLEL))
         self.ramping = True
         self.in_flight = 0
+        #: how often the allowance was cut: a request records it when sent (see Governor.release)
+        self.cuts = 0
         self.resting_until = 0.0
         self.dop_hint: int | None = None
         self._clock = clock
@@ -151,7 +158,8 @@ class Governor:
                 else:
                     self._cond.wait(timeout=min(wake) if wake else None)
 
-    def release(self, lane: Lane, outcome: str = "ok", *, retry_after: float | None = None, slowdown: float = 1.0) -> None:
+    def release(self, lane: Lane, outcome: str = "ok", *, retry_after: float | None = None, slowdown: float = 1.0,
+                sent_at_cut: int | None = None) -> None:
         """Give ``lane``'s slot back with the answer's ``outcome``.
 
         ``"ok"`` raises the allowance (by :data:`RAMP_STEP` while ramping, else by one per
@@ -160,6 +168,10 @@ class Governor:
         queues; the allowance then steps back); ``"throttled"`` rests the lane for ``retry_after`` seconds and cuts its
         allowance; ``"slow"`` (timeout, SQL timeout) cuts it without rest; ``"neutral"`` (an
         error that says nothing about load) leaves it.
+
+        :param sent_at_cut: ``lane.cuts`` when the request was sent. A throttled or slow answer
+            to a request sent before the allowance's last cut rests the lane but cuts nothing
+            more (None: cut in any case).
         """
         with self._cond:
             lane.in_flight -= 1
@@ -170,8 +182,10 @@ class Governor:
                 lane.allowance = min(float(lane.cap), lane.allowance + (RAMP_STEP if lane.ramping else 1.0 / max(1.0, lane.allowance)))
             elif outcome in ("throttled", "slow"):
                 lane.ramping = False
-                lane.allowance = max(1.0, lane.allowance * 0.75)
-                lane.figures["concurrency_cuts"] += 1
+                if sent_at_cut is None or sent_at_cut >= lane.cuts:
+                    lane.allowance = max(1.0, lane.allowance * 0.75)
+                    lane.cuts += 1
+                    lane.figures["concurrency_cuts"] += 1
                 if outcome == "throttled":
                     lane.figures["throttled"] += 1
                     wait = max(0.0, retry_after or 0.0)

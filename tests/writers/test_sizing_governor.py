@@ -79,6 +79,31 @@ def test_the_governor_ramps_from_the_hint_never_above_its_cap_and_cuts_on_thrott
     assert lane.allowance - before < 1  # holding: grows by one per allowance's worth of answers
 
 
+def test_answers_sent_before_a_cut_do_not_cut_again():
+    now = [0.0]
+    lane = Lane("user1", None, cap=52, clock=lambda: now[0])
+    governor = Governor([lane], clock=lambda: now[0])
+    for _ in range(40):
+        governor.release(governor.acquire(), "ok")
+    assert lane.slots == 52
+    # An overshoot: 30 requests in flight, all sent before any cut, all answered 429.
+    sent = []
+    for _ in range(30):
+        governor.acquire()
+        sent.append(lane.cuts)
+    for mark in sent:
+        governor.release(lane, "throttled", retry_after=1.0, sent_at_cut=mark)
+    assert lane.slots == int(52 * 0.75)  # one cut for the round, not thirty
+    assert lane.figures["throttled"] == 30 and lane.figures["concurrency_cuts"] == 1
+    assert not lane.free(now[0]) and lane.figures["rested_seconds"] == 1.0  # every 429 still rests
+    now[0] = 1.0
+    # A request sent after the cut and throttled in its turn cuts again.
+    governor.acquire()
+    mark = lane.cuts
+    governor.release(lane, "slow", sent_at_cut=mark)
+    assert lane.slots == int(52 * 0.75 * 0.75) and lane.figures["concurrency_cuts"] == 2
+
+
 def test_saturated_answers_stop_the_ramp():
     lane = Lane("user1", None, cap=52)
     governor = Governor([lane])
