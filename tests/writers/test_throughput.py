@@ -122,6 +122,34 @@ def test_an_execution_time_429_shrinks_batches_and_concurrency_and_the_run_compl
         assert client.sizer.snapshot()["emails create"]["shrunk"] >= 1
 
 
+def test_a_burst_of_429s_cuts_the_allowance_once_per_round_trip():
+    # The first four requests (the allowance before any answer) are all in flight before any
+    # is answered, and all are refused at once, as the service refuses every request over its
+    # concurrency limit or past a spent budget: one cut for the burst (a cut per 429 took the
+    # allowance to 1), every 429 still counted, and everything lands.
+    server = FakeBatchServer()
+    cond = threading.Condition()
+    burst: list[object] = []
+
+    def before(request):
+        with cond:
+            if len(burst) >= 4:
+                return None
+            burst.append(request)
+            cond.notify_all()
+            # until all four are in flight, or 5 s pass: a guard against deadlock, not a timing assertion
+            cond.wait_for(lambda: len(burst) >= 4, timeout=5)
+        return 429, {"Retry-After": "0"}, {"error": {"code": "0x80072326", "message": "Number of concurrent requests exceeded the limit of 52."}}
+
+    server.before = before
+    client, _, _ = client_with(server, max_batch_operations=2, max_parallel=8)
+    lane = client.lanes[0]
+    assert lane.slots == 4
+    results = client.execute([Operation("POST", "contacts", {"n": i}, tag=i) for i in range(40)])
+    assert [r.status for r in results] == [204] * 40
+    assert lane.figures["throttled"] == 4 and lane.figures["concurrency_cuts"] == 1
+
+
 def _servers_used(emu: Emulator) -> set[int]:
     return {u["server"] for u in emu.usage()["usage"] if u["requests"]}
 
