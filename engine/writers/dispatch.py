@@ -238,6 +238,7 @@ class Dispatcher:
                     continue
                 for e in batch:
                     _count_in(self._busy_keys, e.keys)
+                # (outside the governor's lock: a cut just before costs at most one cut more)
                 sent_at_cut = lane.cuts
             self._pool.submit(self._run, lane, batch, sent_at_cut)
 
@@ -311,7 +312,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one request
 
-    def _run(self, lane: Lane, batch: list[_Entry], sent_at_cut: int | None = None) -> None:
+    def _run(self, lane: Lane, batch: list[_Entry], sent_at_cut: int) -> None:
         outcome, retry_after, slowdown = "neutral", None, 1.0
         try:
             outcome, retry_after, slowdown = self._exchange(lane, batch)

@@ -163,11 +163,12 @@ class Governor:
         """Give ``lane``'s slot back with the answer's ``outcome``.
 
         ``"ok"`` raises the allowance (by :data:`RAMP_STEP` while ramping, else by one per
-        allowance's worth of answers), unless the answer was ``slowdown`` times slower per operation than the fastest
-        (above :data:`SATURATED`: the server slows down as more is sent, so more in flight only
-        queues; the allowance then steps back); ``"throttled"`` rests the lane for ``retry_after`` seconds and cuts its
-        allowance; ``"slow"`` (timeout, SQL timeout) cuts it without rest; ``"neutral"`` (an
-        error that says nothing about load) leaves it.
+        allowance's worth of answers), unless the answer was ``slowdown`` times slower per
+        operation than the fastest (above :data:`SATURATED`: the server slows down as more is
+        sent, so more in flight only queues; the allowance then steps back); ``"throttled"``
+        rests the lane for ``retry_after`` seconds and cuts its allowance; ``"slow"`` (timeout,
+        SQL timeout) cuts it without rest; ``"neutral"`` (an error that says nothing about load)
+        leaves it.
 
         :param sent_at_cut: ``lane.cuts`` when the request was sent. A throttled or slow answer
             to a request sent before the allowance's last cut rests the lane but cuts nothing
