@@ -202,6 +202,9 @@ class MappedEmail:
     attachments: tuple[dict[str, Any], ...] = ()
     #: what the mapper left out (a participant address refused), for the report
     warnings: tuple[str, ...] = ()
+    #: the planner's digest of ``identity`` (:mod:`.planner.threads`), kept once computed: it is
+    #: asked for when the email is deferred, taken by the deferred pass, and written
+    identity_digest: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as one flat tuple (the planner spools deferred replies, :mod:`.planner.threads`).
@@ -229,7 +232,7 @@ class MappedEmail:
             ref.source, ref.index, ref.id, self.identity, self.columns,
             [(p.mask, p.address, p.name) for p in self.parties], self.outgoing, micros, date,
             target, self.mailbox, self.aliases, self.replies_to, self.thread, self.attachments,
-            self.warnings,
+            self.warnings, self.identity_digest,
         )
 
 
@@ -271,7 +274,10 @@ def _unpickle_email(source: str, index: int, ident: str | None, identity: str, c
                 _shared_targets.clear()
             _shared_targets[target] = found
         target = found
-    return MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
+    *rest, digest = rest
+    email = MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
+    email.identity_digest = digest
+    return email
 
 
 def email_from_fields(fields: tuple[Any, ...]) -> MappedEmail:

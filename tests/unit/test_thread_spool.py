@@ -176,3 +176,37 @@ def test_a_sync_keeps_deferred_emails_in_memory_and_a_dry_run_or_preview_spools_
 
     assert budget(False) == MEMORY_BUDGET
     assert budget(True) == 0 and budget(True, explain=object()) == 0
+
+
+def test_a_deferred_email_keeps_its_identity_digest_and_the_digest_is_the_identity_s():
+    from mail2dataverse.planner import threads
+
+    e = _email(1, 3)
+    links = ThreadLinks(SimpleNamespace(config=SimpleNamespace(threads=True), explain=None))
+    links.defer(e)
+    assert e.identity_digest == threads._key(e.identity)
+    (back,) = [x for chunk in links.rounds(10) for x in chunk]
+    assert back.identity_digest == e.identity_digest  # carried through the spool, not computed again
+    later = MappedEmail(ref=e.ref, identity="<M1@X.example>", columns={}, parties=[], outgoing=False)
+    assert threads._own_key(later) == e.identity_digest  # case-insensitive, as before
+
+
+def test_a_mapped_regarding_column_is_inherited_by_replies_as_the_planner_s_own_bind_is():
+    from mail2dataverse.planner import threads
+
+    mappings = SimpleNamespace(email=SimpleNamespace(columns=(SimpleNamespace(name="subject"),
+                                                              SimpleNamespace(name="regardingobjectid_new_project_email@odata.bind"))))
+    keys = threads._regarding_keys(mappings)
+    assert keys[-1] == "regardingobjectid_new_project_email@odata.bind"
+    assert "regardingobjectid_opportunity_email@odata.bind" in keys and len(set(keys)) == len(keys)
+    assert threads._regarding_keys(None) == threads._regarding_keys(SimpleNamespace())
+
+    ctx = SimpleNamespace(config=SimpleNamespace(threads=True), explain=None, mappings=mappings)
+    links = ThreadLinks(ctx)
+    parent = _email(1, 3, thread="g:t")
+    links.written(parent, "11111111-2222-3333-4444-555555555555",
+                  {"subject": "s1", "regardingobjectid_new_project_email@odata.bind": "/new_projects(abc)"})
+    reply = _email(2, 4, thread="g:t")
+    activity, regarding, how = links.parent(reply)
+    assert (activity, how) == ("11111111-2222-3333-4444-555555555555", "by_thread_id")
+    assert regarding == ("regardingobjectid_new_project_email@odata.bind", "/new_projects(abc)")
