@@ -205,6 +205,10 @@ class MappedEmail:
     #: the planner's digest of ``identity`` (:mod:`.planner.threads`), kept once computed: it is
     #: asked for when the email is deferred, taken by the deferred pass, and written
     identity_digest: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    #: its conversation's ``(conversationtrackingid, digest)`` (:mod:`.planner.threads`), kept
+    #: once computed, for the same reason: the deferred pass comes back to it after 100,000
+    #: other emails, long after any bounded cache has let it go
+    conversation_digest: tuple[str, bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         """Pickle as one flat tuple (the planner spools deferred replies, :mod:`.planner.threads`).
@@ -232,7 +236,7 @@ class MappedEmail:
             ref.source, ref.index, ref.id, self.identity, self.columns,
             [(p.mask, p.address, p.name) for p in self.parties], self.outgoing, micros, date,
             target, self.mailbox, self.aliases, self.replies_to, self.thread, self.attachments,
-            self.warnings, self.identity_digest,
+            self.warnings, self.identity_digest, self.conversation_digest,
         )
 
 
@@ -274,9 +278,11 @@ def _unpickle_email(source: str, index: int, ident: str | None, identity: str, c
                 _shared_targets.clear()
             _shared_targets[target] = found
         target = found
-    *rest, digest = rest
+    *rest, digest, conversation = rest
     email = MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
     email.identity_digest = digest
+    if conversation is not None:  # (marshal gives the pair back as a tuple; a pickle as well)
+        email.conversation_digest = tuple(conversation)  # type: ignore[assignment]
     return email
 
 

@@ -278,9 +278,9 @@ class ThreadLinks:
         return {**self.stats, "links": self.details}
 
 
-#: thread → (its conversationtrackingid, that id's _key digest): asked for five times an email,
-#: in the first pass and again in the deferred one. Bounded (cleared when full): an entry keeps
-#: its texts alive, about 250 bytes.
+#: thread → (its conversationtrackingid, that id's _key digest), for the other emails of a
+#: thread (each email keeps its own pair, through the spool too: MappedEmail.conversation_digest).
+#: Bounded (cleared when full): an entry keeps its texts alive, about 250 bytes.
 _CONVERSATIONS: dict[str, tuple[str, bytes]] = {}
 _CONVERSATIONS_MAX = 4096
 
@@ -291,12 +291,15 @@ def _conversation(e: MappedEmail) -> tuple[str, bytes] | None:
     thread = e.thread
     if not thread:
         return None
-    found = _CONVERSATIONS.get(thread)
+    found = e.conversation_digest
     if found is None:
-        tracking = deterministic_id("thread", thread)
-        if len(_CONVERSATIONS) >= _CONVERSATIONS_MAX:
-            _CONVERSATIONS.clear()
-        found = _CONVERSATIONS[thread] = (tracking, _key(tracking))
+        found = _CONVERSATIONS.get(thread)
+        if found is None:
+            tracking = deterministic_id("thread", thread)
+            if len(_CONVERSATIONS) >= _CONVERSATIONS_MAX:
+                _CONVERSATIONS.clear()
+            found = _CONVERSATIONS[thread] = (tracking, _key(tracking))
+        e.conversation_digest = found
     return found
 
 

@@ -210,3 +210,19 @@ def test_a_mapped_regarding_column_is_inherited_by_replies_as_the_planner_s_own_
     activity, regarding, how = links.parent(reply)
     assert (activity, how) == ("11111111-2222-3333-4444-555555555555", "by_thread_id")
     assert regarding == ("regardingobjectid_new_project_email@odata.bind", "/new_projects(abc)")
+
+
+def test_a_deferred_email_keeps_its_conversation_pair_whatever_the_shared_cache_forgot():
+    from mail2dataverse.model import deterministic_id
+    from mail2dataverse.planner import threads
+
+    e = _email(1, 3, thread="g1:t1")
+    links = ThreadLinks(SimpleNamespace(config=SimpleNamespace(threads=True), explain=None))
+    pair = threads._conversation(e)  # (the first pass asks for it before it defers the email)
+    links.defer(e)
+    assert pair == (deterministic_id("thread", "g1:t1"), threads._key(deterministic_id("thread", "g1:t1")))
+    threads._CONVERSATIONS.clear()  # what 4,096 other threads in between do to it
+    (back,) = [x for chunk in links.rounds(10) for x in chunk]
+    assert back.conversation_digest == pair and type(back.conversation_digest) is tuple
+    assert threads._conversation(back) == pair and not threads._CONVERSATIONS  # not computed again
+    assert threads._conversation(_email(2, 4)) is None  # no thread, no pair
