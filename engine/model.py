@@ -245,10 +245,8 @@ _MICROSECOND = timedelta(microseconds=1)
 
 # Unpickled emails share their parties and regarding targets (both frozen): most emails of a
 # mailbox name the owner, and a few targets cover thousands of emails. Building a frozen
-# dataclass costs ten times a dict lookup. Bounded: cleared when full. 16,384, not 4,096: the
-# deferred pass of a 100,000-message preview reads back 305,000 parties, and 4,096 found 43 % of
-# them (16,384: 84 %), at about 170 bytes an entry (2.7 MB when full).
-_SHARED_MAX = 16384
+# dataclass costs ten times a dict lookup. Bounded: cleared when full.
+_SHARED_MAX = 4096
 _shared_parties: dict[tuple[int, str, str | None], Party] = {}
 _shared_targets: dict[tuple[Any, ...], RegardingTarget] = {}
 
