@@ -281,8 +281,7 @@ def _unpickle_email(source: str, index: int, ident: str | None, identity: str, c
     *rest, digest, conversation = rest
     email = MappedEmail(RecordRef(source, index, ident), identity, columns, parties, outgoing, date, target, *rest)
     email.identity_digest = digest
-    if conversation is not None:  # (marshal gives the pair back as a tuple; a pickle as well)
-        email.conversation_digest = tuple(conversation)  # type: ignore[assignment]
+    email.conversation_digest = conversation  # (marshal and pickle both give a tuple back)
     return email
 
 

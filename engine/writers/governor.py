@@ -59,8 +59,6 @@ class Lane:
         self.allowance = float(min(self.cap, START_PARALLEL))
         self.ramping = True
         self.in_flight = 0
-        #: how often the allowance was cut: a request records it when sent (see Governor.release)
-        self.cuts = 0
         self.resting_until = 0.0
         self.dop_hint: int | None = None
         self._clock = clock
@@ -71,6 +69,11 @@ class Lane:
             "rested_seconds": 0.0, "timeouts": 0, "peak_in_flight": 0, "concurrency_cuts": 0,
         }
         self._recent: deque[tuple[float, float]] = deque()  # (when, modeled server seconds)
+
+    @property
+    def cuts(self) -> int:
+        """How often the allowance was cut: a request records it when sent (see Governor.release)."""
+        return int(self.figures["concurrency_cuts"])
 
     @property
     def slots(self) -> int:
@@ -185,7 +188,6 @@ class Governor:
                 lane.ramping = False
                 if sent_at_cut is None or sent_at_cut >= lane.cuts:
                     lane.allowance = max(1.0, lane.allowance * 0.75)
-                    lane.cuts += 1
                     lane.figures["concurrency_cuts"] += 1
                 if outcome == "throttled":
                     lane.figures["throttled"] += 1
