@@ -328,14 +328,13 @@ _NOT_CONNECTED = tuple(
 def read_whole(resp: requests.Response) -> None:
     """Read the body of ``resp`` (sent with ``stream=True``) in one call, as ``resp.content``.
 
-    Without ``stream=True`` requests reads every body 10 KB at a time (its ``CONTENT_CHUNK_SIZE``):
-    28 trips through urllib3 and http.client for a 280 KB ``$batch`` answer, about 0.2 ms of
-    client CPU a request (0.69-0.79 ms against 0.46-0.59 ms for a 300 KB request and its 280 KB
-    answer on a local socket, 2026-12-08); about 1 % of a cost-off W10k sync, whose 140 requests
-    are not what bounds it. ``iter_content(None)`` reads what is there in one go, through the
-    same code and the same error wrapping (``ChunkedEncodingError``, ``ConnectionError`` on a read
-    timeout) as ``resp.content`` itself, which then returns it. Once the body is read the
-    connection goes back to the pool, as after requests' own read.
+    requests' own read (``Response.content``) takes a body 10 KB at a time (its
+    ``CONTENT_CHUNK_SIZE``): 28 trips through urllib3 and http.client for a 280 KB ``$batch``
+    answer, about a third of the client's CPU for the exchange (``benchmarks/bench_http_read.py``;
+    about 1 % of a cost-off W10k sync). ``iter_content(None)`` reads what is there in one go,
+    through the same code and the same error wrapping (``ChunkedEncodingError``,
+    ``ConnectionError`` on a read timeout) as ``resp.content`` itself, which then returns it. Once
+    the body is read the connection goes back to the pool, as after requests' own read.
     """
     if resp._content is False and resp.raw is not None and resp.status_code != 0:  # (Response.content's tests)
         resp._content = b"".join(resp.iter_content(chunk_size=None)) or b""
