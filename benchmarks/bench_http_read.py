@@ -25,6 +25,7 @@ import threading
 import time
 
 from mail2dataverse.auth import StaticToken
+from mail2dataverse.testing import read_http_request
 from mail2dataverse.writers.transport import HttpStats, Transport
 
 REQUEST = b"x" * 300_000
@@ -41,15 +42,7 @@ def serve() -> str:
     def answer(conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         with conn:
-            while True:
-                line, length = reader.readline(), 0
-                if not line:
-                    return
-                while line not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                    line = reader.readline()
-                reader.read(length)
+            while read_http_request(reader):
                 conn.sendall(head + ANSWER)
 
     def accept() -> None:

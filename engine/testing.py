@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 FREEMAIL = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me")
 FIRST = ("Zoë", "Marcus", "Priya", "Tomás", "Siobhán", "Dana", "Li", "Ana", "Jörg", "Noor", "Kwame", "Eve")
@@ -117,6 +117,21 @@ def write_export(directory: Path, n_contacts: int, n_messages: int, **kwargs: An
             fh.write(("," if i else "") + json.dumps(msg, ensure_ascii=False))
         fh.write("]")
     return cpath, mpath
+
+
+def read_http_request(reader: IO[bytes]) -> bool:
+    """Read one HTTP/1.1 request (its head and a ``Content-Length`` body) from a server-side
+    ``reader``; False when the client closed the connection. For the small socket servers of the
+    transport's tests and benchmarks, which answer whatever they are sent."""
+    line, length = reader.readline(), 0
+    if not line:
+        return False
+    while line not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+        line = reader.readline()
+    reader.read(length)
+    return True
 
 
 class EmulatorProcess:

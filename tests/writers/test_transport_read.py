@@ -11,6 +11,7 @@ import pytest
 import urllib3
 
 from mail2dataverse.auth import StaticToken
+from mail2dataverse.testing import read_http_request
 from mail2dataverse.writers.transport import HttpStats, Transport, TransportFailure
 
 BODY = bytes(range(256)) * 1200  # 300 KB: 30 of requests' 10 KB reads
@@ -40,16 +41,7 @@ class _Server:
     def _serve(self, conn: socket.socket) -> None:
         reader = conn.makefile("rb")
         with conn:
-            while True:
-                length = 0
-                line = reader.readline()
-                if not line:
-                    return
-                while line not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                    line = reader.readline()
-                reader.read(length)
+            while read_http_request(reader):
                 head = f"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {len(BODY)}\r\n\r\n"
                 if self.cut:
                     conn.sendall(head.encode() + BODY[: len(BODY) // 2])
